@@ -1,0 +1,174 @@
+# Shared shell helpers for scripts/test and scripts/run-local.  Source it; do not run it.
+# Everything here installs or starts only what is missing, and records what it
+# started so that `services_stop` stops exactly that and nothing else.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${AIRFLOW_MESOS_VENV:-$ROOT/.venv}
+RUN_DIR=${AIRFLOW_MESOS_RUN_DIR:-/tmp/airflow-mesos-run}
+PY=${PYTHON:-python3}
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Debian packages: docker.io (dockerd), zookeeper, postgresql, busybox-static (image rootfs).
+ensure_debian_packages() {
+    local missing=()
+    [ -x /usr/sbin/dockerd ] || missing+=(docker.io)
+    [ -e /usr/share/java/zookeeper.jar ] || ls /usr/share/java/zookeeper-*.jar >/dev/null 2>&1 || missing+=(zookeeper)
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+    [ -x /bin/busybox ] && /bin/busybox --list >/dev/null 2>&1 && file_is_static /bin/busybox || missing+=(busybox-static)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing Debian packages: ${missing[*]}"
+    [ "$(id -u)" = 0 ] || die "need root to apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+file_is_static() { ! ldd "$1" >/dev/null 2>&1; }
+
+# The virtualenv with the package (editable) and its test extra.  Reinstalls
+# when setup.py changed since the last install.
+ensure_venv() {
+    local stamp="$VENV/.airflow-mesos-setup.sha"
+    local want
+    want=$(sha256sum "$ROOT/setup.py" | cut -d' ' -f1)
+    if [ ! -x "$VENV/bin/python" ]; then
+        log "creating virtualenv $VENV"
+        "$PY" -m venv "$VENV"
+    fi
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        log "installing airflow-mesos and its test extra into $VENV (about a minute the first time)"
+        "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test]"
+        echo "$want" > "$stamp"
+    fi
+}
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# dockerd on a private socket and data root, so it never fights a system daemon.
+# The data root persists across runs (image layers are reused); exec root and
+# socket live in $RUN_DIR.
+start_dockerd() {
+    mkdir -p "$RUN_DIR"
+    export DOCKER_HOST="unix://$RUN_DIR/docker.sock"
+    if "$VENV/bin/python" - <<'PY' 2>/dev/null; then
+import docker, sys
+docker.from_env().ping()
+PY
+        log "dockerd already answers on $DOCKER_HOST; using it"
+        return 0
+    fi
+    local data=${AIRFLOW_MESOS_DOCKER_DATA:-/var/tmp/airflow-mesos/docker}
+    mkdir -p "$data" "$RUN_DIR/docker-exec"
+    log "starting dockerd ($DOCKER_HOST, data root $data)"
+    # No iptables rules: the host's firewall is left alone.  Containers on the
+    # bridge reach the host; builds that need the package registry use the host
+    # network.
+    setsid /usr/sbin/dockerd -H "$DOCKER_HOST" --data-root "$data" --exec-root "$RUN_DIR/docker-exec" \
+        --pidfile "$RUN_DIR/dockerd.pid" --storage-driver=overlay2 \
+        --iptables=false --ip6tables=false >"$RUN_DIR/dockerd.log" 2>&1 &
+    echo $! > "$RUN_DIR/dockerd.started"
+    for _ in $(seq 1 100); do
+        "$VENV/bin/python" -c 'import docker; docker.from_env().ping()' 2>/dev/null && return 0
+        sleep 0.2
+    done
+    tail -20 "$RUN_DIR/dockerd.log" >&2
+    die "dockerd did not answer within 20 s (log: $RUN_DIR/dockerd.log)"
+}
+
+stop_dockerd() {
+    [ -f "$RUN_DIR/dockerd.started" ] || return 0
+    local pid; pid=$(cat "$RUN_DIR/dockerd.started")
+    log "stopping dockerd (pid $pid)"
+    # Containers our tests left behind would keep the daemon busy; remove them first.
+    "$VENV/bin/python" - <<'PY' 2>/dev/null || true
+import docker
+c = docker.from_env()
+for x in c.containers.list(all=True, filters={"label": "airflow-mesos.local"}):
+    x.remove(force=True)
+PY
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 75); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$RUN_DIR/dockerd.started"
+    ip link del docker0 2>/dev/null || true
+}
+
+zk_classpath() {
+    ls /usr/share/java/zookeeper*.jar /usr/share/java/slf4j*.jar /usr/share/java/log4j*.jar \
+       /usr/share/java/netty*.jar /usr/share/java/jline*.jar /usr/share/java/commons-*.jar 2>/dev/null | tr '\n' ':'
+}
+
+start_zookeeper() {
+    local dir="$RUN_DIR/zookeeper" port
+    rm -rf "$dir"; mkdir -p "$dir/data"
+    port=$(free_port)
+    cat > "$dir/zoo.cfg" <<CFG
+tickTime=2000
+dataDir=$dir/data
+clientPort=$port
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+4lw.commands.whitelist=srvr,ruok
+CFG
+    log "starting ZooKeeper on 127.0.0.1:$port"
+    setsid java -Dzookeeper.log.dir="$dir" -cp "$(zk_classpath)" \
+        org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" >"$dir/zk.log" 2>&1 &
+    echo $! > "$RUN_DIR/zookeeper.started"
+    for _ in $(seq 1 150); do
+        if "$PY" - "$port" <<'PY' 2>/dev/null; then
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)
+s.sendall(b"srvr"); data = s.recv(100)
+sys.exit(0 if data.startswith(b"Zookeeper version") else 1)
+PY
+            export AIRFLOW_MESOS_TEST_ZK="127.0.0.1:$port"
+            return 0
+        fi
+        sleep 0.2
+    done
+    tail -20 "$dir/zk.log" >&2
+    die "ZooKeeper did not answer within 30 s"
+}
+
+stop_zookeeper() {
+    [ -f "$RUN_DIR/zookeeper.started" ] || return 0
+    local pid; pid=$(cat "$RUN_DIR/zookeeper.started")
+    log "stopping ZooKeeper (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$RUN_DIR/zookeeper.started"
+}
+
+pg_bin() { ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1; }
+
+start_postgres() {
+    local dir="$RUN_DIR/postgres" port bin
+    bin=$(pg_bin)
+    rm -rf "$dir"; mkdir -p "$dir"; chown postgres "$dir" 2>/dev/null || true
+    port=$(free_port)
+    log "starting a throwaway PostgreSQL on 127.0.0.1:$port"
+    # initdb refuses to run as root: run it as the postgres user when we are root.
+    local as=(); [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+    "${as[@]}" "$bin/initdb" -D "$dir/data" -U postgres -A trust >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+    "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w start \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" >/dev/null || { cat "$dir/log" >&2; die "postgres did not start"; }
+    echo "$dir" > "$RUN_DIR/postgres.started"
+    export AIRFLOW_MESOS_TEST_PG="postgresql://postgres@127.0.0.1:$port/postgres"
+}
+
+stop_postgres() {
+    [ -f "$RUN_DIR/postgres.started" ] || return 0
+    local dir; dir=$(cat "$RUN_DIR/postgres.started")
+    log "stopping PostgreSQL"
+    local as=(); [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+    "${as[@]}" "$(pg_bin)/pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1 || true
+    rm -f "$RUN_DIR/postgres.started"
+}
+
+services_stop() {
+    stop_postgres
+    stop_zookeeper
+    stop_dockerd
+}

@@ -1,0 +1,38 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="airflow-mesos",
+    version="0.1.0",
+    description="Apache Airflow 3.3 on Apache Mesos: a MesosExecutor, an embedded Mesos cluster and a Marathon app group",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["airflow_mesos", "airflow_mesos.*"]),
+    package_data={"airflow_mesos.marathon": ["schema/*.json"]},
+    install_requires=[
+        "apache-airflow==3.3.*",
+        "httpx>=0.27",
+        "docker>=7.0",
+        "kazoo>=2.9",
+        "psycopg2-binary>=2.9",
+        # Airflow 3.3 on Postgres opens an async engine too and picks asyncpg for it.
+        "asyncpg>=0.29",
+        "pydantic>=2.6",
+        "jsonschema>=4.20",
+        "referencing>=0.30",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+        ],
+    },
+    entry_points={
+        "console_scripts": ["airflow-mesos=airflow_mesos.cli:main"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3.11",
+        "Framework :: Apache Airflow",
+        "License :: OSI Approved :: Apache Software License",
+    ],
+)
