@@ -8,19 +8,10 @@ DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
 @pytest.fixture(scope="module")
-def dagbag(tmp_path_factory, monkeypatch_module):
+def dagbag():
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(str(DAGS))
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow-home")))
-    mp.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    yield mp
-    mp.undo()
 
 
 def test_example_dags_have_no_import_errors(dagbag):
