@@ -4,8 +4,16 @@
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${AIRFLOW_MESOS_VENV:-$ROOT/.venv}
-RUN_DIR=${AIRFLOW_MESOS_RUN_DIR:-/tmp/airflow-mesos-run}
+# dockerd's socket lives at a fixed place so a daemon that is already running
+# (started by an earlier run or by hand) is reused rather than duplicated.
+DOCKER_DIR=${AIRFLOW_MESOS_DOCKER_DIR:-/tmp/airflow-mesos-docker}
+# Everything else a run starts lives in a directory of its own.
+RUN_DIR=$(mktemp -d /tmp/airflow-mesos-run.XXXXXX)
 PY=${PYTHON:-python3}
+# PIDs/dirs of what *this* run started; services_stop stops only these.
+STARTED_DOCKERD=""
+STARTED_ZOOKEEPER=""
+STARTED_POSTGRES=""
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -47,10 +55,10 @@ free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)
 
 # dockerd on a private socket and data root, so it never fights a system daemon.
 # The data root persists across runs (image layers are reused); exec root and
-# socket live in $RUN_DIR.
+# socket live in $DOCKER_DIR.
 start_dockerd() {
-    mkdir -p "$RUN_DIR"
-    export DOCKER_HOST="unix://$RUN_DIR/docker.sock"
+    mkdir -p "$DOCKER_DIR"
+    export DOCKER_HOST="unix://$DOCKER_DIR/docker.sock"
     if "$VENV/bin/python" - <<'PY' 2>/dev/null; then
 import docker, sys
 docker.from_env().ping()
@@ -59,15 +67,15 @@ PY
         return 0
     fi
     local data=${AIRFLOW_MESOS_DOCKER_DATA:-/var/tmp/airflow-mesos/docker}
-    mkdir -p "$data" "$RUN_DIR/docker-exec"
+    mkdir -p "$data" "$DOCKER_DIR/exec"
     log "starting dockerd ($DOCKER_HOST, data root $data)"
     # No iptables rules: the host's firewall is left alone.  Containers on the
     # bridge reach the host; builds that need the package registry use the host
     # network.
-    setsid /usr/sbin/dockerd -H "$DOCKER_HOST" --data-root "$data" --exec-root "$RUN_DIR/docker-exec" \
-        --pidfile "$RUN_DIR/dockerd.pid" --storage-driver=overlay2 \
+    setsid /usr/sbin/dockerd -H "$DOCKER_HOST" --data-root "$data" --exec-root "$DOCKER_DIR/exec" \
+        --pidfile "$DOCKER_DIR/dockerd.pid" --storage-driver=overlay2 \
         --iptables=false --ip6tables=false >"$RUN_DIR/dockerd.log" 2>&1 &
-    echo $! > "$RUN_DIR/dockerd.started"
+    STARTED_DOCKERD=$!
     for _ in $(seq 1 100); do
         "$VENV/bin/python" -c 'import docker; docker.from_env().ping()' 2>/dev/null && return 0
         sleep 0.2
@@ -77,8 +85,8 @@ PY
 }
 
 stop_dockerd() {
-    [ -f "$RUN_DIR/dockerd.started" ] || return 0
-    local pid; pid=$(cat "$RUN_DIR/dockerd.started")
+    [ -n "$STARTED_DOCKERD" ] || return 0
+    local pid=$STARTED_DOCKERD
     log "stopping dockerd (pid $pid)"
     # Containers our tests left behind would keep the daemon busy; remove them first.
     "$VENV/bin/python" - <<'PY' 2>/dev/null || true
@@ -90,7 +98,7 @@ PY
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 75); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$RUN_DIR/dockerd.started"
+    STARTED_DOCKERD=""
     ip link del docker0 2>/dev/null || true
 }
 
@@ -101,7 +109,7 @@ zk_classpath() {
 
 start_zookeeper() {
     local dir="$RUN_DIR/zookeeper" port
-    rm -rf "$dir"; mkdir -p "$dir/data"
+    mkdir -p "$dir/data"
     port=$(free_port)
     cat > "$dir/zoo.cfg" <<CFG
 tickTime=2000
@@ -114,7 +122,7 @@ CFG
     log "starting ZooKeeper on 127.0.0.1:$port"
     setsid java -Dzookeeper.log.dir="$dir" -cp "$(zk_classpath)" \
         org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" >"$dir/zk.log" 2>&1 &
-    echo $! > "$RUN_DIR/zookeeper.started"
+    STARTED_ZOOKEEPER=$!
     for _ in $(seq 1 150); do
         if "$PY" - "$port" <<'PY' 2>/dev/null; then
 import socket, sys
@@ -132,13 +140,13 @@ PY
 }
 
 stop_zookeeper() {
-    [ -f "$RUN_DIR/zookeeper.started" ] || return 0
-    local pid; pid=$(cat "$RUN_DIR/zookeeper.started")
+    [ -n "$STARTED_ZOOKEEPER" ] || return 0
+    local pid=$STARTED_ZOOKEEPER
     log "stopping ZooKeeper (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$RUN_DIR/zookeeper.started"
+    STARTED_ZOOKEEPER=""
 }
 
 pg_bin() { ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1; }
@@ -146,7 +154,7 @@ pg_bin() { ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1; }
 start_postgres() {
     local dir="$RUN_DIR/postgres" port bin
     bin=$(pg_bin)
-    rm -rf "$dir"; mkdir -p "$dir"; chown postgres "$dir" 2>/dev/null || true
+    mkdir -p "$dir"; chmod 755 "$RUN_DIR"; chown postgres "$dir" 2>/dev/null || true
     port=$(free_port)
     log "starting a throwaway PostgreSQL on 127.0.0.1:$port"
     # initdb refuses to run as root: run it as the postgres user when we are root.
@@ -154,21 +162,22 @@ start_postgres() {
     "${as[@]}" "$bin/initdb" -D "$dir/data" -U postgres -A trust >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
     "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w start \
         -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" >/dev/null || { cat "$dir/log" >&2; die "postgres did not start"; }
-    echo "$dir" > "$RUN_DIR/postgres.started"
+    STARTED_POSTGRES=$dir
     export AIRFLOW_MESOS_TEST_PG="postgresql://postgres@127.0.0.1:$port/postgres"
 }
 
 stop_postgres() {
-    [ -f "$RUN_DIR/postgres.started" ] || return 0
-    local dir; dir=$(cat "$RUN_DIR/postgres.started")
+    [ -n "$STARTED_POSTGRES" ] || return 0
+    local dir=$STARTED_POSTGRES
     log "stopping PostgreSQL"
     local as=(); [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
     "${as[@]}" "$(pg_bin)/pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1 || true
-    rm -f "$RUN_DIR/postgres.started"
+    STARTED_POSTGRES=""
 }
 
 services_stop() {
     stop_postgres
     stop_zookeeper
     stop_dockerd
+    rm -rf "$RUN_DIR"
 }
