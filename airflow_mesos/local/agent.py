@@ -1,0 +1,725 @@
+"""An embedded Mesos agent: runs tasks as Docker containers or host processes and reports on them.
+
+The master (:mod:`airflow_mesos.local.master`) hands validated TaskInfos to
+:meth:`Agent.launch` and relays acknowledgements and kills; the agent sends
+status updates back through the :class:`MasterLink` it was started with.
+
+Threads and locks (the master may call into the agent while holding its own
+lock, so the agent never calls the master synchronously from those calls):
+
+- ``launch``/``kill``/``acknowledge``/``shutdown_framework`` only change state
+  under ``self._lock`` and start threads; they return at once;
+- one *runner* thread per task launches it, waits for it and queues its updates;
+- one *dispatcher* thread sends queued updates to the master (never holding
+  ``self._lock`` while calling it) and re-sends unacknowledged ones with
+  Mesos' doubling backoff (:mod:`.status_updates`);
+- a ``ThreadingHTTPServer`` serves ``/state``, ``/files/*`` and ``/health``.
+
+Faults: :meth:`Agent.crash` is the agent process dying together with a host
+reboot (every container and process is gone, nothing is reported);
+:meth:`Agent.restart` brings the agent back on the same port with no tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import threading
+import uuid as uuid_module
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import parse_qsl, urlsplit
+
+from airflow_mesos.clock import SYSTEM_CLOCK, Clock
+from airflow_mesos.local.containerizer import (
+    DEFAULT_COMMAND_KILL_GRACE,
+    DEFAULT_DOCKER_STOP_TIMEOUT,
+    LaunchError,
+    grace_seconds,
+    plan_launch,
+    port_ranges,
+    scalar,
+)
+from airflow_mesos.local.process_containerizer import ExitInfo, ProcessRun, describe_exit
+from airflow_mesos.local.sandbox import FileServer, FilesError, create_run_directory, run_directory, virtual_latest
+from airflow_mesos.local.status_updates import StatusUpdateManager, encode_uuid, is_terminal, new_uuid
+
+log = logging.getLogger(__name__)
+
+MESOS_VERSION = "1.11.0"
+
+
+# ------------------------------------------------------------------------------------------ spec
+
+
+@dataclass
+class AgentSpec:
+    """What one agent offers: resources and attributes, as the agent's ``--resources``/``--attributes`` flags."""
+
+    hostname: str = "127.0.0.1"
+    cpus: float = 2.0
+    mem: float = 2048.0
+    disk: float = 10240.0
+    ports: list[tuple[int, int]] = field(default_factory=lambda: [(31000, 32000)])
+    gpus: int = 0
+    attributes: dict[str, str | float] = field(default_factory=dict)
+
+    def resources(self) -> list[dict]:
+        """v1 Resource JSON list (role ``*``); gpus only when > 0."""
+        out = [
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": float(self.cpus)}, "role": "*"},
+            {"name": "mem", "type": "SCALAR", "scalar": {"value": float(self.mem)}, "role": "*"},
+            {"name": "disk", "type": "SCALAR", "scalar": {"value": float(self.disk)}, "role": "*"},
+            {"name": "ports", "type": "RANGES",
+             "ranges": {"range": [{"begin": int(b), "end": int(e)} for b, e in self.ports]}, "role": "*"},
+        ]
+        if self.gpus > 0:
+            out.append({"name": "gpus", "type": "SCALAR", "scalar": {"value": float(self.gpus)}, "role": "*"})
+        return out
+
+    def attribute_list(self) -> list[dict]:
+        """v1 Attribute JSON list: TEXT for strings, SCALAR for numbers."""
+        out = []
+        for name, value in self.attributes.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                out.append({"name": name, "type": "TEXT", "text": {"value": str(value)}})
+            else:
+                out.append({"name": name, "type": "SCALAR", "scalar": {"value": float(value)}})
+        return out
+
+
+class MasterLink(Protocol):
+    """What the agent needs from the master (implemented by the master)."""
+
+    def status_update(self, agent_id: str, framework_id: str, status: dict) -> None: ...
+
+    def agent_reregistered(self, agent_id: str, live_tasks: list[dict]) -> None: ...
+
+
+# ------------------------------------------------------------------------------------------ records
+
+
+def flat_resources(resources: list[dict]) -> dict:
+    """The state-endpoint model of resources: ``{"cpus": 1.0, ..., "ports": "[31000-31005]"}``."""
+    out: dict = {"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0}
+    for name in ("cpus", "mem", "disk", "gpus"):
+        value = scalar(resources, name)
+        if value is not None:
+            out[name] = value
+    ranges = port_ranges(resources)
+    if ranges:
+        out["ports"] = "[" + ", ".join(f"{b}-{e}" for b, e in ranges) + "]"
+    return out
+
+
+@dataclass
+class _Task:
+    framework_id: str
+    task_info: dict
+    container_id: str
+    directory: Path
+    epoch: int
+    state: str = "TASK_STAGING"
+    statuses: list[dict] = field(default_factory=list)
+    run: object | None = None
+    kind: str | None = None
+    kill_grace: float | None = None
+    killed: bool = False
+    terminated: bool = False  # the run has ended (terminal update generated)
+    completed: bool = False  # terminal update acknowledged
+    thread: threading.Thread | None = None
+
+    @property
+    def task_id(self) -> str:
+        return self.task_info["task_id"]["value"]
+
+
+@dataclass
+class _Framework:
+    info: dict
+    removed: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.info["id"]["value"]
+
+    def capable(self, capability: str) -> bool:
+        return any(c.get("type") == capability for c in self.info.get("capabilities", []))
+
+
+def terminal_update(prefix: str, info: ExitInfo, *, killed: bool, mem_mb: float | None) -> dict:
+    """Pure: the terminal (state, reason, message, source) of an ended task, as the Mesos executors decide it.
+
+    OOM kill -> TASK_FAILED / REASON_CONTAINER_LIMITATION_MEMORY from the agent (the memory isolator's
+    limitation); killed by us -> TASK_KILLED; exit 0 -> TASK_FINISHED; else TASK_FAILED.
+    """
+    if info.error:
+        return {"state": "TASK_FAILED", "message": info.error, "source": "SOURCE_EXECUTOR"}
+    if info.oom_killed and not killed:
+        requested = f"{int(mem_mb)}MB" if mem_mb else "unknown"
+        return {"state": "TASK_FAILED", "reason": "REASON_CONTAINER_LIMITATION_MEMORY", "source": "SOURCE_AGENT",
+                "message": f"Memory limit exceeded: Requested: {requested}"}
+    message = describe_exit(prefix, info)
+    if killed:
+        state = "TASK_KILLED"
+    elif info.exit_code == 0:
+        state = "TASK_FINISHED"
+    else:
+        return {"state": "TASK_FAILED", "message": message, "source": "SOURCE_EXECUTOR",
+                "reason": "REASON_COMMAND_EXECUTOR_FAILED"}
+    return {"state": state, "message": message, "source": "SOURCE_EXECUTOR"}
+
+
+# ------------------------------------------------------------------------------------------ agent
+
+
+class Agent:
+    """One embedded Mesos agent (see the module docstring)."""
+
+    def __init__(self, *, agent_id: str, spec: AgentSpec, work_dir: Path, docker_client=None,
+                 status_update_retry_interval: float = 10.0, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.id = agent_id
+        self.spec = spec
+        self.work_dir = Path(work_dir)
+        self.docker_client = docker_client
+        self.clock = clock
+        self.port = 0
+        self._master: MasterLink | None = None
+        self._lock = threading.RLock()
+        self._cv = threading.Condition(self._lock)
+        self._updates = StatusUpdateManager(status_update_retry_interval)
+        self._frameworks: dict[str, _Framework] = {}
+        self._tasks: dict[tuple[str, str], _Task] = {}
+        self._completed_frameworks: dict[str, _Framework] = {}
+        self._files = FileServer()
+        self._server: ThreadingHTTPServer | None = None
+        self._server_thread: threading.Thread | None = None
+        self._dispatcher: threading.Thread | None = None
+        self._epoch = 0
+        self._closed = False
+        self._start_time = 0.0
+
+    def __repr__(self) -> str:
+        return f"Agent(id={self.id!r}, url={self.url!r})"
+
+    # -- identity -----------------------------------------------------------
+
+    @property
+    def pid(self) -> str:
+        return f"slave(1)@{self.spec.hostname}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def start(self, master: MasterLink) -> None:
+        """Start the HTTP server (ephemeral port) and the update dispatcher."""
+        self._master = master
+        self._start_time = self.clock.time()
+        self._serve(0)
+        if self._dispatcher is None:
+            self._dispatcher = threading.Thread(target=self._dispatch_loop, daemon=True, name=f"agent-{self.id}-updates")
+            self._dispatcher.start()
+
+    def _serve(self, port: int) -> None:
+        server = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(self))
+        server.daemon_threads = True
+        self._server = server
+        self.port = server.server_address[1]
+        self._server_thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+                                               daemon=True, name=f"agent-{self.id}-http")
+        self._server_thread.start()
+
+    def _stop_server(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._server_thread is not None:
+            self._server_thread.join(timeout=5)
+
+    def _destroy_everything(self) -> list[_Task]:
+        """Under the caller's epoch bump: forget all tasks and updates; returns the tasks to destroy."""
+        with self._lock:
+            self._epoch += 1
+            tasks = list(self._tasks.values())
+            self._tasks.clear()
+            self._frameworks.clear()
+            self._updates.clear()
+            self._files.clear()
+        return tasks
+
+    def _kill_runs(self, tasks: list[_Task]) -> None:
+        threads = []
+        for task in tasks:
+            run = task.run
+            if run is not None:
+                t = threading.Thread(target=run.destroy, daemon=True)
+                t.start()
+                threads.append(t)
+        for t in threads:
+            t.join(timeout=30)
+        if self.docker_client is not None:
+            from airflow_mesos.local.docker_containerizer import remove_labelled_containers
+
+            try:
+                remove_labelled_containers(self.docker_client, self.id)
+            except Exception as exc:  # the engine may be gone too; nothing more we can do
+                log.warning("agent %s: could not sweep its containers: %s", self.id, exc)
+
+    def crash(self) -> None:
+        """The agent process dies and its host reboots: server down, everything killed, nothing reported."""
+        self._stop_server()
+        tasks = self._destroy_everything()
+        with self._lock:
+            self._completed_frameworks.clear()
+        self._kill_runs(tasks)
+
+    def restart(self) -> None:
+        """Come back on the same port with no tasks and re-register with the master."""
+        if self._server is not None:
+            raise RuntimeError(f"agent {self.id} is running; crash() it before restart()")
+        self._start_time = self.clock.time()
+        self._serve(self.port)
+        master = self._master
+        if master is not None:
+            master.agent_reregistered(self.id, self.live_tasks())
+
+    def close(self) -> None:
+        """Orderly teardown for tests: kill everything, stop the server and dispatcher, send nothing."""
+        self._stop_server()
+        tasks = self._destroy_everything()
+        with self._lock:
+            self._closed = True
+            self._cv.notify_all()
+        self._kill_runs(tasks)
+        for task in tasks:
+            if task.thread is not None:
+                task.thread.join(timeout=10)
+        if self._dispatcher is not None:
+            self._dispatcher.join(timeout=5)
+            self._dispatcher = None
+
+    # -- master -> agent ----------------------------------------------------
+
+    def launch(self, framework_info: dict, task_info: dict) -> None:
+        """Start running a (master-validated) task; returns at once."""
+        framework_id = framework_info["id"]["value"]
+        task_id = task_info["task_id"]["value"]
+        container_id = str(uuid_module.uuid4())
+        directory = run_directory(self.work_dir, self.id, framework_id, task_id, container_id)
+        with self._lock:
+            framework = self._frameworks.get(framework_id)
+            if framework is None or framework.removed:
+                framework = self._frameworks[framework_id] = _Framework(framework_info)
+                self._completed_frameworks.pop(framework_id, None)
+            else:
+                framework.info = framework_info
+            key = (framework_id, task_id)
+            previous = self._tasks.get(key)
+            task = _Task(framework_id, task_info, container_id, directory, self._epoch)
+            if previous is not None and not previous.completed:
+                # Same id still known here: refuse without touching the live one.
+                self._emit_locked(task, "TASK_FAILED", "SOURCE_AGENT", reason="REASON_TASK_INVALID",
+                                  message=f"Task '{task_id}' is already known to this agent", track=False)
+                return
+            self._tasks[key] = task
+            task.thread = threading.Thread(target=self._run_task, args=(task,), daemon=True,
+                                           name=f"agent-{self.id}-task-{task_id}")
+            task.thread.start()
+
+    def kill(self, framework_id: str, task_id: str, kill_policy: dict | None = None) -> None:
+        """Kill a task: SIGTERM (``docker stop``), SIGKILL after the grace period; returns at once."""
+        with self._lock:
+            task = self._tasks.get((framework_id, task_id))
+            if task is None or task.terminated or task.killed:
+                return
+            task.killed = True
+            grace = grace_seconds(kill_policy)
+            if grace is not None:
+                task.kill_grace = grace
+            framework = self._frameworks.get(framework_id)
+            run = task.run
+            started = task.state in ("TASK_STARTING", "TASK_RUNNING")
+            if started and framework is not None and framework.capable("TASK_KILLING_STATE"):
+                self._emit_locked(task, "TASK_KILLING", "SOURCE_EXECUTOR")
+            if run is not None and started:
+                self._start_kill(task, run)
+            # Otherwise the runner sees `killed` before it starts the task.
+
+    def _start_kill(self, task: _Task, run) -> None:
+        grace = task.kill_grace
+        if grace is None:
+            grace = DEFAULT_DOCKER_STOP_TIMEOUT if task.kind == "docker" else DEFAULT_COMMAND_KILL_GRACE
+        threading.Thread(target=run.kill, args=(grace,), daemon=True, name=f"kill-{task.task_id}").start()
+
+    def acknowledge(self, framework_id: str, task_id: str, uuid: bytes) -> None:
+        """Pop the task's head update if ``uuid`` matches; the next queued one is then sent."""
+        with self._lock:
+            popped = self._updates.acknowledge(framework_id, task_id, uuid)
+            if popped is None:
+                return
+            task = self._tasks.get((framework_id, task_id))
+            if task is not None and is_terminal(popped.state):
+                task.completed = True
+                self._maybe_complete_framework(framework_id)
+            self._cv.notify_all()
+
+    def shutdown_framework(self, framework_id: str) -> None:
+        """The framework is gone: kill its tasks, drop its pending updates, report nothing more."""
+        with self._lock:
+            framework = self._frameworks.get(framework_id)
+            if framework is None:
+                return
+            framework.removed = True
+            self._updates.drop_framework(framework_id)
+            for (fid, _), task in list(self._tasks.items()):
+                if fid != framework_id or task.terminated:
+                    continue
+                task.killed = True
+                if task.run is not None and task.state in ("TASK_STARTING", "TASK_RUNNING"):
+                    self._start_kill(task, task.run)
+            self._maybe_complete_framework(framework_id)
+
+    def _maybe_complete_framework(self, framework_id: str) -> None:
+        framework = self._frameworks.get(framework_id)
+        if framework is None:
+            return
+        live = [t for (fid, _), t in self._tasks.items() if fid == framework_id and not t.completed
+                and not (framework.removed and t.terminated)]
+        if not live:
+            # Its tasks stay in self._tasks so completed_frameworks can list their executors.
+            self._completed_frameworks[framework_id] = self._frameworks.pop(framework_id)
+
+    # -- runner -------------------------------------------------------------
+
+    def _run_task(self, task: _Task) -> None:
+        run = None
+        try:
+            create_run_directory(task.directory)
+            self._attach(task)
+            plan = plan_launch(task.task_info, framework_id=task.framework_id, agent_id=self.id,
+                               container_id=task.container_id, sandbox_dir=str(task.directory),
+                               agent_endpoint=f"{self.spec.hostname}:{self.port}")
+            task.kind = plan.kind
+            if task.kill_grace is None:
+                task.kill_grace = plan.kill_grace
+            if plan.kind == "process":
+                run = ProcessRun(plan, task.directory)
+            elif self.docker_client is None:
+                raise LaunchError("None of the enabled containerizers (mesos) could create a container for the "
+                                  "provided TaskInfo/ExecutorInfo message (this agent has no Docker engine)")
+            else:
+                from airflow_mesos.local.docker_containerizer import DockerRun
+
+                run = DockerRun(plan, task.directory, client=self.docker_client, agent_id=self.id,
+                                secrets_dir=self.work_dir / "secrets" / task.container_id)
+            with self._lock:
+                if task.epoch != self._epoch:
+                    return
+                task.run = run
+            run.prepare()
+            with self._lock:
+                if task.killed:
+                    self._emit_locked(task, "TASK_KILLED", "SOURCE_AGENT", reason="REASON_TASK_KILLED_DURING_LAUNCH",
+                                      message="Task killed before it was launched")
+                    task.terminated = True
+                    run.cleanup()
+                    return
+                self._emit_locked(task, "TASK_STARTING", "SOURCE_EXECUTOR")
+            self._stderr_line(task, f"Starting task {task.task_id}")
+            run.start()
+        except LaunchError as exc:
+            self._launch_failed(task, run, str(exc))
+            return
+        except Exception as exc:  # a bug or an engine failure must fail this task, never the agent
+            log.exception("agent %s: launching task %s failed", self.id, task.task_id)
+            self._launch_failed(task, run, f"{type(exc).__name__}: {exc}")
+            return
+
+        ips = run.network_ips(self.spec.hostname)
+        with self._lock:
+            self._emit_locked(task, "TASK_RUNNING", "SOURCE_EXECUTOR", ips=ips)
+            if task.killed and not task.terminated:
+                self._start_kill(task, run)
+        info = run.wait()
+        plan_mem = getattr(getattr(run, "plan", None), "mem_mb", None)
+        with self._lock:
+            killed = task.killed
+        outcome = terminal_update(run.message_prefix, info, killed=killed, mem_mb=plan_mem)
+        self._stderr_line(task, outcome["message"])
+        with self._lock:
+            task.terminated = True
+            self._emit_locked(task, outcome["state"], outcome["source"], reason=outcome.get("reason"),
+                              message=outcome["message"], ips=ips)
+            framework = self._frameworks.get(task.framework_id)
+            if framework is not None and framework.removed:
+                self._maybe_complete_framework(task.framework_id)
+        run.cleanup()
+
+    def _launch_failed(self, task: _Task, run, message: str) -> None:
+        if run is not None:
+            try:
+                run.cleanup()
+            except Exception:
+                pass
+        with self._lock:
+            task.terminated = True
+            self._emit_locked(task, "TASK_FAILED", "SOURCE_AGENT", reason="REASON_CONTAINER_LAUNCH_FAILED",
+                              message=f"Failed to launch container: {message}")
+
+    def _stderr_line(self, task: _Task, line: str) -> None:
+        """Executor lines go to stderr, as the Mesos executors log there; stdout stays the task's own."""
+        try:
+            with open(task.directory / "stderr", "a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+        except OSError:
+            pass
+
+    def _attach(self, task: _Task) -> None:
+        executor_dir = task.directory.parent.parent
+        self._files.attach(task.directory, str(task.directory))
+        self._files.attach(task.directory, str(executor_dir / "runs" / "latest"))
+        self._files.attach(task.directory, virtual_latest(task.framework_id, task.task_id))
+
+    # -- updates ------------------------------------------------------------
+
+    def _emit_locked(self, task: _Task, state: str, source: str, *, reason: str | None = None,
+                     message: str | None = None, ips: list[str] | None = None, track: bool = True) -> None:
+        """Create an update with a fresh uuid and queue it (caller holds the lock)."""
+        if task.epoch != self._epoch:
+            return  # from before a crash: that process is gone, it reports nothing
+        framework = self._frameworks.get(task.framework_id) or self._completed_frameworks.get(task.framework_id)
+        if framework is not None and framework.removed:
+            return  # a removed framework gets no more updates (Mesos drops them with its executors)
+        now = self.clock.time()
+        container_status: dict = {"container_id": {"value": task.container_id}}
+        if ips:
+            container_status["network_infos"] = [{"ip_addresses": [{"ip_address": ip} for ip in ips]}]
+        status = {
+            "task_id": {"value": task.task_id},
+            "state": state,
+            "source": source,
+            "agent_id": {"value": self.id},
+            "executor_id": {"value": task.task_id},
+            "timestamp": now,
+            "uuid": encode_uuid(new_uuid()),
+            "container_status": container_status,
+        }
+        if message:
+            status["message"] = message
+        if reason:
+            status["reason"] = reason
+        if track:
+            task.state = state
+            entry = {"state": state, "timestamp": now, "container_status": container_status}
+            task.statuses.append(entry)
+        self._updates.add(task.framework_id, task.task_id, status)
+        self._cv.notify_all()
+
+    def _dispatch_loop(self) -> None:
+        while True:
+            with self._cv:
+                if self._closed:
+                    return
+                now = self.clock.monotonic()
+                due = self._updates.due(now) if self._server is not None else []
+                if not due:
+                    deadline = self._updates.next_deadline()
+                    timeout = 1.0 if deadline is None else min(max(deadline - now, 0.01), 1.0)
+                    self._cv.wait(timeout)
+                    continue
+                master = self._master
+            for update in due:
+                try:
+                    master.status_update(self.id, update.framework_id, dict(update.status))
+                except Exception:  # the master's bug must not stop updates of other tasks
+                    log.exception("agent %s: master rejected a status update of task %s", self.id, update.task_id)
+
+    def pending_updates(self) -> list[dict]:
+        """Updates not yet acknowledged (for tests and debugging)."""
+        with self._lock:
+            return [dict(u.status) for u in self._updates.pending()]
+
+    # -- views --------------------------------------------------------------
+
+    def live_tasks(self) -> list[dict]:
+        """``[{framework_id, task_id, state}]`` of the non-terminal tasks."""
+        with self._lock:
+            return [{"framework_id": fid, "task_id": tid, "state": t.state}
+                    for (fid, tid), t in self._tasks.items() if not is_terminal(t.state)]
+
+    def state(self) -> dict:
+        """The agent ``/state`` JSON (Mesos' agent shape; secret values never appear)."""
+        with self._lock:
+            frameworks = [self._framework_json(f) for f in self._frameworks.values()]
+            completed = [self._framework_json(f) for f in self._completed_frameworks.values()]
+            resources = self.spec.resources()
+            return {
+                "version": MESOS_VERSION,
+                "start_time": self._start_time,
+                "id": self.id,
+                "pid": self.pid,
+                "hostname": self.spec.hostname,
+                "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"],
+                "resources": flat_resources(resources),
+                "reserved_resources": {},
+                "unreserved_resources": flat_resources(resources),
+                "reserved_resources_full": {},
+                "unreserved_resources_full": resources,
+                "attributes": {a: (v if isinstance(v, str) else float(v)) for a, v in self.spec.attributes.items()},
+                "flags": {
+                    "work_dir": str(self.work_dir),
+                    "containerizers": "docker,mesos" if self.docker_client is not None else "mesos",
+                    "sandbox_directory": "/mnt/mesos/sandbox",
+                    "docker_stop_timeout": f"{DEFAULT_DOCKER_STOP_TIMEOUT:g}secs",
+                },
+                "frameworks": frameworks,
+                "completed_frameworks": completed,
+            }
+
+    def _framework_json(self, framework: _Framework) -> dict:
+        info = framework.info
+        executors, completed_executors = [], []
+        for (fid, _), task in self._tasks.items():
+            if fid != framework.id:
+                continue
+            (completed_executors if task.completed or (framework.removed and task.terminated)
+             else executors).append(self._executor_json(task))
+        out = {
+            "id": framework.id,
+            "name": info.get("name", ""),
+            "user": info.get("user", ""),
+            "hostname": info.get("hostname", ""),
+            "failover_timeout": info.get("failover_timeout", 0.0),
+            "checkpoint": info.get("checkpoint", False),
+            "capabilities": [c.get("type") for c in info.get("capabilities", [])],
+            "executors": executors,
+            "completed_executors": completed_executors,
+        }
+        if "roles" in info:
+            out["roles"] = info["roles"]
+        else:
+            out["role"] = info.get("role", "*")
+        if "principal" in info:
+            out["principal"] = info["principal"]
+        return out
+
+    def _executor_json(self, task: _Task) -> dict:
+        info = task.task_info
+        command = info.get("command") or {}
+        shown = command.get("value") or " ".join(shlex.quote(a) for a in command.get("arguments", []))
+        task_json = self._task_json(task)
+        done = task.completed or is_terminal(task.state)
+        return {
+            "id": task.task_id,
+            "name": f"Command Executor (Task: {task.task_id}) (Command: {shown[:200]})",
+            "source": task.task_id,
+            "container": task.container_id,
+            "directory": str(task.directory),
+            "resources": flat_resources(info.get("resources") or []),
+            "type": "COMMAND",
+            "tasks": [] if done else [task_json],
+            "queued_tasks": [],
+            "completed_tasks": [task_json] if done else [],
+        }
+
+    def _task_json(self, task: _Task) -> dict:
+        info = task.task_info
+        out = {
+            "id": task.task_id,
+            "name": info.get("name", ""),
+            "framework_id": task.framework_id,
+            "executor_id": "",
+            "slave_id": self.id,
+            "state": task.state,
+            "resources": flat_resources(info.get("resources") or []),
+            "statuses": [dict(s) for s in task.statuses],
+        }
+        if "labels" in info:
+            out["labels"] = info["labels"].get("labels", [])
+        if "container" in info:
+            out["container"] = info["container"]
+        if "discovery" in info:
+            out["discovery"] = info["discovery"]
+        return out
+
+
+# ------------------------------------------------------------------------------------------ HTTP
+
+
+def _make_handler(agent: Agent) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = f"Mesos/{MESOS_VERSION}"
+
+        def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+            log.debug("agent %s http: " + format, agent.id, *args)
+
+        def _send(self, status: int, body: bytes, content_type: str = "application/json",
+                  extra: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for key, value in (extra or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _json(self, payload, query: dict[str, str]) -> None:
+            body = json.dumps(payload)
+            jsonp = query.get("jsonp")
+            if jsonp:
+                self._send(200, f"{jsonp}({body});".encode(), "text/javascript")
+            else:
+                self._send(200, body.encode())
+
+        def do_HEAD(self) -> None:
+            self.do_GET()
+
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            path = url.path
+            if path.startswith("/slave(1)/"):
+                path = path[len("/slave(1)"):]
+            query = dict(parse_qsl(url.query, keep_blank_values=True))
+            try:
+                if path in ("/state", "/state.json"):
+                    self._json(agent.state(), query)
+                elif path == "/health":
+                    self._send(200, b"", "text/plain")
+                elif path == "/files/read":
+                    self._json(agent._files.read(query), query)
+                elif path == "/files/browse":
+                    self._json(agent._files.browse(query), query)
+                elif path == "/files/debug":
+                    self._json(agent._files.debug(), query)
+                elif path == "/files/download":
+                    real = agent._files.download_path(query)
+                    with open(real, "rb") as handle:
+                        data = handle.read()
+                    name = Path(real).name
+                    self._send(200, data, "application/octet-stream",
+                               {"Content-Disposition": f'attachment; filename="{name}"'})
+                else:
+                    self._send(404, b"", "text/plain")
+            except FilesError as exc:
+                self._send(exc.status, exc.message.encode(), "text/plain; charset=utf-8")
+            except Exception as exc:  # one bad request must not kill the server thread
+                log.exception("agent %s: %s failed", agent.id, self.path)
+                self._send(500, f"{type(exc).__name__}\n".encode(), "text/plain")
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"", "text/plain", {"Allow": "GET"})
+
+    return Handler

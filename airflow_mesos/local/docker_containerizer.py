@@ -1,0 +1,206 @@
+"""Container tasks on a real Docker engine, through the ``docker`` SDK.
+
+Both DOCKER containers (the Docker containerizer) and MESOS containers with a
+Docker image (the unified containerizer) run here; :mod:`.containerizer` has
+already decided every setting, this module only talks to the engine:
+
+- the image must exist locally or be pullable (``force_pull_image`` always pulls);
+- the container is created as ``mesos-<container_id>`` with the
+  ``airflow-mesos.local`` labels, the sandbox bind-mounted at
+  ``/mnt/mesos/sandbox``, and (MESOS containers with secrets) the secrets shim;
+- its output is streamed into the sandbox ``stdout``/``stderr`` by a thread
+  attached before the container starts, so nothing is lost;
+- kill is ``docker stop --time <grace>`` (SIGTERM, SIGKILL after the grace);
+- the container and its secrets file are removed when the task is over.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import threading
+from pathlib import Path
+
+from airflow_mesos.local.containerizer import LaunchError, LaunchPlan, docker_create_kwargs
+from airflow_mesos.local.process_containerizer import ExitInfo
+from airflow_mesos.local.secrets import write_env_file
+
+log = logging.getLogger(__name__)
+
+LABEL = "airflow-mesos.local"
+STATIC_BUSYBOX = Path("/bin/busybox")
+
+
+def _docker_message(exc: Exception) -> str:
+    """The daemon's own words for an API error, without the SDK's URL noise."""
+    explanation = getattr(exc, "explanation", None)
+    if explanation:
+        return explanation if isinstance(explanation, str) else explanation.decode(errors="replace")
+    return str(exc)
+
+
+def remove_labelled_containers(client, agent_id: str | None = None) -> int:
+    """Force-remove every container this embedded cluster (or one agent of it) created."""
+    filters = {"label": [LABEL] if agent_id is None else [f"{LABEL}.agent-id={agent_id}"]}
+    removed = 0
+    for container in client.containers.list(all=True, filters=filters):
+        try:
+            container.remove(force=True)
+            removed += 1
+        except Exception:  # already gone: the SDK raises NotFound/APIError variants
+            pass
+    return removed
+
+
+class DockerRun:
+    """One container started from a :class:`LaunchPlan` of kind ``docker`` or ``mesos``."""
+
+    def __init__(self, plan: LaunchPlan, sandbox: Path, *, client, agent_id: str, secrets_dir: Path) -> None:
+        self.plan = plan
+        self.sandbox = sandbox
+        self.client = client
+        self.agent_id = agent_id
+        self.secrets_dir = secrets_dir
+        self.message_prefix = "Container" if plan.kind == "docker" else "Command"
+        self.container = None
+        self._log_thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._destroyed = False
+
+    # -- launch -------------------------------------------------------------
+
+    def _image(self):
+        import docker.errors
+
+        image = self.plan.image
+        if not self.plan.force_pull:
+            try:
+                return self.client.images.get(image)
+            except docker.errors.ImageNotFound:
+                pass
+            except docker.errors.APIError as exc:
+                raise LaunchError(f"Failed to inspect image '{image}': {_docker_message(exc)}") from None
+        try:
+            return self.client.images.pull(image)
+        except docker.errors.APIError as exc:
+            raise LaunchError(f"Failed to pull image '{image}': {_docker_message(exc)}") from None
+
+    def prepare(self) -> None:
+        """Make sure the image is there and create the (not yet started) container."""
+        import docker.errors
+        import docker.types
+
+        image = self._image()
+        shim = None
+        if self.plan.secrets:
+            if not STATIC_BUSYBOX.exists():
+                raise LaunchError(f"secrets need a static busybox at {STATIC_BUSYBOX} on the agent host")
+            env_file = self.secrets_dir / "env"
+            write_env_file(env_file, self.plan.secrets)
+            shim = (str(env_file), str(STATIC_BUSYBOX))
+        kwargs = docker_create_kwargs(self.plan, agent_id=self.agent_id, sandbox_dir=str(self.sandbox),
+                                      image_config=image.attrs.get("Config") or {}, shim=shim)
+        if "ulimits" in kwargs:
+            kwargs["ulimits"] = [docker.types.Ulimit(name=n, soft=s, hard=h) for n, (s, h) in kwargs["ulimits"].items()]
+        with self._lock:
+            if self._destroyed:
+                raise LaunchError("the agent is shutting down")
+            try:
+                self.container = self.client.containers.create(**kwargs)
+            except docker.errors.APIError as exc:
+                raise LaunchError(f"Failed to create container: {_docker_message(exc)}") from None
+
+    def start(self) -> None:
+        """Attach the log streamer, then start the container."""
+        import docker.errors
+
+        assert self.container is not None
+        stream = self.client.api.attach(self.container.id, stdout=True, stderr=True, stream=True, logs=True, demux=True)
+        self._log_thread = threading.Thread(target=self._copy_logs, args=(stream,), daemon=True,
+                                            name=f"logs-{self.plan.container_id[:8]}")
+        self._log_thread.start()
+        try:
+            self.container.start()
+        except docker.errors.APIError as exc:
+            raise LaunchError(f"Failed to start container: {_docker_message(exc)}") from None
+
+    def _copy_logs(self, stream) -> None:
+        try:
+            with open(self.sandbox / "stdout", "ab", buffering=0) as out, \
+                    open(self.sandbox / "stderr", "ab", buffering=0) as err:
+                for stdout_chunk, stderr_chunk in stream:
+                    if stdout_chunk:
+                        out.write(stdout_chunk)
+                    if stderr_chunk:
+                        err.write(stderr_chunk)
+        except Exception as exc:  # the stream breaks when the container is force-removed; that is fine
+            log.debug("log stream of %s ended: %s", self.plan.container_id, exc)
+
+    # -- observe ------------------------------------------------------------
+
+    def network_ips(self, agent_ip: str) -> list[str]:
+        """IPs to report in ``container_status.network_infos`` (the agent's on the host network)."""
+        if self.plan.network == "host":
+            return [agent_ip]
+        try:
+            self.container.reload()
+        except Exception:
+            return []
+        networks = (self.container.attrs.get("NetworkSettings") or {}).get("Networks") or {}
+        return [n["IPAddress"] for n in networks.values() if n.get("IPAddress")]
+
+    def wait(self) -> ExitInfo:
+        """Block until the container exits and its output is in the sandbox."""
+        import docker.errors
+
+        assert self.container is not None
+        try:
+            result = self.container.wait()
+            code = int(result.get("StatusCode", -1))
+            self.container.reload()
+            oom = bool((self.container.attrs.get("State") or {}).get("OOMKilled"))
+        except docker.errors.NotFound:
+            return ExitInfo(error="Failed to get exit status of container")
+        except Exception as exc:
+            return ExitInfo(error=f"Failed to wait for container: {exc}")
+        if self._log_thread is not None:
+            self._log_thread.join(timeout=10)
+        return ExitInfo(exit_code=code, oom_killed=oom)
+
+    # -- stop ---------------------------------------------------------------
+
+    def kill(self, grace: float) -> None:
+        """``docker stop --time`` (blocks up to ``grace`` seconds)."""
+        container = self.container
+        if container is None:
+            return
+        try:
+            container.stop(timeout=int(math.ceil(grace)))
+        except Exception as exc:
+            log.debug("stop of %s: %s", self.plan.container_id, exc)
+
+    def destroy(self) -> None:
+        """Remove the container at once (SIGKILL); no grace, no output guarantee."""
+        with self._lock:
+            self._destroyed = True
+            container = self.container
+        if container is not None:
+            try:
+                container.remove(force=True)
+            except Exception:
+                pass
+        self._remove_secrets()
+
+    def cleanup(self) -> None:
+        """Remove the exited container and the secrets file (the sandbox stays, as in Mesos until GC)."""
+        container = self.container
+        if container is not None:
+            try:
+                container.remove(force=True, v=False)
+            except Exception:
+                pass
+        self._remove_secrets()
+
+    def _remove_secrets(self) -> None:
+        shutil.rmtree(self.secrets_dir, ignore_errors=True)
