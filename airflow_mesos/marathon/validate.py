@@ -94,12 +94,23 @@ def schema_problems(group: Any) -> list[Problem]:
     """Problems Marathon's JSON schema finds, most specific error first per location."""
     problems = []
     for error in sorted(group_validator().iter_errors(group), key=lambda e: list(map(str, e.absolute_path))):
-        best = jsonschema.exceptions.best_match([error])
-        message = best.message
-        if len(message) > 300:
-            message = message[:297] + "..."
+        message = _schema_message(error)
         problems.append(Problem(pointer(*error.absolute_path), message, "error", "schema"))
     return problems
+
+
+def _schema_message(error: jsonschema.ValidationError) -> str:
+    # jsonschema's messages for "not"/"oneOf" repeat the whole instance; say what is wrong instead.
+    if error.validator == "not":
+        required = [c.get("required", [None])[0] for c in error.validator_value.get("allOf", []) if isinstance(c, dict)]
+        if required and all(required):
+            return f"{' and '.join(repr(r) for r in required)} are mutually exclusive (schema 'not')"
+        return f"must not match {json.dumps(error.validator_value)[:200]} (schema 'not')"
+    if error.validator in ("oneOf", "anyOf") and len(error.message) > 200:
+        options = "; ".join(e.message[:120] for e in (error.context or [])[:4])
+        return f"matches none of the allowed forms ({options})"
+    message = error.message
+    return message if len(message) <= 300 else message[:297] + "..."
 
 
 # ----------------------------------------------------------------------------- walking
