@@ -1,0 +1,244 @@
+"""The airflow-mesos image, built from docker/Dockerfile and run on the real dockerd.
+
+The image is built once per session from the repository, on the registry-free
+base (``BASE_IMAGE=airflow-mesos/python:3.11`` plus the runtime libraries that
+binary wheels expect, see :func:`runtime_base_image`).  The database tests run
+the containers on the host network so that 127.0.0.1 reaches the test
+PostgreSQL, each against a database of its own.
+
+Every Airflow start costs seconds of CPU here, so the checks are grouped into
+few container runs.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import urllib.parse
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+IMAGE_TAG = "airflow-mesos/airflow:test"
+RUNTIME_BASE_TAG = "airflow-mesos/python-runtime:3.11"
+LABELS = {"airflow-mesos.local": "test_docker_image"}
+CONTAINER_TIMEOUT = 240
+
+# Libraries that manylinux wheels (pydantic-core, psycopg2-binary, greenlet,
+# ...) link against and may expect from the system (PEP 599's allow-list).
+# The registry-free python image copies only what the interpreter itself
+# loads, so they are added here from the host, at the host's paths.
+MANYLINUX_SYSTEM_LIBS = (
+    "libgcc_s.so.1",
+    "libstdc++.so.6",
+    "libpthread.so.0",
+    "libdl.so.2",
+    "librt.so.1",
+    "libutil.so.1",
+)
+LIB_DIR = "/lib/x86_64-linux-gnu"
+
+# A password with every character that needs quoting in a URL.
+DB_PASSWORD = "s3cret p@ss:w/rd?#%&"
+
+
+def _host_library(soname: str) -> Path:
+    for directory in (LIB_DIR, "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64"):
+        candidate = Path(directory, soname)
+        if candidate.exists():
+            return candidate.resolve()
+    pytest.fail(f"the host has no {soname}, which the image's binary wheels need")
+
+
+@pytest.fixture(scope="session")
+def runtime_base_image(docker_client, python_image) -> str:
+    """``python_image`` plus the manylinux system libraries (a base like python:3.11-slim)."""
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        dockerfile = f"FROM {python_image}\nCOPY libs/ {LIB_DIR}/\n".encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+        for soname in MANYLINUX_SYSTEM_LIBS:
+            tar.add(str(_host_library(soname)), arcname=f"libs/{soname}")
+    context.seek(0)
+    docker_client.images.build(fileobj=context, custom_context=True, tag=RUNTIME_BASE_TAG, rm=True, forcerm=True)
+    return RUNTIME_BASE_TAG
+
+
+@pytest.fixture(scope="session")
+def airflow_image(docker_client, runtime_base_image) -> str:
+    """Build docker/Dockerfile from the repository root, as documented."""
+    import docker.errors
+
+    try:
+        docker_client.images.build(
+            path=str(REPO_ROOT),
+            dockerfile="docker/Dockerfile",
+            buildargs={"BASE_IMAGE": runtime_base_image},
+            # pip inside the build reaches PyPI only through the host network
+            # (the test dockerd sets up no NAT for its bridge).
+            network_mode="host",
+            tag=IMAGE_TAG,
+            rm=True,
+            forcerm=True,
+        )
+    except docker.errors.BuildError as exc:
+        lines = "".join(str(chunk.get("stream", chunk.get("error", ""))) for chunk in exc.build_log)
+        pytest.fail(f"building docker/Dockerfile failed: {exc}\n{lines[-4000:]}")
+    return IMAGE_TAG
+
+
+def run_container(client, image: str, command: list[str], **kwargs) -> tuple[int, str]:
+    """Run ``command`` in a new container to its end; return (exit code, stdout+stderr)."""
+    container = start_container(client, image, command, **kwargs)
+    return finish_container(container)
+
+
+def start_container(client, image: str, command: list[str], *, network_mode: str = "none", **kwargs):
+    return client.containers.run(image, command, detach=True, network_mode=network_mode, labels=LABELS, **kwargs)
+
+
+def finish_container(container) -> tuple[int, str]:
+    try:
+        status = container.wait(timeout=CONTAINER_TIMEOUT)["StatusCode"]
+        output = container.logs(stdout=True, stderr=True).decode(errors="replace")
+    finally:
+        container.remove(force=True)
+    return status, output
+
+
+@pytest.fixture()
+def fresh_database(pg_dsn):
+    """A new, empty database on the test PostgreSQL; dropped afterwards."""
+    import psycopg2
+
+    name = f"airflow_image_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(pg_dsn)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        yield name
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.close()
+
+
+def test_airflow_version_is_the_pinned_release(docker_client, airflow_image):
+    status, output = run_container(docker_client, airflow_image, ["airflow", "version"])
+    assert status == 0, output
+    assert output.strip().splitlines()[-1] == "3.3.2"
+
+
+def test_image_runs_as_non_root_with_our_package_and_the_example_dags(docker_client, airflow_image):
+    script = (
+        "id -u; id -g; echo HOME=$AIRFLOW_HOME; "
+        'python3 -c "import airflow_mesos.entrypoint, airflow_mesos; print(\'package\', airflow_mesos.__version__)"; '
+        "ls $AIRFLOW_HOME/dags; touch $AIRFLOW_HOME/logs/writable && echo logs-writable"
+    )
+    status, output = run_container(docker_client, airflow_image, ["sh", "-c", script])
+    assert status == 0, output
+    lines = output.split()
+    assert "\n50000\n0\n" in output, output  # uid, gid: the airflow user in group 0
+    assert "HOME=/opt/airflow" in output
+    assert "package 0.1.0" in output
+    expected_dags = sorted(p.name for p in (REPO_ROOT / "dags").glob("*.py"))
+    assert expected_dags and all(name in lines for name in expected_dags), output
+    assert "logs-writable" in output
+
+
+def test_worker_role_runs_execute_workload_and_rejects_a_bad_workload(docker_client, airflow_image):
+    status, output = run_container(
+        docker_client,
+        airflow_image,
+        ["worker", "--json-string", '{"type": "ExecuteTask", "token": "not-a-real-token"}'],
+        environment={"AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "http://127.0.0.1:9/execution/"},
+    )
+    assert status != 0, output
+    assert "starting worker" in output
+    assert "Failed to parse input JSON string" in output
+    assert "Field required" in output
+    # No database step for a worker.
+    assert "waiting" not in output and "migrat" not in output
+
+
+def test_server_role_gives_up_on_an_unresolvable_database(docker_client, airflow_image):
+    host = "postgres-airflow.marathon.invalid"
+    status, output = run_container(
+        docker_client,
+        airflow_image,
+        ["scheduler"],
+        environment={
+            "AIRFLOW_MESOS_DB_HOST": host,
+            "AIRFLOW_MESOS_DB_PASSWORD": DB_PASSWORD,
+            "AIRFLOW_MESOS_DB_WAIT_TIMEOUT": "2",
+        },
+    )
+    assert status == 1, output
+    assert f"the database at {host}:5432 did not become reachable within 2 s" in output
+    assert "starting" not in output  # the scheduler never ran
+    assert DB_PASSWORD not in output
+    assert urllib.parse.quote(DB_PASSWORD, safe="") not in output
+
+
+def test_two_roles_migrate_one_database_at_once(docker_client, airflow_image, pg_dsn, fresh_database, tmp_path):
+    """Two containers migrate the same empty database concurrently; both succeed.
+
+    The password comes from an env file (as Marathon's fetch delivers it) and
+    must appear in no output.  The test server trusts local connections, so
+    the password is sent but not needed.
+    """
+    server = urllib.parse.urlsplit(pg_dsn)
+    env_dir = tmp_path / "sandbox"
+    env_dir.mkdir()
+    env_file = env_dir / "airflow.env"
+    env_file.write_text(
+        "# secrets fetched by Marathon\n"
+        f"export AIRFLOW_MESOS_DB_PASSWORD='{DB_PASSWORD}'\n"
+        "AIRFLOW__API_AUTH__JWT_SECRET=also-secret-jwt\n"
+    )
+    os.chmod(env_dir, 0o755)
+    os.chmod(env_file, 0o644)  # read by uid 50000 in the container
+    environment = {
+        "AIRFLOW_MESOS_ENV_FILE": "/mnt/mesos/sandbox/airflow.env",
+        "AIRFLOW_MESOS_DB_HOST": server.hostname,
+        "AIRFLOW_MESOS_DB_PORT": str(server.port),
+        "AIRFLOW_MESOS_DB_NAME": fresh_database,
+        "AIRFLOW_MESOS_DB_USER": server.username or "postgres",
+        "AIRFLOW_MESOS_DB_WAIT_TIMEOUT": "30",
+    }
+    volumes = {str(env_dir): {"bind": "/mnt/mesos/sandbox", "mode": "ro"}}
+    containers = [
+        start_container(
+            docker_client, airflow_image, ["db-migrate"],
+            network_mode="host", environment=environment, volumes=volumes,
+        )
+        for _ in range(2)
+    ]
+    results = [finish_container(container) for container in containers]
+
+    for status, output in results:
+        assert status == 0, output
+        assert "loaded 2 variable(s) from /mnt/mesos/sandbox/airflow.env" in output
+        assert "database migrated" in output
+        assert DB_PASSWORD not in output
+        assert urllib.parse.quote(DB_PASSWORD, safe="") not in output
+        assert "also-secret-jwt" not in output
+
+    status, output = run_container(
+        docker_client,
+        airflow_image,
+        ["airflow", "db", "check-migrations", "--migration-wait-timeout", "0"],
+        network_mode="host",
+        environment=environment,
+        volumes=volumes,
+    )
+    assert status == 0, output
+    assert DB_PASSWORD not in output
