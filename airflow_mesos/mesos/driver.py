@@ -459,6 +459,8 @@ class SchedulerDriver:
         """Close a stream that stayed silent too long; the subscription thread then reconnects."""
         while not self._stop_requested.wait(self._watchdog_poll):
             with self._lock:
+                if self._state.terminal:
+                    return  # removed or stopped: there will be no stream to watch
                 stream = self._stream
                 if stream is None or not self._state.watchdog_expired(self._clock.monotonic()):
                     continue
