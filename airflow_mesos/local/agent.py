@@ -496,8 +496,9 @@ class Agent:
         if task.epoch != self._epoch:
             return  # from before a crash: that process is gone, it reports nothing
         framework = self._frameworks.get(task.framework_id) or self._completed_frameworks.get(task.framework_id)
-        if framework is not None and framework.removed:
-            return  # a removed framework gets no more updates (Mesos drops them with its executors)
+        # A removed framework gets no more updates (Mesos drops them with its executors); the agent's own
+        # view of the task still changes.
+        send = not (framework is not None and framework.removed)
         now = self.clock.time()
         container_status: dict = {"container_id": {"value": task.container_id}}
         if ips:
@@ -520,8 +521,9 @@ class Agent:
             task.state = state
             entry = {"state": state, "timestamp": now, "container_status": container_status}
             task.statuses.append(entry)
-        self._updates.add(task.framework_id, task.task_id, status)
-        self._cv.notify_all()
+        if send:
+            self._updates.add(task.framework_id, task.task_id, status)
+            self._cv.notify_all()
 
     def _dispatch_loop(self) -> None:
         while True:
