@@ -1,0 +1,303 @@
+"""Validation of scheduler calls, FrameworkInfo and TaskInfo, with Mesos' messages.
+
+Pure functions: each returns ``None`` when the input is valid, otherwise the
+error message the Mesos master produces for it (``src/master/validation.cpp``,
+``src/common/validation.cpp``, ``src/common/roles.cpp``; stout's JSON to
+protobuf conversion for required fields).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from airflow_mesos.local.allocator import InvalidResources, Resources
+
+CALL_TYPES = (
+    "UNKNOWN SUBSCRIBE TEARDOWN ACCEPT DECLINE REVIVE KILL SHUTDOWN ACKNOWLEDGE RECONCILE MESSAGE REQUEST "
+    "SUPPRESS ACCEPT_INVERSE_OFFERS DECLINE_INVERSE_OFFERS ACKNOWLEDGE_OPERATION_STATUS RECONCILE_OPERATIONS "
+    "UPDATE_FRAMEWORK"
+).split()
+
+CAPABILITIES = (
+    "UNKNOWN REVOCABLE_RESOURCES TASK_KILLING_STATE GPU_RESOURCES SHARED_RESOURCES PARTITION_AWARE MULTI_ROLE "
+    "RESERVATION_REFINEMENT REGION_AWARE"
+).split()
+
+# Call field that must be present per call type (validation.cpp scheduler::call::validate).
+_PAYLOAD = {
+    "ACCEPT": "accept", "DECLINE": "decline", "ACCEPT_INVERSE_OFFERS": "accept_inverse_offers",
+    "DECLINE_INVERSE_OFFERS": "decline_inverse_offers", "KILL": "kill", "SHUTDOWN": "shutdown",
+    "ACKNOWLEDGE": "acknowledge", "ACKNOWLEDGE_OPERATION_STATUS": "acknowledge_operation_status",
+    "RECONCILE": "reconcile", "RECONCILE_OPERATIONS": "reconcile_operations", "MESSAGE": "message",
+    "REQUEST": "request", "UPDATE_FRAMEWORK": "update_framework",
+}
+
+
+def _missing_value(obj: object, path: str, out: list[str]) -> None:
+    """An ``*ID`` message's required ``value``."""
+    if isinstance(obj, dict) and not isinstance(obj.get("value"), str):
+        out.append(f"{path}.value")
+
+
+def _required_in_task(task: dict, path: str, out: list[str]) -> None:
+    for name in ("name", "task_id", "agent_id"):
+        if name not in task:
+            out.append(f"{path}.{name}")
+    _missing_value(task.get("task_id"), f"{path}.task_id", out)
+    _missing_value(task.get("agent_id"), f"{path}.agent_id", out)
+    container = task.get("container")
+    if isinstance(container, dict):
+        if "type" not in container:
+            out.append(f"{path}.container.type")
+        docker = container.get("docker")
+        if isinstance(docker, dict) and "image" not in docker:
+            out.append(f"{path}.container.docker.image")
+    executor = task.get("executor")
+    if isinstance(executor, dict) and "executor_id" not in executor:
+        out.append(f"{path}.executor.executor_id")
+    for i, resource in enumerate(task.get("resources") or []):
+        if isinstance(resource, dict):
+            for name in ("name", "type"):
+                if name not in resource:
+                    out.append(f"{path}.resources[{i}].{name}")
+
+
+def missing_required_fields(call: dict) -> str | None:
+    """stout's "Missing required fields: ..." for the required proto fields a call commonly misses."""
+    out: list[str] = []
+    sub = call.get("subscribe")
+    if isinstance(sub, dict):
+        info = sub.get("framework_info")
+        if not isinstance(info, dict):
+            out.append("subscribe.framework_info")
+        else:
+            for name in ("user", "name"):
+                if name not in info:
+                    out.append(f"subscribe.framework_info.{name}")
+    _missing_value(call.get("framework_id"), "framework_id", out)
+    accept = call.get("accept")
+    if isinstance(accept, dict):
+        for i, op in enumerate(accept.get("operations") or []):
+            if not isinstance(op, dict):
+                continue
+            launch = op.get("launch")
+            if isinstance(launch, dict):
+                for j, task in enumerate(launch.get("task_infos") or []):
+                    if isinstance(task, dict):
+                        _required_in_task(task, f"accept.operations[{i}].launch.task_infos[{j}]", out)
+            group = op.get("launch_group")
+            if isinstance(group, dict):
+                if "executor" not in group:
+                    out.append(f"accept.operations[{i}].launch_group.executor")
+                if "task_group" not in group:
+                    out.append(f"accept.operations[{i}].launch_group.task_group")
+                for j, task in enumerate(((group.get("task_group") or {}).get("tasks")) or []):
+                    if isinstance(task, dict):
+                        _required_in_task(task, f"accept.operations[{i}].launch_group.task_group.tasks[{j}]", out)
+    kill = call.get("kill")
+    if isinstance(kill, dict) and "task_id" not in kill:
+        out.append("kill.task_id")
+    ack = call.get("acknowledge")
+    if isinstance(ack, dict):
+        for name in ("agent_id", "task_id", "uuid"):
+            if name not in ack:
+                out.append(f"acknowledge.{name}")
+    reconcile = call.get("reconcile")
+    if isinstance(reconcile, dict):
+        for i, t in enumerate(reconcile.get("tasks") or []):
+            if isinstance(t, dict) and "task_id" not in t:
+                out.append(f"reconcile.tasks[{i}].task_id")
+    if out:
+        return "Missing required fields: " + ", ".join(out)
+    return None
+
+
+def convert_errors(call: object) -> str | None:
+    """Type errors stout reports when JSON does not fit the Call message (only the common ones)."""
+    if not isinstance(call, dict):
+        return "Expecting a JSON object"
+    call_type = call.get("type")
+    if call_type is not None and call_type not in CALL_TYPES:
+        return f"Failed to find enum for '{call_type}'"
+    for key in ("framework_id", "subscribe", "accept", "decline", "kill", "acknowledge", "reconcile", "revive", "suppress"):
+        if key in call and not isinstance(call[key], dict):
+            return f"Not expecting a JSON {type(call[key]).__name__} for field '{key}'"
+    return missing_required_fields(call)
+
+
+def decode_uuid(value: object) -> bytes | None:
+    """Base64 -> 16 bytes, or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if len(raw) == 16 else None
+
+
+def validate_call(call: dict, principal: str | None) -> str | None:
+    """``validation::scheduler::call::validate`` (without the "Failed to validate" prefix)."""
+    call_type = call.get("type")
+    if call_type is None:
+        return "Expecting 'type' to be present"
+    if call_type == "SUBSCRIBE":
+        if "subscribe" not in call:
+            return "Expecting 'subscribe' to be present"
+        info = call["subscribe"]["framework_info"]
+        if "framework_id" in call and call["framework_id"] != info.get("id"):
+            return "'framework_id' differs from 'subscribe.framework_info.id'"
+        if principal is not None and "principal" in info and principal != info["principal"]:
+            return (f"Authenticated principal '{principal}' does not match principal "
+                    f"'{info['principal']}' set in `FrameworkInfo`")
+        return None
+    if "framework_id" not in call:
+        return "Expecting 'framework_id' to be present"
+    payload = _PAYLOAD.get(call_type)
+    if payload and payload not in call:
+        return f"Expecting '{payload}' to be present"
+    if call_type == "ACKNOWLEDGE" and decode_uuid(call["acknowledge"].get("uuid")) is None:
+        return "Not a valid UUID"
+    if call_type == "UNKNOWN":
+        return "Expecting 'type' to be present"
+    return None
+
+
+def validate_role(role: str) -> str | None:
+    """``roles::validate`` of src/common/roles.cpp."""
+    if role == "*":
+        return None
+    if role.startswith("/"):
+        return f"Role '{role}' cannot start with a slash"
+    if role.endswith("/"):
+        return f"Role '{role}' cannot end with a slash"
+    if "//" in role:
+        return f"Role '{role}' cannot contain two adjacent slashes"
+    components = [c for c in role.split("/") if c]
+    if not components:
+        return "Role names cannot be the empty string"
+    for component in components:
+        if component in (".", "..", "*"):
+            return f"Role '{role}' cannot include '{component}' as a component"
+        if component.startswith("-"):
+            return f"Role component '{component}' is invalid because it starts with a dash"
+        if any(ch in component for ch in "\b\f\n\r\t\v "):
+            return f"Role component '{component}' is invalid because it contains backspace or whitespace"
+    return None
+
+
+def capabilities(info: dict) -> set[str]:
+    return {c.get("type") for c in info.get("capabilities") or [] if isinstance(c, dict)}
+
+
+def framework_roles(info: dict) -> list[str]:
+    """The roles a framework subscribes with: MULTI_ROLE ``roles`` or the legacy ``role`` (default "*")."""
+    if "MULTI_ROLE" in capabilities(info):
+        return list(info.get("roles") or [])
+    return [info.get("role", "*")]
+
+
+def validate_framework_info(info: dict) -> str | None:
+    """``framework::validate`` plus the failover_timeout check of master.cpp."""
+    multi_role = "MULTI_ROLE" in capabilities(info)
+    if multi_role and "role" in info:
+        return "'FrameworkInfo.role' must not be set when the framework is MULTI_ROLE capable"
+    if not multi_role and info.get("roles"):
+        return "'FrameworkInfo.roles' must not be set when the framework is not MULTI_ROLE capable"
+    if multi_role:
+        roles = list(info.get("roles") or [])
+        duplicates = sorted({r for r in roles if roles.count(r) > 1})
+        if duplicates:
+            return "'FrameworkInfo.roles' contains duplicate items: { " + ", ".join(duplicates) + " }"
+        for role in roles:
+            error = validate_role(str(role))
+            if error:
+                return f"'FrameworkInfo.roles' contains invalid role: {error}"
+    else:
+        error = validate_role(str(info.get("role", "*")))
+        if error:
+            return f"'FrameworkInfo.role' is not a valid role: {error}"
+    timeout = info.get("failover_timeout", 0.0)
+    try:
+        value = float(timeout)
+        if value != value or value < 0 or value > 9.2e9:
+            raise ValueError
+    except (TypeError, ValueError):
+        return f"The framework failover_timeout ({timeout}) is invalid"
+    return None
+
+
+def validate_id(value: str) -> str | None:
+    """``common::validation::validateID``."""
+    if not value:
+        return "ID must not be empty"
+    if len(value) > 255:
+        return "ID must not be greater than 255 characters"
+    if value in (".", ".."):
+        return f"'{value}' is disallowed"
+    if any(ord(ch) < 32 or ord(ch) == 127 or ch in "/\\" for ch in value):
+        return f"'{value}' contains invalid characters"
+    return None
+
+
+def _grace_period_ns(task: dict) -> float:
+    return float(((task.get("kill_policy") or {}).get("grace_period") or {}).get("nanoseconds", 0))
+
+
+def validate_task(task: dict, *, agent_id: str, known_task_ids: set[str], unreachable_task_ids: set[str],
+                  offered: Resources) -> tuple[str | None, Resources]:
+    """``task::validate`` for a LAUNCH operation; returns (error, the task's resources)."""
+    task_id = task["task_id"]["value"]
+    error = validate_id(task_id)
+    if error:
+        return f"Task has an invalid TaskID: {error}", Resources()
+    if task_id in known_task_ids:
+        return f"Task has duplicate ID: {task_id}", Resources()
+    if task_id in unreachable_task_ids:
+        return f"Task reuses the ID of an unreachable task: {task_id}", Resources()
+    if task["agent_id"]["value"] != agent_id:
+        return f"Task uses invalid agent {task['agent_id']['value']} while agent {agent_id} is expected", Resources()
+    try:
+        if _grace_period_ns(task) < 0:
+            return "Task's 'kill_policy.grace_period' must be non-negative", Resources()
+    except (TypeError, ValueError):
+        return "Task's 'kill_policy.grace_period' must be non-negative", Resources()
+    if not task.get("resources"):
+        return "Task uses no resources", Resources()
+    try:
+        resources = Resources.from_json(task["resources"], "resources")
+    except InvalidResources as exc:
+        return f"Task uses invalid resources: {exc}", Resources()
+    for i, resource in enumerate(task["resources"]):
+        role = resource.get("role", "*")
+        if role != "*" or resource.get("reservation") or resource.get("reservations"):
+            return f"Task uses invalid resources: resources[{i}] is reserved, and reservations are not supported here", resources
+    if ("executor" in task) == ("command" in task):
+        return "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present", resources
+    container = task.get("container")
+    if isinstance(container, dict):
+        if container.get("type") == "DOCKER":
+            if "docker" not in container:
+                return "Task's `ContainerInfo` is invalid: DockerInfo 'docker' is not set for DOCKER typed ContainerInfo", resources
+            for parameter in container["docker"].get("parameters") or []:
+                if isinstance(parameter, dict) and parameter.get("key") == "name":
+                    return "Task's `ContainerInfo` is invalid: Parameter in DockerInfo must not be 'name'", resources
+    for variable in ((task.get("command") or {}).get("environment") or {}).get("variables") or []:
+        if not isinstance(variable, dict) or "name" not in variable:
+            return "Task's `CommandInfo` is invalid: Environment variable must have a 'name'", resources
+        kind = variable.get("type", "VALUE")
+        if kind == "VALUE" and "value" not in variable:
+            return f"Task's `CommandInfo` is invalid: Environment variable '{variable['name']}' of type 'VALUE' must have a value set", resources
+        if kind == "SECRET" and "secret" not in variable:
+            return f"Task's `CommandInfo` is invalid: Environment variable '{variable['name']}' of type 'SECRET' must have a secret set", resources
+    if "executor" in task:
+        executor = task["executor"]
+        try:
+            resources = resources + Resources.from_json(executor.get("resources") or [], "executor.resources")
+        except InvalidResources as exc:
+            return f"Executor uses invalid resources: {exc}", resources
+    if not offered.contains(resources):
+        return (f"Total resources {resources} required by task and its executor is more than available {offered}",
+                resources)
+    return None, resources

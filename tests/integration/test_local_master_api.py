@@ -1,0 +1,411 @@
+"""The embedded master over real HTTP, with stub agents (the agent side is tested elsewhere)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+
+import httpx
+import pytest
+
+from airflow_mesos.local.cluster import LocalCluster
+from tests.unit.local_master.client import Subscription, command_task, framework_info, launch_call
+from tests.unit.local_master.stub_agent import StubAgent, StubSpec
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def cluster(tmp_path, request):
+    # A short ping timeout only where a test needs agent loss; a busy machine can stall pings briefly.
+    ping_timeout = getattr(request, "param", 10.0)
+    c = LocalCluster([StubSpec(), StubSpec(attributes={"rack": "r1", "weight": 2})], work_dir=tmp_path,
+                     agent_factory=StubAgent, heartbeat_interval=0.3, allocation_interval=0.05,
+                     agent_ping_timeout=ping_timeout)
+    with c:
+        yield c
+
+
+@pytest.fixture
+def subs():
+    opened: list[Subscription] = []
+    yield opened
+    for s in opened:
+        s.close()
+
+
+def subscribe(cluster, subs, **kwargs) -> Subscription:
+    info = kwargs.pop("info", None) or framework_info()
+    sub = Subscription(cluster.master_url, info, **kwargs)
+    subs.append(sub)
+    return sub
+
+
+def post(cluster, body, headers=None, content=None):
+    h = {"Content-Type": "application/json"}
+    h.update(headers or {})
+    return httpx.post(cluster.master_url + "/api/v1/scheduler", content=content if content is not None else json.dumps(body),
+                      headers=h, timeout=10)
+
+
+def test_subscribe_streams_subscribed_heartbeats_and_offers_with_mesos_ids(cluster, subs):
+    sub = subscribe(cluster, subs)
+    assert sub.status == 200
+    assert sub.headers["Content-Type"] == "application/json"
+    assert sub.headers["Transfer-Encoding"] == "chunked"
+    uuid.UUID(sub.stream_id)
+    subscribed = sub.event("SUBSCRIBED")["subscribed"]
+    master_id = cluster.master.id
+    assert subscribed["framework_id"]["value"] == f"{master_id}-0000"
+    assert subscribed["heartbeat_interval_seconds"] == 0.3
+    assert subscribed["master_info"]["version"] == "1.11.0"
+    assert subscribed["master_info"]["ip"] == 16777343
+    sub.event("HEARTBEAT")
+    offers = sub.event("OFFERS")["offers"]["offers"]
+    offers += sub.event("OFFERS")["offers"]["offers"] if len(offers) < 2 else []
+    assert sorted(o["agent_id"]["value"] for o in offers) == sorted(cluster.agents)
+    offer = next(o for o in offers if o["attributes"])
+    assert offer["id"]["value"].startswith(f"{master_id}-O")
+    assert offer["allocation_info"] == {"role": "test"}
+    assert {"name": "rack", "type": "TEXT", "text": {"value": "r1"}} in offer["attributes"]
+    assert {"name": "weight", "type": "SCALAR", "scalar": {"value": 2.0}} in offer["attributes"]
+    cpus = next(r for r in offer["resources"] if r["name"] == "cpus")
+    assert cpus == {"name": "cpus", "type": "SCALAR", "scalar": {"value": 2.0}, "role": "*",
+                    "allocation_info": {"role": "test"}}
+    ports = next(r for r in offer["resources"] if r["name"] == "ports")
+    assert ports["ranges"] == {"range": [{"begin": 31000, "end": 32000}]}
+    assert offer["url"]["path"] == "/slave(1)"
+    assert offer["url"]["address"]["port"] == cluster.agents[offer["agent_id"]["value"]].port
+
+
+@pytest.mark.parametrize("body,headers,code,message", [
+    (None, {"Content-Type": None}, 400, "Expecting 'Content-Type' to be present"),
+    ({"type": "SUBSCRIBE"}, {"Content-Type": "application/x-protobuf"}, 415, "Expecting 'Content-Type' of application/json or application/x-protobuf"),
+    ("{not json", {}, 400, "Failed to parse body into JSON"),
+    ({"subscribe": {}}, {}, 400, "Failed to convert JSON into Call protobuf: Missing required fields: subscribe.framework_info"),
+    ({"type": "BOGUS"}, {}, 400, "Failed to convert JSON into Call protobuf"),
+    ({}, {}, 400, "Failed to validate scheduler::Call: Expecting 'type' to be present"),
+    ({"type": "SUBSCRIBE"}, {}, 400, "Failed to validate scheduler::Call: Expecting 'subscribe' to be present"),
+    ({"type": "TEARDOWN"}, {}, 400, "Failed to validate scheduler::Call: Expecting 'framework_id' to be present"),
+    ({"type": "ACCEPT", "framework_id": {"value": "x"}}, {}, 400, "Failed to validate scheduler::Call: Expecting 'accept' to be present"),
+    ({"type": "ACKNOWLEDGE", "framework_id": {"value": "x"}, "acknowledge": {"agent_id": {"value": "a"}, "task_id": {"value": "t"}, "uuid": base64.b64encode(b"short").decode()}}, {}, 400, "Failed to validate scheduler::Call: Not a valid UUID"),
+    ({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "u", "name": "n"}}}, {"Accept": "text/html"}, 406, "Expecting 'Accept' to allow"),
+    ({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "u", "name": "n"}}}, {"Mesos-Stream-Id": "x"}, 400, "Subscribe calls should not include the 'Mesos-Stream-Id' header"),
+    ({"type": "TEARDOWN", "framework_id": {"value": "nope"}}, {}, 400, "Framework cannot be found"),
+])
+def test_scheduler_endpoint_refuses_bad_requests_in_mesos_order(cluster, body, headers, code, message):
+    h = {"Content-Type": "application/json"}
+    for k, v in headers.items():
+        if v is None:
+            h.pop(k)
+        else:
+            h[k] = v
+    content = body if isinstance(body, str) else json.dumps(body or {})
+    r = httpx.post(cluster.master_url + "/api/v1/scheduler", content=content, headers=h, timeout=10)
+    assert r.status_code == code
+    assert r.text.startswith(message), r.text
+
+
+def test_get_on_scheduler_endpoint_is_405(cluster):
+    r = httpx.get(cluster.master_url + "/api/v1/scheduler", timeout=10)
+    assert r.status_code == 405
+    assert r.headers["Allow"] == "POST"
+
+
+def test_calls_need_the_stream_id_of_the_current_subscription(cluster, subs):
+    sub = subscribe(cluster, subs)
+    sub.event("SUBSCRIBED")
+    r = httpx.post(cluster.master_url + "/api/v1/scheduler", json={"type": "REVIVE", "framework_id": {"value": sub.framework_id}}, timeout=10)
+    assert (r.status_code, r.text) == (400, "All non-subscribe calls should include the 'Mesos-Stream-Id' header")
+    r = sub.call({"type": "REVIVE"}, stream_id="other")
+    assert r.status_code == 400 and "didn't match the stream ID" in r.text
+    assert sub.call({"type": "REVIVE"}).status_code == 202
+
+
+def test_framework_info_errors_arrive_as_error_event_then_close(cluster, subs):
+    info = framework_info(capabilities=("MULTI_ROLE",), role="x")
+    sub = subscribe(cluster, subs, info=info)
+    assert sub.status == 200
+    error = sub.event("ERROR")
+    assert error["error"]["message"] == "'FrameworkInfo.role' must not be set when the framework is MULTI_ROLE capable"
+    sub.wait_ended()
+
+
+def test_launch_runs_task_and_ack_is_relayed_and_state_shows_it(cluster, subs):
+    sub = subscribe(cluster, subs)
+    offer = sub.event("OFFERS")["offers"]["offers"][0]
+    task = command_task(offer, "t1", labels={"labels": [{"key": "k", "value": "v"}]},
+                        container={"type": "DOCKER", "docker": {"image": "busybox", "parameters": [{"key": "env", "value": "PW=hunter2"}]}})
+    task["command"]["environment"] = {"variables": [{"name": "PW", "value": "hunter2"}]}
+    assert sub.call(launch_call(offer, [task])).status_code == 202
+    running = sub.update("t1", "TASK_RUNNING")
+    agent = cluster.agents[offer["agent_id"]["value"]]
+    _, launched = agent.launched[0]
+    assert all(r["allocation_info"] == {"role": "test"} for r in launched["resources"])
+    assert sub.ack(running).status_code == 202
+    assert agent.acks[-1] == (sub.framework_id, "t1", base64.b64decode(running["uuid"]))
+    state = httpx.get(cluster.master_url + "/master/state", timeout=10)
+    assert "hunter2" not in state.text
+    fw = state.json()["frameworks"][0]
+    model = fw["tasks"][0]
+    assert model["id"] == "t1" and model["state"] == "TASK_RUNNING" and model["slave_id"] == agent.id
+    assert model["resources"] == {"cpus": 0.1, "mem": 32.0, "disk": 0.0, "gpus": 0.0}
+    assert [s["state"] for s in model["statuses"]] == ["TASK_RUNNING"]
+    assert fw["roles"] == ["test"] and fw["used_resources"]["cpus"] == 0.1
+    agent.finish(sub.framework_id, "t1")
+    finished = sub.update("t1", "TASK_FINISHED")
+    sub.ack(finished)
+    fw = httpx.get(cluster.master_url + "/master/frameworks", timeout=10).json()["frameworks"][0]
+    assert fw["tasks"] == [] and fw["completed_tasks"][0]["state"] == "TASK_FINISHED"
+    tasks = httpx.get(cluster.master_url + "/master/tasks?task_id=t1", timeout=10).json()["tasks"]
+    assert [t["state"] for t in tasks] == ["TASK_FINISHED"]
+
+
+def test_invalid_tasks_get_task_error_and_invalid_offers_task_dropped_or_lost(cluster, subs):
+    sub = subscribe(cluster, subs)
+    offer = sub.event("OFFERS")["offers"]["offers"][0]
+    too_big = command_task(offer, "big", cpus=64)
+    both = command_task(offer, "both", executor={"executor_id": {"value": "e"}, "command": {"value": "x"}})
+    ok = command_task(offer, "ok")
+    dup = command_task(offer, "ok")
+    sub.call(launch_call(offer, [too_big, both, ok, dup]))
+    err = sub.update("big", "TASK_ERROR")
+    assert err["reason"] == "REASON_TASK_INVALID" and err["source"] == "SOURCE_MASTER" and "uuid" not in err
+    assert err["message"].startswith("Total resources cpus(*):64; mem(*):32 required by task and its executor is more than available")
+    assert sub.update("both", "TASK_ERROR")["message"] == "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
+    sub.update("ok", "TASK_RUNNING")
+    assert sub.update("ok", "TASK_ERROR")["message"] == "Task has duplicate ID: ok"
+    # The offer is used up now.
+    sub.call(launch_call(offer, [command_task(offer, "late")]))
+    dropped = sub.update("late", "TASK_DROPPED")
+    assert dropped["reason"] == "REASON_INVALID_OFFERS"
+    assert dropped["message"] == f"Task launched with invalid offers: Offer {offer['id']['value']} is no longer valid"
+
+
+def test_missing_docker_image_is_a_400_like_mesos_required_field(cluster, subs):
+    sub = subscribe(cluster, subs)
+    offer = sub.event("OFFERS")["offers"]["offers"][0]
+    r = sub.call(launch_call(offer, [command_task(offer, "d", container={"type": "DOCKER", "docker": {}})]))
+    assert r.status_code == 400
+    assert "Missing required fields: accept.operations[0].launch.task_infos[0].container.docker.image" in r.text
+
+
+def test_decline_filters_then_revive_reoffers(cluster, subs):
+    sub = subscribe(cluster, subs)
+    first = sub.event("OFFERS")["offers"]["offers"]
+    ids = [o["id"] for o in first]
+    assert sub.call({"type": "DECLINE", "decline": {"offer_ids": ids, "filters": {"refuse_seconds": 3600}}}).status_code == 202
+    seen = {o["agent_id"]["value"] for o in first}
+    # Any agent not offered yet may still come; the declined ones must not within a few rounds.
+    import time
+    time.sleep(0.4)
+    again = [o for e in sub.events if e["type"] == "OFFERS" for o in e["offers"]["offers"] if o["id"] not in ids]
+    assert not [o for o in again if o["agent_id"]["value"] in seen]
+    sub.call({"type": "REVIVE"})
+    offer = sub.wait_for(lambda e: e["type"] == "OFFERS" and any(o["agent_id"]["value"] in seen and o["id"] not in ids for o in e["offers"]["offers"]))
+    assert offer
+
+
+def test_suppress_stops_offers(cluster, subs):
+    sub = subscribe(cluster, subs, suppressed_roles=["test"])
+    sub.event("SUBSCRIBED")
+    sub.event("HEARTBEAT")
+    sub.event("HEARTBEAT")
+    assert not [e for e in sub.events if e["type"] == "OFFERS"]
+    sub.call({"type": "REVIVE", "revive": {"roles": ["test"]}})
+    sub.event("OFFERS")
+
+
+def test_kill_relays_policy_and_kill_of_unknown_task_reconciles(cluster, subs):
+    sub = subscribe(cluster, subs, info=framework_info(capabilities=("MULTI_ROLE",)))
+    offer = sub.event("OFFERS")["offers"]["offers"][0]
+    sub.call(launch_call(offer, [command_task(offer, "k")]))
+    sub.update("k", "TASK_RUNNING")
+    policy = {"grace_period": {"nanoseconds": 1000}}
+    sub.call({"type": "KILL", "kill": {"task_id": {"value": "k"}, "kill_policy": policy}})
+    sub.update("k", "TASK_KILLED")
+    agent = cluster.agents[offer["agent_id"]["value"]]
+    assert agent.killed == [(sub.framework_id, "k", policy)]
+    sub.call({"type": "KILL", "kill": {"task_id": {"value": "ghost"}, "agent_id": offer["agent_id"]}})
+    lost = sub.update("ghost")
+    assert (lost["state"], lost["reason"], lost["message"]) == ("TASK_LOST", "REASON_RECONCILIATION", "Reconciliation: Task is unknown to the agent")
+
+
+def test_reconcile_explicit_and_implicit(cluster, subs):
+    sub = subscribe(cluster, subs)
+    offer = sub.event("OFFERS")["offers"]["offers"][0]
+    sub.call(launch_call(offer, [command_task(offer, "r")]))
+    sub.update("r", "TASK_RUNNING")
+    sub.call({"type": "RECONCILE", "reconcile": {"tasks": []}})
+    implicit = sub.wait_for(lambda e: e["type"] == "UPDATE" and e["update"]["status"].get("reason") == "REASON_RECONCILIATION")["update"]["status"]
+    assert (implicit["task_id"]["value"], implicit["state"], implicit["message"]) == ("r", "TASK_RUNNING", "Reconciliation: Latest task state")
+    assert "uuid" not in implicit
+    sub.call({"type": "RECONCILE", "reconcile": {"tasks": [
+        {"task_id": {"value": "nope"}, "agent_id": offer["agent_id"]},
+        {"task_id": {"value": "nowhere"}, "agent_id": {"value": "unknown-S9"}}]}})
+    assert sub.update("nope")["state"] == "TASK_GONE"
+    assert sub.update("nowhere")["state"] == "TASK_UNKNOWN"
+
+
+def test_second_subscribe_fails_over_old_stream_and_keeps_tasks(cluster, subs):
+    sub = subscribe(cluster, subs)
+    offer = sub.event("OFFERS")["offers"]["offers"][0]
+    sub.call(launch_call(offer, [command_task(offer, "keep")]))
+    sub.update("keep", "TASK_RUNNING")
+    second = subscribe(cluster, subs, framework_id=sub.framework_id)
+    assert second.event("SUBSCRIBED")["subscribed"]["framework_id"]["value"] == sub.framework_id
+    assert second.stream_id != sub.stream_id
+    assert sub.event("ERROR")["error"]["message"] == "Framework failed over"
+    sub.wait_ended()
+    second.call({"type": "RECONCILE", "reconcile": {"tasks": []}})
+    assert second.update("keep")["state"] == "TASK_RUNNING"
+
+
+def test_dropped_stream_gives_403_then_failover_timeout_removes_framework(cluster, subs):
+    sub = subscribe(cluster, subs, info=framework_info(failover_timeout=0.5))
+    offer = sub.event("OFFERS")["offers"]["offers"][0]
+    sub.call(launch_call(offer, [command_task(offer, "doomed")]))
+    sub.update("doomed", "TASK_RUNNING")
+    cluster.drop_framework_stream(sub.framework_id)
+    sub.wait_ended()
+    r = sub.call({"type": "REVIVE"})
+    assert (r.status_code, r.text) == (403, "Framework is not subscribed")
+    agent = cluster.agents[offer["agent_id"]["value"]]
+    import time
+    deadline = time.monotonic() + 10
+    while sub.framework_id not in agent.shutdowns and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sub.framework_id in agent.shutdowns
+    again = subscribe(cluster, subs, framework_id=sub.framework_id)
+    assert again.event("ERROR")["error"]["message"] == "Framework has been removed"
+    done = httpx.get(cluster.master_url + "/master/frameworks", timeout=10).json()["completed_frameworks"][0]
+    assert done["completed_tasks"][0]["state"] == "TASK_KILLED"
+
+
+def test_teardown_closes_stream_and_refuses_resubscribe(cluster, subs):
+    sub = subscribe(cluster, subs)
+    sub.event("SUBSCRIBED")
+    assert sub.call({"type": "TEARDOWN"}).status_code == 202
+    sub.wait_ended()
+    again = subscribe(cluster, subs, framework_id=sub.framework_id)
+    assert again.event("ERROR")["error"]["message"] == "Framework has been removed"
+
+
+@pytest.mark.parametrize("cluster", [1.0], indirect=True)
+def test_agent_loss_sends_unreachable_or_lost_and_failure_then_gone_on_reconcile(cluster, subs):
+    pa = subscribe(cluster, subs, info=framework_info("pa", roles=("a",)))
+    legacy = subscribe(cluster, subs, info=framework_info("legacy", capabilities=(), roles=("b",)))
+    pa_offer = pa.event("OFFERS")["offers"]["offers"][0]
+    legacy_offer = legacy.event("OFFERS")["offers"]["offers"][0]
+    assert pa_offer["agent_id"] != legacy_offer["agent_id"]  # DRF spreads the two agents
+    pa.call(launch_call(pa_offer, [command_task(pa_offer, "p")]))
+    legacy.call(launch_call(legacy_offer, [command_task(legacy_offer, "l")]))
+    pa.update("p", "TASK_RUNNING")
+    legacy.update("l", "TASK_RUNNING")
+    pa_agent = pa_offer["agent_id"]["value"]
+    cluster.stop_agent(pa_agent)
+    unreachable = pa.update("p", "TASK_UNREACHABLE")
+    assert unreachable["reason"] == "REASON_AGENT_REMOVED" and "unreachable_time" in unreachable and "uuid" not in unreachable
+    assert pa.event("FAILURE")["failure"]["agent_id"]["value"] == pa_agent
+    assert legacy.event("FAILURE")["failure"]["agent_id"]["value"] == pa_agent
+    slaves = httpx.get(cluster.master_url + "/master/slaves", timeout=10).json()["slaves"]
+    assert pa_agent not in [s["id"] for s in slaves]
+    cluster.stop_agent(legacy_offer["agent_id"]["value"])
+    assert legacy.update("l", "TASK_LOST")["reason"] == "REASON_AGENT_REMOVED"
+    pa.call({"type": "RECONCILE", "reconcile": {"tasks": [{"task_id": {"value": "p"}, "agent_id": {"value": pa_agent}}]}})
+    assert pa.update("p", "TASK_UNREACHABLE")["message"] == "Reconciliation: Task is unreachable"
+    cluster.start_agent(pa_agent)
+    pa.wait_for(lambda e: e["type"] == "OFFERS" and e["offers"]["offers"][0]["agent_id"]["value"] == pa_agent)
+    pa.call({"type": "RECONCILE", "reconcile": {"tasks": [{"task_id": {"value": "p"}, "agent_id": {"value": pa_agent}}]}})
+    assert pa.update("p", "TASK_GONE")["message"] == "Reconciliation: Task is unknown to the agent"
+
+
+def test_restart_master_new_id_streams_closed_resubscribe_keeps_tasks(cluster, subs):
+    sub = subscribe(cluster, subs)
+    offer = sub.event("OFFERS")["offers"]["offers"][0]
+    sub.call(launch_call(offer, [command_task(offer, "survivor")]))
+    sub.update("survivor", "TASK_RUNNING")
+    old_id = cluster.master.id
+    cluster.restart_master()
+    sub.wait_ended()
+    assert cluster.master.id != old_id
+    again = subscribe(cluster, subs, framework_id=sub.framework_id)
+    subscribed = again.event("SUBSCRIBED")["subscribed"]
+    assert subscribed["master_info"]["id"] == cluster.master.id
+    again.call({"type": "RECONCILE", "reconcile": {"tasks": []}})
+    assert again.update("survivor")["state"] == "TASK_RUNNING"
+    assert again.event("OFFERS")["offers"]["offers"][0]["id"]["value"].startswith(cluster.master.id)
+
+
+def test_basic_auth(tmp_path, subs):
+    with LocalCluster([StubSpec()], work_dir=tmp_path, agent_factory=StubAgent, credentials={"fw": "s3cret"},
+                      allocation_interval=0.05) as c:
+        r = httpx.post(c.master_url + "/api/v1/scheduler", json={"type": "SUBSCRIBE"}, timeout=10)
+        assert r.status_code == 401
+        assert r.headers["WWW-Authenticate"] == 'Basic realm="mesos-master-scheduler"'
+        r = httpx.post(c.master_url + "/api/v1/scheduler", json={"type": "SUBSCRIBE"}, auth=("fw", "wrong"), timeout=10)
+        assert r.status_code == 401
+        r = httpx.post(c.master_url + "/api/v1/scheduler", auth=("fw", "s3cret"), timeout=10, json={
+            "type": "SUBSCRIBE", "subscribe": {"framework_info": framework_info(principal="other")}})
+        assert r.status_code == 400
+        assert r.text == ("Failed to validate scheduler::Call: Authenticated principal 'fw' does not match "
+                          "principal 'other' set in `FrameworkInfo`")
+        sub = Subscription(c.master_url, framework_info(), auth=("fw", "s3cret"))
+        subs.append(sub)
+        sub.event("OFFERS")
+        fw = httpx.get(c.master_url + "/master/state", timeout=10).json()["frameworks"][0]
+        assert fw["principal"] == "fw"
+        assert "s3cret" not in httpx.get(c.master_url + "/master/state", timeout=10).text
+
+
+def test_standby_redirects_and_503_without_leader(cluster):
+    standby = cluster.add_standby_master()
+    r = httpx.post(standby.url + "/api/v1/scheduler?x=1", json={"type": "SUBSCRIBE"}, timeout=10)
+    assert r.status_code == 307
+    assert r.headers["Location"] == f"//127.0.0.1:{cluster.master.port}/api/v1/scheduler?x=1"
+    r = httpx.get(standby.url + "/redirect", timeout=10)
+    assert (r.status_code, r.headers["Location"]) == (307, f"//127.0.0.1:{cluster.master.port}")
+    r = httpx.get(cluster.master_url + "/redirect", timeout=10)
+    assert r.headers["Location"] == f"//127.0.0.1:{cluster.master.port}"
+    orphan = cluster.add_standby_master(leader_known=False)
+    r = httpx.post(orphan.url + "/api/v1/scheduler", json={"type": "SUBSCRIBE"}, timeout=10)
+    assert (r.status_code, r.text) == (503, "No leader elected")
+
+
+def test_readonly_endpoints(cluster):
+    state = httpx.get(cluster.master_url + "/state?jsonp=cb", timeout=10)
+    assert state.text.startswith("cb(") and state.text.endswith(");")
+    body = httpx.get(cluster.master_url + "/master/state", timeout=10).json()
+    assert body["version"] == "1.11.0" and body["id"] == cluster.master.id
+    assert body["leader"] == f"master@127.0.0.1:{cluster.master.port}"
+    assert sorted(s["id"] for s in body["slaves"]) == sorted(cluster.agents)
+    assert body["slaves"][0]["resources"]["ports"] == "[31000-32000]"
+    summary = httpx.get(cluster.master_url + "/master/state-summary", timeout=10).json()
+    assert len(summary["slaves"]) == 2 and summary["slaves"][0]["TASK_RUNNING"] == 0
+    assert httpx.get(cluster.master_url + "/health", timeout=10).status_code == 200
+    assert httpx.get(cluster.master_url + "/version", timeout=10).json()["version"] == "1.11.0"
+    assert httpx.get(cluster.master_url + "/master/tasks?limit=x", timeout=10).status_code == 400
+
+
+def test_zookeeper_registration(tmp_path, zk_hosts):
+    from kazoo.client import KazooClient
+
+    path = f"/airflow-mesos-test/{uuid.uuid4().hex}"
+    with LocalCluster([StubSpec()], work_dir=tmp_path, agent_factory=StubAgent, zk=f"zk://{zk_hosts}{path}") as c:
+        zk = KazooClient(hosts=zk_hosts)
+        zk.start(timeout=10)
+        try:
+            children = zk.get_children(path)
+            assert len(children) == 1 and children[0].startswith("json.info_") and len(children[0]) == len("json.info_") + 10
+            info = json.loads(zk.get(f"{path}/{children[0]}")[0])
+            assert info == c.master.master_info()
+            assert info["pid"] == f"master@127.0.0.1:{c.master.port}" and info["ip"] == 16777343
+            c.restart_master()
+            children = zk.get_children(path)
+            assert len(children) == 1
+            assert json.loads(zk.get(f"{path}/{children[0]}")[0])["id"] == c.master.id
+        finally:
+            zk.delete(path, recursive=True) if zk.exists(path) else None
+            zk.stop()
+            zk.close()
