@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import tarfile
+import time
 import urllib.parse
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -242,3 +245,58 @@ def test_two_roles_migrate_one_database_at_once(docker_client, airflow_image, pg
     )
     assert status == 0, output
     assert DB_PASSWORD not in output
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_api_server_role_is_the_container_process_and_stops_on_sigterm(
+    docker_client, airflow_image, pg_dsn, fresh_database
+):
+    """The api-server role migrates, then Airflow replaces the entrypoint (PID 1)."""
+    server = urllib.parse.urlsplit(pg_dsn)
+    port = _free_port()
+    container = start_container(
+        docker_client,
+        airflow_image,
+        ["api-server"],
+        network_mode="host",
+        environment={
+            "AIRFLOW_MESOS_DB_HOST": server.hostname,
+            "AIRFLOW_MESOS_DB_PORT": str(server.port),
+            "AIRFLOW_MESOS_DB_NAME": fresh_database,
+            "AIRFLOW_MESOS_DB_USER": server.username or "postgres",
+            "PORT0": str(port),
+        },
+    )
+    try:
+        health = None
+        for _ in range(120):  # bounded: about two minutes on a busy machine
+            container.reload()
+            if container.status != "running":
+                break
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(1)
+        logs = container.logs().decode(errors="replace")
+        assert health is not None and health.status_code == 200, logs
+        assert health.json()["metadatabase"]["status"] == "healthy"
+
+        # exec, no lingering shell or entrypoint process: one process, Airflow's.
+        processes = container.top(ps_args="-o pid,args")["Processes"]
+        assert len(processes) == 1, processes
+        assert "api_server" in processes[0][-1], processes
+
+        container.stop(timeout=60)
+        assert container.wait(timeout=CONTAINER_TIMEOUT)["StatusCode"] == 0
+        logs = container.logs().decode(errors="replace")
+        assert "airflow-mesos entrypoint: database migrated" in logs
+        assert "airflow-mesos entrypoint: starting api-server" in logs
+        assert "Finished server process" in logs  # uvicorn's own clean shutdown
+    finally:
+        container.remove(force=True)
