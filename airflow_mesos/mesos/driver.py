@@ -198,8 +198,8 @@ class SchedulerDriver:
         :raises MesosError: if already started, or ZooKeeper cannot be reached.
         """
         with self._lock:
-            if self._runner is not None:
-                raise MesosError("SchedulerDriver.start() was already called")
+            if self._runner is not None or self._stop_requested.is_set():
+                raise MesosError("SchedulerDriver.start() was already called (a driver runs once; make a new one)")
             if isinstance(self._master_spec, ZooKeeperSpec):
                 self._detector = self._detector_factory(
                     self._master_spec, scheme=self._zk_scheme, on_change=self._leader_changed

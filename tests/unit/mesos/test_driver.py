@@ -10,8 +10,12 @@ import pytest
 from airflow_mesos.clock import FakeClock
 from airflow_mesos.mesos import SchedulerDriver, events
 from airflow_mesos.mesos.errors import (
+    BadRequestError,
+    MesosApiError,
+    ServiceUnavailableError,
     FrameworkNotSubscribedError,
     MesosConnectionError,
+    MesosError,
     NotLeaderError,
     NotSubscribed,
     UnauthorizedError,
@@ -258,6 +262,9 @@ def test_subscribe_without_stream_id_is_retried(make_driver, transport, clock):
     (401, b"Unauthorized", UnauthorizedError),
     (403, b"Framework is not subscribed", FrameworkNotSubscribedError),
     (307, b"", NotLeaderError),
+    (400, b"Failed to validate scheduler::Call: Expecting 'kill' to be present", BadRequestError),
+    (503, b"No leader elected", ServiceUnavailableError),
+    (500, b"boom", MesosApiError),
 ])
 def test_call_errors_are_typed(make_driver, transport, status, body, error_type):
     driver, _ = start_subscribed(make_driver, transport)
@@ -365,7 +372,21 @@ def test_known_framework_id_is_used_on_the_first_subscribe(make_driver, transpor
     assert body["subscribe"]["framework_info"]["id"] == {"value": "F-0000"}
 
 
-def test_start_twice_is_an_error(make_driver, transport):
+def test_start_twice_or_after_stop_is_an_error(make_driver, transport):
     driver, _ = start_subscribed(make_driver, transport)
-    with pytest.raises(Exception, match="already"):
+    with pytest.raises(MesosError, match="already"):
         driver.start()
+    stopped = make_driver()
+    stopped.stop()
+    with pytest.raises(MesosError, match="already"):
+        stopped.start()
+
+
+def test_subscribe_503_no_leader_is_retried(make_driver, transport, clock):
+    driver = make_driver()
+    stream = FakeStream()
+    transport.script(FakeStream(status=503, body=b"No leader elected"), stream)
+    driver.start()
+    assert next_event(driver, events.SubscribeRefused).status == 503
+    stream.send(subscribed())
+    next_event(driver, events.Subscribed)
