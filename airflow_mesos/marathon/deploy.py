@@ -80,8 +80,8 @@ class MarathonClient:
 
     :param base_url: e.g. ``https://marathon.mesos:8443``.
     :param username: with ``password``: HTTP basic auth.
-    :param token: a bearer token (DC/OS ``token=`` ACS tokens are sent as ``token=<value>``
-        when ``token_scheme`` is ``"token"``).
+    :param token: an auth token, sent as ``Authorization: token=<value>`` (DC/OS ACS form)
+        or, with ``token_scheme="Bearer"``, as ``Authorization: Bearer <value>``.
     :param verify: TLS verification: ``True``, ``False`` or a CA bundle path.
     :param timeout: per-request timeout in seconds.
     :param transport: an ``httpx.BaseTransport`` (tests); default: a real connection.
@@ -106,7 +106,7 @@ class MarathonClient:
         headers = {"Accept": "application/json"}
         auth = None
         if token:
-            headers["Authorization"] = f"{token_scheme} {token}" if token_scheme == "Bearer" else f"token={token}"
+            headers["Authorization"] = f"Bearer {token}" if token_scheme == "Bearer" else f"token={token}"
         elif username is not None:
             auth = httpx.BasicAuth(username, password or "")
         self.base_url = base_url.rstrip("/")
