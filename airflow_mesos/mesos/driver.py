@@ -157,6 +157,7 @@ class SchedulerDriver:
 
         self._lock = threading.RLock()
         self._stop_requested = threading.Event()
+        self._tearing_down = threading.Event()
         self._stream: StreamResponse | None = None
         self._close_reason: str | None = None
         self._runner: threading.Thread | None = None
@@ -221,7 +222,7 @@ class SchedulerDriver:
         """
         if not failover:
             try:
-                self._send("TEARDOWN", calls.teardown)
+                self._send_teardown()
             except MesosError as exc:
                 log.error("TEARDOWN before stopping failed: %s", exc)
         self._stop_requested.set()
@@ -245,8 +246,18 @@ class SchedulerDriver:
 
         :raises NotSubscribed: if there is no subscription to send it on (nothing is stopped).
         """
-        self._send("TEARDOWN", calls.teardown)
+        self._send_teardown()
         self.stop(failover=True)
+
+    def _send_teardown(self) -> None:
+        # The master closes our stream as soon as it handles TEARDOWN, possibly before stop()
+        # sets the stop flag; flag it first so that close is not mistaken for a lost connection.
+        self._tearing_down.set()
+        try:
+            self._send("TEARDOWN", calls.teardown)
+        except BaseException:
+            self._tearing_down.clear()
+            raise
 
     # --- calls -----------------------------------------------------------------------------
 
@@ -335,6 +346,9 @@ class SchedulerDriver:
                 with self._lock:
                     if self._state.terminal:
                         break
+                if self._tearing_down.is_set():
+                    self._stop_requested.wait(0.05)  # stop() follows a sent TEARDOWN; do not re-subscribe
+                    continue
                 self._subscribe_once()
         except Exception:  # a bug must not die silently in a daemon thread
             log.exception("the Mesos driver's subscription thread crashed")
@@ -402,7 +416,7 @@ class SchedulerDriver:
         with self._lock:
             removed = self._state.phase is Phase.REMOVED
             was_subscribed = self._state.phase is Phase.SUBSCRIBED
-            stopping = self._stop_requested.is_set() or self._state.terminal
+            stopping = self._stop_requested.is_set() or self._tearing_down.is_set() or self._state.terminal
         if removed:
             self.events.put(events.FrameworkRemoved(reason))
             return

@@ -86,6 +86,7 @@ class FakeTransport:
         self.post_responses: list[Response] = []
         self.released = False
         self.closed = False
+        self.on_post: Callable[[Request], None] | None = None  # lets a test act like the master
         self._lock = threading.Lock()
 
     def script(self, *outcomes) -> None:
@@ -109,9 +110,13 @@ class FakeTransport:
         raise MesosConnectionError("test scripted no SUBSCRIBE outcome in time")
 
     def post(self, url, body, headers, timeout):
+        request = Request(url, json.loads(body), dict(headers))
         with self._lock:
-            self.posts.append(Request(url, json.loads(body), dict(headers)))
-            return self.post_responses.pop(0) if self.post_responses else Response(202)
+            self.posts.append(request)
+            response = self.post_responses.pop(0) if self.post_responses else Response(202)
+        if self.on_post is not None:
+            self.on_post(request)
+        return response
 
     def close(self) -> None:
         self.closed = True

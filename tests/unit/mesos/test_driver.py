@@ -342,9 +342,16 @@ def test_stop_without_failover_sends_teardown_and_stops(make_driver, transport):
 
 def test_teardown_then_stop(make_driver, transport):
     driver, stream = start_subscribed(make_driver, transport)
+    # Like the master: TEARDOWN closes the stream before the call even returns.
+    transport.on_post = lambda request: stream.end()
     driver.teardown()
     assert transport.posts[0].body["type"] == "TEARDOWN"
     assert not driver._runner.is_alive()
+    assert len(transport.subscribes) == 1  # no re-subscription after our own teardown
+    leftovers = []
+    while not driver.events.empty():
+        leftovers.append(driver.events.get_nowait())
+    assert not any(isinstance(event, events.Disconnected) for event in leftovers)
     with pytest.raises(NotSubscribed):
         driver.revive()
 
