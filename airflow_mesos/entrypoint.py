@@ -82,7 +82,8 @@ roles:
   anything else  is run as it is (e.g. `airflow version`, `sh`)
 
 environment:
-  {ENV_FILE_VAR}            file of KEY=VALUE lines to load first (values are never printed)
+  {ENV_FILE_VAR}            file of KEY=VALUE lines to load first (values are never printed;
+                                    a relative path is relative to $MESOS_SANDBOX)
   AIRFLOW_MESOS_DB_HOST/_PORT/_NAME/_USER/_PASSWORD
                                     build {CONN_VAR} when it is not set
   AIRFLOW_MESOS_DB_WAIT_TIMEOUT     seconds to wait for the database ({DEFAULT_DB_WAIT_TIMEOUT:g})
@@ -180,6 +181,22 @@ def load_env_file(path: str) -> dict[str, str]:
     except UnicodeDecodeError:
         raise EnvFileError(f"{ENV_FILE_VAR}={path} is not UTF-8 text") from None
     return parse_env_file(text, path)
+
+
+def env_file_path(environ: Mapping[str, str]) -> str | None:
+    """The env file to load, or ``None``.
+
+    A relative ``AIRFLOW_MESOS_ENV_FILE`` is taken relative to ``MESOS_SANDBOX``
+    when that is set: Marathon's ``fetch`` puts files in the task sandbox,
+    which is not the container's working directory.
+    """
+    path = environ.get(ENV_FILE_VAR, "").strip()
+    if not path:
+        return None
+    sandbox = environ.get("MESOS_SANDBOX", "").strip()
+    if sandbox and not os.path.isabs(path):
+        return os.path.join(sandbox, path)
+    return path
 
 
 def merge_env(environ: Mapping[str, str], from_file: Mapping[str, str]) -> dict[str, str]:
@@ -505,7 +522,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return 0
     previous_handler = signal.signal(signal.SIGTERM, _exit_on_term)
     try:
-        env_file = environ.get(ENV_FILE_VAR, "").strip()
+        env_file = env_file_path(environ)
         from_file = load_env_file(env_file) if env_file else {}
         if env_file:
             # Names only: the values are secrets.

@@ -210,7 +210,9 @@ def test_two_roles_migrate_one_database_at_once(docker_client, airflow_image, pg
     os.chmod(env_dir, 0o755)
     os.chmod(env_file, 0o644)  # read by uid 50000 in the container
     environment = {
-        "AIRFLOW_MESOS_ENV_FILE": "/mnt/mesos/sandbox/airflow.env",
+        # As on Mesos: a name relative to the task sandbox, where fetch puts files.
+        "MESOS_SANDBOX": "/mnt/mesos/sandbox",
+        "AIRFLOW_MESOS_ENV_FILE": "airflow.env",
         "AIRFLOW_MESOS_DB_HOST": server.hostname,
         "AIRFLOW_MESOS_DB_PORT": str(server.port),
         "AIRFLOW_MESOS_DB_NAME": fresh_database,

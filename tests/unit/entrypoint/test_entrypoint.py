@@ -10,6 +10,7 @@ from airflow_mesos.entrypoint import (
     EnvFileError,
     database_endpoint,
     database_url,
+    env_file_path,
     libpq_dsn,
     load_env_file,
     main,
@@ -69,6 +70,21 @@ def test_load_env_file_reads_a_file_and_reports_a_missing_one(tmp_path):
     assert load_env_file(str(path)) == {"AIRFLOW_MESOS_DB_PASSWORD": SECRET}
     with pytest.raises(EnvFileError, match=r"cannot read AIRFLOW_MESOS_ENV_FILE=.*missing\.env: No such file"):
         load_env_file(str(tmp_path / "missing.env"))
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, None),
+        ({"AIRFLOW_MESOS_ENV_FILE": " "}, None),
+        ({"AIRFLOW_MESOS_ENV_FILE": "/etc/a.env", "MESOS_SANDBOX": "/mnt/mesos/sandbox"}, "/etc/a.env"),
+        # Marathon fetches into the sandbox: relative names are found there
+        ({"AIRFLOW_MESOS_ENV_FILE": "a.env", "MESOS_SANDBOX": "/mnt/mesos/sandbox"}, "/mnt/mesos/sandbox/a.env"),
+        ({"AIRFLOW_MESOS_ENV_FILE": "a.env"}, "a.env"),
+    ],
+)
+def test_env_file_path(environ, expected):
+    assert env_file_path(environ) == expected
 
 
 def test_the_environment_wins_over_the_env_file():
