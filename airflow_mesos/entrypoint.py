@@ -73,7 +73,8 @@ USAGE = f"""\
 usage: entrypoint ROLE [ARGS...]
 
 roles:
-  api-server     wait for and migrate the database, then `airflow api-server --port $PORT0` (8080)
+  api-server     wait for and migrate the database, then `airflow api-server --port P`
+                 (P: $AIRFLOW__API__PORT, else $PORT0, else 8080)
   scheduler      wait for and migrate the database, then `airflow scheduler`
   dag-processor  wait for and migrate the database, then `airflow dag-processor`
   triggerer      wait for and migrate the database, then `airflow triggerer`
@@ -89,7 +90,7 @@ environment:
   AIRFLOW_MESOS_DB_WAIT_TIMEOUT     seconds to wait for the database ({DEFAULT_DB_WAIT_TIMEOUT:g})
   AIRFLOW_MESOS_DB_MIGRATE          true: migrate under a lock; false: wait for another role's migration
   AIRFLOW_MESOS_DB_MIGRATE_TIMEOUT  seconds to wait for the migration lock / migrations ({DEFAULT_MIGRATE_TIMEOUT:g})
-  PORT0                             the api-server port (Marathon sets it)
+  PORT0                             the api-server port with HOST networking (Marathon sets it)
 """
 
 
@@ -329,9 +330,13 @@ def _truthy(env: Mapping[str, str], name: str, default: bool) -> bool:
 def role_command(role: str, args: Sequence[str], env: Mapping[str, str], python: str) -> list[str] | None:
     """The command a role execs, or ``None`` for ``db-migrate`` (which execs nothing)."""
     if role == "api-server":
-        port = env.get("PORT0", "").strip() or str(DEFAULT_API_PORT)
-        if not port.isdigit():
-            raise EntrypointError(f"PORT0={port!r} is not a port number")
+        # Marathon's PORT0 is the port on the *host*.  With HOST networking that
+        # is where to listen; with BRIDGE networking the container listens on
+        # its fixed containerPort, which the app states as AIRFLOW__API__PORT.
+        source = "AIRFLOW__API__PORT" if env.get("AIRFLOW__API__PORT", "").strip() else "PORT0"
+        port = env.get(source, "").strip() or str(DEFAULT_API_PORT)
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise EntrypointError(f"{source}={port!r} is not a port number")
         return ["airflow", "api-server", "--port", port, *args]
     if role in SERVER_ROLES:
         return ["airflow", role, *args]

@@ -181,11 +181,31 @@ def test_server_roles_wait_migrate_and_exec_airflow(role):
     assert plan.env[CONN_VAR] == database_url(DB_ENV)
 
 
-def test_api_server_listens_on_marathon_port0_or_8080():
-    assert plan_launch(["api-server"], {**DB_ENV, "PORT0": "31005"}).argv == ["airflow", "api-server", "--port", "31005"]
-    assert plan_launch(["api-server"], DB_ENV).argv == ["airflow", "api-server", "--port", "8080"]
-    with pytest.raises(EntrypointError, match="PORT0='x' is not a port number"):
-        plan_launch(["api-server"], {**DB_ENV, "PORT0": "x"})
+@pytest.mark.parametrize(
+    ("ports", "expected"),
+    [
+        # HOST networking: Marathon's host port is where to listen
+        ({"PORT0": "31005"}, "31005"),
+        # BRIDGE networking: PORT0 is the host side; the app names its containerPort
+        ({"PORT0": "31005", "AIRFLOW__API__PORT": "8080"}, "8080"),
+        ({}, "8080"),
+    ],
+)
+def test_api_server_port(ports, expected):
+    assert plan_launch(["api-server"], {**DB_ENV, **ports}).argv == ["airflow", "api-server", "--port", expected]
+
+
+@pytest.mark.parametrize(
+    ("ports", "message"),
+    [
+        ({"PORT0": "x"}, "PORT0='x' is not a port number"),
+        ({"AIRFLOW__API__PORT": "70000"}, "AIRFLOW__API__PORT='70000' is not a port number"),
+    ],
+)
+def test_bad_api_server_port_is_named(ports, message):
+    with pytest.raises(EntrypointError) as caught:
+        plan_launch(["api-server"], {**DB_ENV, **ports})
+    assert str(caught.value) == message
 
 
 def test_worker_runs_execute_workload_without_database_steps():
