@@ -25,14 +25,14 @@ import sys
 import tarfile
 from pathlib import Path
 
-BUSYBOX_IMAGE = "airflow-mesos/busybox:1"
+BUSYBOX_IMAGE = "airflow-mesos/busybox:2"
 PYTHON_IMAGE = "airflow-mesos/python:3.11"
 BUSYBOX = Path("/bin/busybox")
 
 _APPLETS = (
     "sh ash ls cat echo sleep id hostname ps env true false wget nc ip printf test [ "
     "head tail grep sed awk mkdir rm cp mv ln chmod touch date kill seq sort uniq wc tr cut "
-    "expr basename dirname pwd uname whoami nslookup"
+    "expr basename dirname pwd uname whoami nslookup sha256sum md5sum base64 xargs find stat timeout"
 ).split()
 
 

@@ -1,0 +1,370 @@
+"""End to end: our Mesos v1 driver against the embedded Mesos cluster, over real HTTP, with real containers.
+
+These tests exercise the two halves of the foundation together: every call
+goes through ``airflow_mesos.mesos.SchedulerDriver`` to the master's
+``/api/v1/scheduler`` endpoint, and every task runs in a real Docker
+container (or process) on a local agent.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+import uuid
+
+import httpx
+import pytest
+
+from airflow_mesos.local import AgentSpec, LocalCluster
+from airflow_mesos.mesos import SchedulerDriver, events
+
+pytestmark = pytest.mark.integration
+
+SECRET = "s3cr3t-" + uuid.uuid4().hex[:8]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# helpers
+
+
+class Recorder:
+    """Pulls events off a driver and keeps every one of them, so tests can wait for a condition and look back."""
+
+    def __init__(self, driver: SchedulerDriver, auto_ack: bool = True) -> None:
+        self.driver = driver
+        self.auto_ack = auto_ack
+        self.seen: list = []
+
+    def wait(self, predicate, timeout: float = 60.0, what: str = "event"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                event = self.driver.events.get(timeout=0.2)
+            except Exception:
+                continue
+            self.seen.append(event)
+            if self.auto_ack and isinstance(event, events.Update) and event.status.uuid:
+                self.driver.acknowledge(event.status)
+            if predicate(event):
+                return event
+        kinds = [type(e).__name__ + (f"({e.status.task_id}:{e.status.state})" if isinstance(e, events.Update) else "")
+                 for e in self.seen[-30:]]
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}; last events: {kinds}")
+
+    def offers(self, timeout: float = 30.0):
+        return self.wait(lambda e: isinstance(e, events.Offers) and e.offers, timeout, "offers").offers
+
+    def state_of(self, task_id: str, state: str, timeout: float = 60.0):
+        return self.wait(
+            lambda e: isinstance(e, events.Update) and e.status.task_id == task_id and e.status.state == state,
+            timeout, f"{task_id} -> {state}",
+        ).status
+
+    def states(self, task_id: str) -> list[str]:
+        return [e.status.state for e in self.seen if isinstance(e, events.Update) and e.status.task_id == task_id]
+
+
+def scalar(name: str, value: float) -> dict:
+    return {"name": name, "type": "SCALAR", "scalar": {"value": value}}
+
+
+def task_info(offer, task_id: str, command: dict, *, container: dict | None = None, cpus=0.1, mem=64.0,
+              kill_grace: float | None = None) -> dict:
+    info = {
+        "name": task_id,
+        "task_id": {"value": task_id},
+        "agent_id": {"value": offer.agent_id},
+        "resources": [scalar("cpus", cpus), scalar("mem", mem)],
+        "command": command,
+    }
+    if container:
+        info["container"] = container
+    if kill_grace is not None:
+        info["kill_policy"] = {"grace_period": {"nanoseconds": int(kill_grace * 1e9)}}
+    return info
+
+
+def docker_container(image: str) -> dict:
+    return {"type": "DOCKER", "docker": {"image": image, "network": "NONE"}}
+
+
+def mesos_container(image: str) -> dict:
+    return {"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": image}}}}
+
+
+def sh(script: str, env: list[dict] | None = None) -> dict:
+    command = {"shell": True, "value": script}
+    if env:
+        command["environment"] = {"variables": env}
+    return command
+
+
+def read_sandbox_file(cluster: LocalCluster, agent_id: str, framework_id: str, task_id: str, name: str) -> str:
+    agent = cluster.agents[agent_id]
+    path = f"/frameworks/{framework_id}/executors/{task_id}/runs/latest/{name}"
+    response = httpx.get(f"{agent.url}/files/read", params={"path": path, "offset": 0}, timeout=10)
+    response.raise_for_status()
+    return response.json()["data"]
+
+
+def framework_info(name: str, *capabilities: str, failover_timeout: float = 60.0) -> dict:
+    return {
+        "user": "root",
+        "name": name,
+        "failover_timeout": failover_timeout,
+        "checkpoint": True,
+        "capabilities": [{"type": c} for c in capabilities],
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# fixtures
+
+
+@pytest.fixture
+def cluster(docker_client, busybox_image, tmp_path):
+    spec = AgentSpec(cpus=4, mem=2048, disk=4096, attributes={"rack": "r1"})
+    with LocalCluster(
+        [spec],
+        work_dir=tmp_path / "mesos",
+        docker_client=docker_client,
+        heartbeat_interval=1.0,
+        allocation_interval=0.2,
+        status_update_retry_interval=0.5,
+        agent_ping_timeout=1.0,
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+def make_driver():
+    drivers: list[SchedulerDriver] = []
+
+    def make(master: str, info: dict, **kwargs) -> SchedulerDriver:
+        kwargs.setdefault("backoff_initial", 0.1)
+        kwargs.setdefault("backoff_max", 0.5)
+        driver = SchedulerDriver(info, master, **kwargs)
+        driver.start()
+        drivers.append(driver)
+        return driver
+
+    yield make
+    for d in drivers:
+        d.stop(failover=False) if d.connected else d.stop()
+
+
+def subscribed(rec: Recorder) -> events.Subscribed:
+    return rec.wait(lambda e: isinstance(e, events.Subscribed), 30, "SUBSCRIBED")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# tests
+
+
+def test_docker_task_runs_to_finished_and_output_is_readable(cluster, make_driver, busybox_image):
+    driver = make_driver(cluster.master_url, framework_info("docker-task"))
+    rec = Recorder(driver)
+    sub = subscribed(rec)
+    assert sub.framework_id == driver.framework_id
+    offer = rec.offers()[0]
+    assert offer.hostname
+    assert offer.cpus == 4 and offer.mem == 2048 and offer.disk == 4096
+    assert offer.attributes == {"rack": "r1"}
+    assert offer.ports  # the agent's default port range is offered too
+    driver.launch([offer.id], [task_info(offer, "docker-1", sh("echo hello from a docker task; echo to-stderr >&2"),
+                                         container=docker_container(busybox_image))])
+    rec.state_of("docker-1", "TASK_FINISHED")
+    assert rec.states("docker-1")[:3] == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"] or \
+        rec.states("docker-1")[-2:] == ["TASK_RUNNING", "TASK_FINISHED"]
+    stdout = read_sandbox_file(cluster, offer.agent_id, driver.framework_id, "docker-1", "stdout")
+    stderr = read_sandbox_file(cluster, offer.agent_id, driver.framework_id, "docker-1", "stderr")
+    assert "hello from a docker task" in stdout
+    assert "to-stderr" in stderr
+
+
+def test_mesos_task_receives_secret_that_no_endpoint_shows(cluster, make_driver, busybox_image):
+    driver = make_driver(cluster.master_url, framework_info("mesos-secret"))
+    rec = Recorder(driver)
+    subscribed(rec)
+    offer = rec.offers()[0]
+    secret_env = {
+        "name": "DB_PASSWORD",
+        "type": "SECRET",
+        "secret": {"type": "VALUE", "value": {"data": base64.b64encode(SECRET.encode()).decode()}},
+    }
+    # The task proves it got the value without printing it (or naming it in its command): it prints a digest.
+    script = 'echo "sha256=$(printf %s "$DB_PASSWORD" | sha256sum | cut -d" " -f1)"; sleep 2'
+    driver.launch([offer.id], [task_info(offer, "mesos-1", sh(script, [secret_env]),
+                                         container=mesos_container(busybox_image))])
+    rec.state_of("mesos-1", "TASK_RUNNING")
+    # While it runs, neither the master nor the agent shows the value anywhere.
+    master_state = httpx.get(f"{cluster.master_url}/master/state", timeout=10).text
+    agent = cluster.agents[offer.agent_id]
+    agent_state = httpx.get(f"{agent.url}/state", timeout=10).text
+    for body in (master_state, agent_state):
+        assert SECRET not in body
+        assert base64.b64encode(SECRET.encode()).decode() not in body
+    rec.state_of("mesos-1", "TASK_FINISHED")
+    stdout = read_sandbox_file(cluster, offer.agent_id, driver.framework_id, "mesos-1", "stdout")
+    assert f"sha256={hashlib.sha256(SECRET.encode()).hexdigest()}" in stdout
+    assert SECRET not in stdout
+
+
+def test_kill_with_grace_period_lets_the_task_clean_up(cluster, make_driver, busybox_image):
+    driver = make_driver(cluster.master_url, framework_info("kill", "TASK_KILLING_STATE"))
+    rec = Recorder(driver)
+    subscribed(rec)
+    offer = rec.offers()[0]
+    script = "trap 'echo got-TERM; exit 0' TERM; echo started; while true; do sleep 0.1; done"
+    driver.launch([offer.id], [task_info(offer, "kill-1", sh(script), container=docker_container(busybox_image))])
+    rec.state_of("kill-1", "TASK_RUNNING")
+    driver.kill("kill-1", agent_id=offer.agent_id, grace_period_seconds=10)
+    rec.state_of("kill-1", "TASK_KILLED")
+    assert "TASK_KILLING" in rec.states("kill-1")
+    stdout = read_sandbox_file(cluster, offer.agent_id, driver.framework_id, "kill-1", "stdout")
+    assert "got-TERM" in stdout
+
+
+def test_explicit_and_implicit_reconciliation(cluster, make_driver, busybox_image):
+    driver = make_driver(cluster.master_url, framework_info("reconcile", "PARTITION_AWARE"))
+    rec = Recorder(driver)
+    subscribed(rec)
+    offer = rec.offers()[0]
+    driver.launch([offer.id], [task_info(offer, "rec-1", sh("sleep 30"), container=docker_container(busybox_image))])
+    rec.state_of("rec-1", "TASK_RUNNING")
+
+    driver.reconcile([("rec-1", offer.agent_id), ("never-launched", offer.agent_id)])
+    known = rec.wait(lambda e: isinstance(e, events.Update) and e.status.task_id == "rec-1"
+                     and e.status.reason == "REASON_RECONCILIATION", 30, "explicit reconciliation of rec-1").status
+    assert known.state == "TASK_RUNNING" and known.uuid is None and known.source == "SOURCE_MASTER"
+    unknown = rec.wait(lambda e: isinstance(e, events.Update) and e.status.task_id == "never-launched", 30,
+                       "explicit reconciliation of an unknown task").status
+    assert unknown.state == "TASK_GONE" and unknown.uuid is None
+
+    before = len(rec.seen)
+    driver.reconcile([])
+    implicit = rec.wait(lambda e: isinstance(e, events.Update) and e.status.task_id == "rec-1"
+                        and e.status.reason == "REASON_RECONCILIATION" and rec.seen.index(e) >= before, 30,
+                        "implicit reconciliation").status
+    assert implicit.state == "TASK_RUNNING"
+    driver.kill("rec-1")
+    rec.state_of("rec-1", "TASK_KILLED")
+
+
+def test_unacknowledged_update_is_resent_until_acknowledged(cluster, make_driver, busybox_image):
+    driver = make_driver(cluster.master_url, framework_info("resend"))
+    rec = Recorder(driver, auto_ack=False)
+    subscribed(rec)
+    offer = rec.offers()[0]
+    driver.launch([offer.id], [task_info(offer, "resend-1", sh("echo hi"), container=docker_container(busybox_image))])
+    first = rec.wait(lambda e: isinstance(e, events.Update) and e.status.task_id == "resend-1", 60, "first update").status
+    again = rec.wait(lambda e: isinstance(e, events.Update) and e.status.task_id == "resend-1", 30, "the resend").status
+    # Same update (same uuid), delivered again because nobody acknowledged it; nothing newer overtakes it.
+    assert again.uuid == first.uuid and again.state == first.state
+    driver.acknowledge(again)
+    rec.auto_ack = True
+    rec.state_of("resend-1", "TASK_FINISHED")
+
+
+def test_stream_dropped_resubscribes_with_same_id_while_task_keeps_running(cluster, make_driver, busybox_image):
+    driver = make_driver(cluster.master_url, framework_info("failover", failover_timeout=60))
+    rec = Recorder(driver)
+    first = subscribed(rec)
+    offer = rec.offers()[0]
+    driver.launch([offer.id], [task_info(offer, "long-1", sh("sleep 30"), container=docker_container(busybox_image))])
+    rec.state_of("long-1", "TASK_RUNNING")
+
+    cluster.drop_framework_stream(first.framework_id)
+    rec.wait(lambda e: isinstance(e, events.Disconnected), 30, "Disconnected")
+    again = rec.wait(lambda e: isinstance(e, events.Subscribed), 30, "re-SUBSCRIBED")
+    assert again.framework_id == first.framework_id
+
+    driver.reconcile([("long-1", offer.agent_id)])
+    status = rec.wait(lambda e: isinstance(e, events.Update) and e.status.task_id == "long-1"
+                      and e.status.reason == "REASON_RECONCILIATION", 30, "reconciliation after failover").status
+    assert status.state == "TASK_RUNNING"
+    assert "TASK_KILLED" not in rec.states("long-1") and "TASK_LOST" not in rec.states("long-1")
+
+
+def test_disconnect_longer_than_failover_timeout_kills_tasks_and_refuses_resubscribe(cluster, make_driver, busybox_image):
+    info = framework_info("short-failover", failover_timeout=1.0)
+    driver = make_driver(cluster.master_url, info)
+    rec = Recorder(driver)
+    sub = subscribed(rec)
+    offer = rec.offers()[0]
+    driver.launch([offer.id], [task_info(offer, "doomed-1", sh("sleep 60"), container=docker_container(busybox_image))])
+    rec.state_of("doomed-1", "TASK_RUNNING")
+    driver.stop()  # failover stop: no TEARDOWN, just gone
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        state = httpx.get(f"{cluster.master_url}/master/state", timeout=10).json()
+        if any(f["id"] == sub.framework_id for f in state["completed_frameworks"]):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the framework was not removed after its failover_timeout")
+    removed = next(f for f in state["completed_frameworks"] if f["id"] == sub.framework_id)
+    assert {t["id"]: t["state"] for t in removed["completed_tasks"]}["doomed-1"] == "TASK_KILLED"
+    agent_state = httpx.get(f"{cluster.agents[offer.agent_id].url}/state", timeout=10).json()
+    assert all(f["id"] != sub.framework_id for f in agent_state["frameworks"])
+
+    late = make_driver(cluster.master_url, info, framework_id=sub.framework_id)
+    late_rec = Recorder(late)
+    refused = late_rec.wait(lambda e: isinstance(e, (events.FrameworkRemoved, events.Error)), 30, "refusal")
+    assert "Framework has been removed" in refused.message
+
+
+def test_agent_stopped_mid_task(cluster, make_driver, busybox_image):
+    lost_driver = make_driver(cluster.master_url, framework_info("not-partition-aware"))
+    pa_driver = make_driver(cluster.master_url, framework_info("partition-aware", "PARTITION_AWARE"))
+    lost_rec, pa_rec = Recorder(lost_driver), Recorder(pa_driver)
+    subscribed(lost_rec)
+    subscribed(pa_rec)
+    for rec, driver, task_id in ((lost_rec, lost_driver, "lost-1"), (pa_rec, pa_driver, "pa-1")):
+        offer = rec.offers()[0]
+        driver.launch([offer.id], [task_info(offer, task_id, sh("sleep 60"), container=docker_container(busybox_image))])
+        rec.state_of(task_id, "TASK_RUNNING")
+    agent_id = next(iter(cluster.agents))
+
+    cluster.stop_agent(agent_id)
+    lost = lost_rec.state_of("lost-1", "TASK_LOST")
+    assert lost.uuid is None and lost.source == "SOURCE_MASTER"
+    unreachable = pa_rec.state_of("pa-1", "TASK_UNREACHABLE")
+    assert unreachable.uuid is None
+    pa_rec.wait(lambda e: isinstance(e, events.Failure) and e.agent_id == agent_id, 30, "FAILURE for the agent")
+
+    # The agent comes back after a reboot with no tasks. Like Mesos (master.cpp _reregisterSlave), the master
+    # forgets the unreachable task without an update of its own; reconciliation then answers TASK_GONE.
+    cluster.start_agent(agent_id)
+    pa_driver.reconcile([("pa-1", agent_id)])
+    gone = pa_rec.state_of("pa-1", "TASK_GONE")
+    assert gone.reason == "REASON_RECONCILIATION" and gone.uuid is None
+
+
+def test_leader_found_through_zookeeper(docker_client, busybox_image, zk_hosts, tmp_path, make_driver):
+    path = f"/mesos-e2e-{uuid.uuid4().hex[:8]}"
+    with LocalCluster([AgentSpec(cpus=1, mem=512)], work_dir=tmp_path / "zk", docker_client=docker_client,
+                      heartbeat_interval=1.0, allocation_interval=0.2, zk=f"zk://{zk_hosts}{path}") as c:
+        driver = make_driver(f"zk://{zk_hosts}{path}", framework_info("zk"))
+        rec = Recorder(driver)
+        subscribed(rec)
+        assert rec.offers()[0].hostname
+
+
+def test_master_with_auth_answers_401_without_credentials_and_accepts_them(docker_client, tmp_path, make_driver):
+    with LocalCluster([AgentSpec(cpus=1, mem=512)], work_dir=tmp_path / "auth", docker_client=docker_client,
+                      heartbeat_interval=1.0, allocation_interval=0.2, credentials={"airflow": "pw-" + SECRET}) as c:
+        body = {"type": "SUBSCRIBE", "subscribe": {"framework_info": framework_info("noauth")}}
+        response = httpx.post(f"{c.master_url}/api/v1/scheduler", json=body,
+                              headers={"Accept": "application/json"}, timeout=10)
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"].startswith("Basic")
+
+        info = dict(framework_info("auth"), principal="airflow")
+        driver = make_driver(c.master_url, info, principal="airflow", secret="pw-" + SECRET)
+        assert ("pw-" + SECRET) not in repr(driver)
+        rec = Recorder(driver)
+        subscribed(rec)
