@@ -336,12 +336,31 @@ def add_db_commands(subparsers: argparse._SubParsersAction) -> None:
     url.set_defaults(func=cmd_db_url)
 
 
+def cmd_local(args: argparse.Namespace) -> int:
+    from airflow_mesos.local.__main__ import main as local_main
+
+    return local_main([args.local_mode, *args.local_args])
+
+
+def add_local_commands(subparsers: argparse._SubParsersAction) -> None:
+    """``airflow-mesos local run|demo ...``: the embedded Mesos cluster (same options as ``python -m airflow_mesos.local``)."""
+    group = subparsers.add_parser(
+        "local",
+        help="run the embedded one-machine Mesos cluster, or its demo",
+        description="Options after the mode are those of `python -m airflow_mesos.local --help`.",
+    )
+    group.add_argument("local_mode", choices=["run", "demo"], metavar="{run,demo}")
+    group.add_argument("local_args", nargs=argparse.REMAINDER, help="cluster options (--agents, --cpus, --port, ...)")
+    group.set_defaults(func=cmd_local)
+
+
 # ----------------------------------------------------------------------------- main
 
 COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_marathon_commands,
     add_dns_commands,
     add_db_commands,
+    add_local_commands,
 ]
 """One function per command group; each adds its parser to the top-level subparsers."""
 
