@@ -515,6 +515,7 @@ def _exit_on_term(signum: int, frame: object) -> None:
     # Until exec, this process is PID 1 in the container, where a signal
     # without a handler is ignored; turn SIGTERM into a prompt exit (the
     # running subprocess is killed by subprocess.run's cleanup).
+    say(f"stopped by signal {signum} before the role started")
     raise SystemExit(128 + signum)
 
 

@@ -191,6 +191,29 @@ def test_server_role_gives_up_on_an_unresolvable_database(docker_client, airflow
     assert urllib.parse.quote(DB_PASSWORD, safe="") not in output
 
 
+def test_sigterm_while_waiting_for_the_database_stops_the_container(docker_client, airflow_image):
+    """Before the exec the entrypoint is PID 1, which ignores signals it has no handler for."""
+    container = start_container(
+        docker_client,
+        airflow_image,
+        ["scheduler"],
+        environment={"AIRFLOW_MESOS_DB_HOST": "postgres-airflow.marathon.invalid", "AIRFLOW_MESOS_DB_WAIT_TIMEOUT": "600"},
+    )
+    try:
+        for _ in range(300):  # bounded: until the wait has begun
+            if b"waiting up to 600 s" in container.logs():
+                break
+            time.sleep(0.2)
+        # A SIGTERM that was ignored would end in docker's SIGKILL (137) after the grace period.
+        container.stop(timeout=120)
+        status = container.wait(timeout=CONTAINER_TIMEOUT)["StatusCode"]
+        logs = container.logs().decode(errors="replace")
+        assert status == 128 + 15, logs
+        assert "airflow-mesos entrypoint: stopped by signal 15 before the role started" in logs
+    finally:
+        container.remove(force=True)
+
+
 def test_two_roles_migrate_one_database_at_once(docker_client, airflow_image, pg_dsn, fresh_database, tmp_path):
     """Two containers migrate the same empty database concurrently; both succeed.
 
