@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shlex
 import threading
 import uuid as uuid_module
 from dataclasses import dataclass, field
@@ -615,13 +614,12 @@ class Agent:
 
     def _executor_json(self, task: _Task) -> dict:
         info = task.task_info
-        command = info.get("command") or {}
-        shown = command.get("value") or " ".join(shlex.quote(a) for a in command.get("arguments", []))
         task_json = self._task_json(task)
         done = task.completed or is_terminal(task.state)
         return {
             "id": task.task_id,
-            "name": f"Command Executor (Task: {task.task_id}) (Command: {shown[:200]})",
+            # Mesos appends "(Command: <value>)"; a command line may embed credentials, so /state leaves it out.
+            "name": f"Command Executor (Task: {task.task_id})",
             "source": task.task_id,
             "container": task.container_id,
             "directory": str(task.directory),
