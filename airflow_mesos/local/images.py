@@ -8,7 +8,8 @@ allows: a root filesystem tarball built from files already on the host.
   applets; 2 MB, imports in a tenth of a second.
 - :data:`PYTHON_IMAGE`: this interpreter's installation (``sys.base_prefix``,
   without site-packages) plus the shared libraries it links against, and
-  busybox for a shell.  It is the base the project's Dockerfile builds on here
+  busybox for a shell, and the system libraries manylinux wheels expect
+  (libgcc_s, libstdc++ ...).  It is the base the project's Dockerfile builds on here
   (``--build-arg BASE_IMAGE=...``) in place of ``python:3.11-slim``.
 
 Both are idempotent: an image that already exists is left as it is.
@@ -19,7 +20,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -28,6 +28,25 @@ from pathlib import Path
 BUSYBOX_IMAGE = "airflow-mesos/busybox:2"
 PYTHON_IMAGE = "airflow-mesos/python:3.11"
 BUSYBOX = Path("/bin/busybox")
+
+# Bump when what goes into an image changes: an image whose label differs is
+# made again, so machines that kept an older one (the data root persists) get
+# the new recipe.
+RECIPE_LABEL = "airflow-mesos.image-recipe"
+BUSYBOX_RECIPE = "2"
+PYTHON_RECIPE = "3"
+
+# Libraries that manylinux wheels (pydantic-core, psycopg2-binary, greenlet,
+# ...) link against and expect from the system (PEP 599's allow-list).  The
+# interpreter does not load them itself, so ldd on it does not find them.
+MANYLINUX_SYSTEM_LIBS = (
+    "libgcc_s.so.1",
+    "libstdc++.so.6",
+    "libpthread.so.0",
+    "libdl.so.2",
+    "librt.so.1",
+    "libutil.so.1",
+)
 
 _APPLETS = (
     "sh ash ls cat echo sleep id hostname ps env true false wget nc ip printf test [ "
@@ -79,32 +98,47 @@ def _add_busybox(tar: tarfile.TarFile) -> None:
     _add_bytes(tar, "etc/group", b"root:x:0:\nnogroup:x:65534:\n")
 
 
-def _image_exists(client, tag: str) -> bool:
+def _image_recipe(client, tag: str) -> str | None:
+    """The recipe label of the image ``tag``, ``""`` if it has none, ``None`` if there is no such image."""
     import docker.errors
 
     try:
-        client.images.get(tag)
-        return True
+        image = client.images.get(tag)
     except docker.errors.ImageNotFound:
-        return False
+        return None
+    return (image.labels or {}).get(RECIPE_LABEL, "")
 
 
 def _import(client, tar_bytes: bytes, tag: str, changes: list[str]) -> None:
     repository, _, version = tag.rpartition(":")
     client.api.import_image_from_data(tar_bytes, repository=repository, tag=version, changes=changes)
-    if not _image_exists(client, tag):
+    if _image_recipe(client, tag) is None:
         raise ImageBuildError(f"docker import of {tag} reported no error but the image is missing")
 
 
 def ensure_busybox_image(client, tag: str = BUSYBOX_IMAGE) -> str:
-    """Make the busybox image unless it exists; return its tag."""
-    if _image_exists(client, tag):
+    """Make the busybox image unless it exists with the current recipe; return its tag."""
+    if _image_recipe(client, tag) == BUSYBOX_RECIPE:
         return tag
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         _add_busybox(tar)
-    _import(client, buf.getvalue(), tag, ["ENV PATH=/bin", 'CMD ["/bin/sh"]'])
+    _import(client, buf.getvalue(), tag, ["ENV PATH=/bin", 'CMD ["/bin/sh"]', f"LABEL {RECIPE_LABEL}={BUSYBOX_RECIPE}"])
     return tag
+
+
+def _system_library(soname: str) -> str:
+    """Where the host's dynamic loader finds ``soname``."""
+    out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True)
+    for line in out.stdout.splitlines():
+        name, _, rest = line.strip().partition(" ")
+        if name == soname and ("x86-64" in rest or "AArch64" in rest):
+            return rest.rpartition("=> ")[2].strip()
+    for directory in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
+                      "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64"):
+        if Path(directory, soname).exists():
+            return str(Path(directory, soname))
+    raise ImageBuildError(f"the host has no {soname}, which binary wheels in the image need")
 
 
 def _shared_libraries(paths: list[Path]) -> set[str]:
@@ -126,7 +160,7 @@ def ensure_python_image(client, tag: str = PYTHON_IMAGE, prefix: str | None = No
     needs nothing from the network) are on ``PATH``.  ``/usr/local`` is not
     used so a Dockerfile built on it behaves like one built on python:3.11-slim.
     """
-    if _image_exists(client, tag):
+    if _image_recipe(client, tag) == PYTHON_RECIPE:
         return tag
     prefix = prefix or sys.base_prefix
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -134,8 +168,10 @@ def ensure_python_image(client, tag: str = PYTHON_IMAGE, prefix: str | None = No
     if not exe.exists():
         raise ImageBuildError(f"no interpreter at {exe}")
     stdlib = Path(prefix, "lib", f"python{version}")
-    elf = [exe, *stdlib.glob("lib-dynload/*.so")]
+    # Tk needs X11 libraries nobody uses in a container; leave _tkinter out.
+    elf = [exe, *(so for so in stdlib.glob("lib-dynload/*.so") if not so.name.startswith("_tkinter"))]
     libs = {lib for lib in _shared_libraries(elf) if not lib.startswith(prefix + "/")}
+    libs |= {_system_library(soname) for soname in MANYLINUX_SYSTEM_LIBS}
     libpython = list(Path(prefix, "lib").glob("libpython*.so*"))
 
     skip_dirs = {"site-packages", "test", "__pycache__", "idlelib", "tkinter", "turtledemo", "ensurepip_unused"}
@@ -168,12 +204,8 @@ def ensure_python_image(client, tag: str = PYTHON_IMAGE, prefix: str | None = No
         if Path("/etc/ssl/certs/ca-certificates.crt").exists():
             tar.add("/etc/ssl/certs/ca-certificates.crt", arcname="etc/ssl/certs/ca-certificates.crt")
     path = f"{prefix}/bin:/bin"
-    _import(
-        client,
-        buf.getvalue(),
-        tag,
-        [f"ENV PATH={path}", "ENV LANG=C.UTF-8", 'CMD ["python3"]'],
-    )
+    changes = [f"ENV PATH={path}", "ENV LANG=C.UTF-8", 'CMD ["python3"]', f"LABEL {RECIPE_LABEL}={PYTHON_RECIPE}"]
+    _import(client, buf.getvalue(), tag, changes)
     # pip is not part of a bare interpreter tree copy; ensurepip installs the
     # wheel it ships with, offline.
     container = client.containers.run(
@@ -184,8 +216,7 @@ def ensure_python_image(client, tag: str = PYTHON_IMAGE, prefix: str | None = No
         if result.get("StatusCode") != 0:
             logs = container.logs().decode(errors="replace")[-2000:]
             raise ImageBuildError(f"ensurepip failed in {tag}: {logs}")
-        container.commit(repository=tag.rpartition(":")[0], tag=tag.rpartition(":")[2],
-                         changes=[f"ENV PATH={path}", "ENV LANG=C.UTF-8", 'CMD ["python3"]'])
+        container.commit(repository=tag.rpartition(":")[0], tag=tag.rpartition(":")[2], changes=changes)
     finally:
         container.remove(force=True)
     return tag

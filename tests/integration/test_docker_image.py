@@ -1,8 +1,8 @@
 """The airflow-mesos image, built from docker/Dockerfile and run on the real dockerd.
 
 The image is built once per session from the repository, on the registry-free
-base (``BASE_IMAGE=airflow-mesos/python:3.11`` plus the runtime libraries that
-binary wheels expect, see :func:`runtime_base_image`).  The database tests run
+base (``BASE_IMAGE=airflow-mesos/python:3.11``, made by
+:func:`airflow_mesos.local.images.ensure_python_image`).  The database tests run
 the containers on the host network so that 127.0.0.1 reaches the test
 PostgreSQL, each against a database of its own.
 
@@ -12,10 +12,8 @@ few container runs.
 
 from __future__ import annotations
 
-import io
 import os
 import socket
-import tarfile
 import time
 import urllib.parse
 import uuid
@@ -28,54 +26,15 @@ pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IMAGE_TAG = "airflow-mesos/airflow:test"
-RUNTIME_BASE_TAG = "airflow-mesos/python-runtime:3.11"
 LABELS = {"airflow-mesos.local": "test_docker_image"}
 CONTAINER_TIMEOUT = 240
-
-# Libraries that manylinux wheels (pydantic-core, psycopg2-binary, greenlet,
-# ...) link against and may expect from the system (PEP 599's allow-list).
-# The registry-free python image copies only what the interpreter itself
-# loads, so they are added here from the host, at the host's paths.
-MANYLINUX_SYSTEM_LIBS = (
-    "libgcc_s.so.1",
-    "libstdc++.so.6",
-    "libpthread.so.0",
-    "libdl.so.2",
-    "librt.so.1",
-    "libutil.so.1",
-)
-LIB_DIR = "/lib/x86_64-linux-gnu"
 
 # A password with every character that needs quoting in a URL.
 DB_PASSWORD = "s3cret p@ss:w/rd?#%&"
 
 
-def _host_library(soname: str) -> Path:
-    for directory in (LIB_DIR, "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64"):
-        candidate = Path(directory, soname)
-        if candidate.exists():
-            return candidate.resolve()
-    pytest.fail(f"the host has no {soname}, which the image's binary wheels need")
-
-
 @pytest.fixture(scope="session")
-def runtime_base_image(docker_client, python_image) -> str:
-    """``python_image`` plus the manylinux system libraries (a base like python:3.11-slim)."""
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        dockerfile = f"FROM {python_image}\nCOPY libs/ {LIB_DIR}/\n".encode()
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-        for soname in MANYLINUX_SYSTEM_LIBS:
-            tar.add(str(_host_library(soname)), arcname=f"libs/{soname}")
-    context.seek(0)
-    docker_client.images.build(fileobj=context, custom_context=True, tag=RUNTIME_BASE_TAG, rm=True, forcerm=True)
-    return RUNTIME_BASE_TAG
-
-
-@pytest.fixture(scope="session")
-def airflow_image(docker_client, runtime_base_image) -> str:
+def airflow_image(docker_client, python_image) -> str:
     """Build docker/Dockerfile from the repository root, as documented."""
     import docker.errors
 
@@ -83,7 +42,7 @@ def airflow_image(docker_client, runtime_base_image) -> str:
         docker_client.images.build(
             path=str(REPO_ROOT),
             dockerfile="docker/Dockerfile",
-            buildargs={"BASE_IMAGE": runtime_base_image},
+            buildargs={"BASE_IMAGE": python_image},
             # pip inside the build reaches PyPI only through the host network
             # (the test dockerd sets up no NAT for its bridge).
             network_mode="host",

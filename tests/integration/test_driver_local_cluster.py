@@ -220,6 +220,11 @@ def test_kill_with_grace_period_lets_the_task_clean_up(cluster, make_driver, bus
     script = "trap 'echo got-TERM; exit 0' TERM; echo started; while true; do sleep 0.1; done"
     driver.launch([offer.id], [task_info(offer, "kill-1", sh(script), container=docker_container(busybox_image))])
     rec.state_of("kill-1", "TASK_RUNNING")
+    # RUNNING means the container started, not that the shell has installed its trap yet; wait for that.
+    deadline = time.monotonic() + 30
+    while "started" not in read_sandbox_file(cluster, offer.agent_id, driver.framework_id, "kill-1", "stdout"):
+        assert time.monotonic() < deadline, "the task never printed 'started'"
+        time.sleep(0.05)
     driver.kill("kill-1", agent_id=offer.agent_id, grace_period_seconds=10)
     rec.state_of("kill-1", "TASK_KILLED")
     assert "TASK_KILLING" in rec.states("kill-1")
