@@ -336,6 +336,40 @@ def add_db_commands(subparsers: argparse._SubParsersAction) -> None:
     url.set_defaults(func=cmd_db_url)
 
 
+def cmd_image_build(args: argparse.Namespace) -> int:
+    import docker
+
+    from airflow_mesos.image import build_image
+
+    out = args.stdout or sys.stdout
+    client = docker.from_env()
+    base = args.base_image
+    if args.local_base:
+        from airflow_mesos.local.images import ensure_python_image
+
+        base = ensure_python_image(client)
+    on_log = None if args.quiet else (lambda line: out.write(line + "\n"))
+    tag = build_image(client, base_image=base, tag=args.tag, on_log=on_log)
+    out.write(f"built {tag}\n")
+    return EXIT_OK
+
+
+def add_image_commands(subparsers: argparse._SubParsersAction) -> None:
+    """``airflow-mesos image build``: the image every role runs (docker/Dockerfile)."""
+    from airflow_mesos.image import DEFAULT_TAG
+
+    group = subparsers.add_parser("image", help="build the airflow-mesos Docker image")
+    sub = group.add_subparsers(dest="image_command", metavar="COMMAND", required=True)
+    build = sub.add_parser("build", help="build docker/Dockerfile from this checkout")
+    build.add_argument("--tag", default=DEFAULT_TAG, help=f"image tag (default {DEFAULT_TAG}, what the group renders)")
+    base = build.add_mutually_exclusive_group()
+    base.add_argument("--base-image", help="BASE_IMAGE build argument (default: the Dockerfile's python:3.11-slim)")
+    base.add_argument("--local-base", action="store_true",
+                      help="build on the registry-free base made from this machine's Python (no registry needed)")
+    build.add_argument("-q", "--quiet", action="store_true", help="do not print the build log")
+    build.set_defaults(func=cmd_image_build)
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     from airflow_mesos.local.__main__ import main as local_main
 
@@ -361,6 +395,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_dns_commands,
     add_db_commands,
     add_local_commands,
+    add_image_commands,
 ]
 """One function per command group; each adds its parser to the top-level subparsers."""
 
@@ -384,6 +419,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     :param transport: an ``httpx`` transport for Marathon requests (tests).
     """
     from airflow_mesos.dns import DnsError
+    from airflow_mesos.image import ImageBuildFailed
     from airflow_mesos.marathon.deploy import format_api_error
     from airflow_mesos.marathon.errors import (
         DeploymentTimeout,
@@ -417,6 +453,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     except MarathonUnavailable as exc:
         err.write(f"airflow-mesos: cannot reach Marathon: {exc}\n")
         return EXIT_UNREACHABLE
+    except ImageBuildFailed as exc:
+        err.write(f"airflow-mesos: {exc}\n")
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,10 +22,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from airflow_mesos.image import DEFAULT_TAG
+
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-IMAGE_TAG = "airflow-mesos/airflow:test"
+IMAGE_TAG = DEFAULT_TAG
 LABELS = {"airflow-mesos.local": "test_docker_image"}
 CONTAINER_TIMEOUT = 240
 
@@ -35,25 +37,24 @@ DB_PASSWORD = "s3cret p@ss:w/rd?#%&"
 
 @pytest.fixture(scope="session")
 def airflow_image(docker_client, python_image) -> str:
-    """Build docker/Dockerfile from the repository root, as documented."""
-    import docker.errors
+    """Build docker/Dockerfile exactly as `airflow-mesos image build --local-base` does, under the tag the
+    Marathon group renders, so the image a platform engineer deploys is the one these tests ran."""
+    from airflow_mesos.image import ImageBuildFailed, build_image
 
     try:
-        docker_client.images.build(
-            path=str(REPO_ROOT),
-            dockerfile="docker/Dockerfile",
-            buildargs={"BASE_IMAGE": python_image},
-            # pip inside the build reaches PyPI only through the host network
-            # (the test dockerd sets up no NAT for its bridge).
-            network_mode="host",
-            tag=IMAGE_TAG,
-            rm=True,
-            forcerm=True,
-        )
-    except docker.errors.BuildError as exc:
-        lines = "".join(str(chunk.get("stream", chunk.get("error", ""))) for chunk in exc.build_log)
-        pytest.fail(f"building docker/Dockerfile failed: {exc}\n{lines[-4000:]}")
-    return IMAGE_TAG
+        return build_image(docker_client, base_image=python_image, tag=IMAGE_TAG)
+    except ImageBuildFailed as exc:
+        pytest.fail(str(exc))
+
+
+def test_the_rendered_group_runs_the_image_these_tests_build():
+    from airflow_mesos.marathon.render import render_group
+    from airflow_mesos.marathon.settings import load_settings
+
+    group = render_group(load_settings())
+    airflow_apps = [app for app in group["apps"] if not app["id"].endswith("/postgres")]
+    assert airflow_apps
+    assert {app["container"]["docker"]["image"] for app in airflow_apps} == {IMAGE_TAG}
 
 
 def run_container(client, image: str, command: list[str], **kwargs) -> tuple[int, str]:

@@ -1,0 +1,58 @@
+"""`airflow-mesos image build` builds through airflow_mesos.image.build_image, the function the image tests use."""
+
+import io
+
+import docker
+import pytest
+
+import airflow_mesos.image as image
+from airflow_mesos import cli
+
+
+class FakeDocker:
+    pass
+
+
+@pytest.fixture
+def builds(monkeypatch):
+    calls = []
+
+    def fake_build(client, *, base_image=None, tag=image.DEFAULT_TAG, context=None, on_log=None):
+        calls.append({"base_image": base_image, "tag": tag})
+        if on_log:
+            on_log("Step 1/9 : FROM base")
+        return tag
+
+    monkeypatch.setattr(image, "build_image", fake_build)
+    monkeypatch.setattr(docker, "from_env", lambda: FakeDocker())
+    return calls
+
+
+def test_default_build_uses_the_tag_the_group_renders(builds):
+    out = io.StringIO()
+    assert cli.main(["image", "build"], stdout=out) == 0
+    assert builds == [{"base_image": None, "tag": image.DEFAULT_TAG}]
+    assert "Step 1/9" in out.getvalue() and f"built {image.DEFAULT_TAG}" in out.getvalue()
+
+
+def test_base_image_and_tag_are_passed_through_and_quiet_hides_the_log(builds):
+    out = io.StringIO()
+    assert cli.main(["image", "build", "--base-image", "python:3.11-slim", "--tag", "me/af:1", "-q"], stdout=out) == 0
+    assert builds == [{"base_image": "python:3.11-slim", "tag": "me/af:1"}]
+    assert out.getvalue() == "built me/af:1\n"
+
+
+def test_a_failed_build_is_reported_with_exit_1(monkeypatch):
+    def failing(client, **kwargs):
+        raise image.ImageBuildFailed("building x failed: pip exploded")
+
+    monkeypatch.setattr(image, "build_image", failing)
+    monkeypatch.setattr(docker, "from_env", lambda: FakeDocker())
+    err = io.StringIO()
+    assert cli.main(["image", "build", "-q"], stdout=io.StringIO(), stderr=err) == 1
+    assert "pip exploded" in err.getvalue()
+
+
+def test_base_image_and_local_base_are_exclusive(capsys):
+    assert cli.main(["image", "build", "--base-image", "x", "--local-base"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
