@@ -51,6 +51,14 @@ ensure_venv() {
     fi
 }
 
+# SIGTERM, wait up to $2 seconds, then SIGKILL.
+terminate_pid() {
+    local pid=$1 seconds=$2
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for _ in $(seq 1 $((seconds * 5))); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # dockerd on a private socket and data root, so it never fights a system daemon.
@@ -95,9 +103,7 @@ c = docker.from_env()
 for x in c.containers.list(all=True, filters={"label": "airflow-mesos.local"}):
     x.remove(force=True)
 PY
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 75); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$pid" 2>/dev/null || true
+    terminate_pid "$pid" 15
     STARTED_DOCKERD=""
     ip link del docker0 2>/dev/null || true
 }
@@ -143,9 +149,7 @@ stop_zookeeper() {
     [ -n "$STARTED_ZOOKEEPER" ] || return 0
     local pid=$STARTED_ZOOKEEPER
     log "stopping ZooKeeper (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$pid" 2>/dev/null || true
+    terminate_pid "$pid" 10
     STARTED_ZOOKEEPER=""
 }
 
