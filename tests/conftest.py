@@ -8,14 +8,18 @@ that says how to start it: it is never skipped.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import pytest
 
 # Airflow reads AIRFLOW_HOME once, at first import; give the test session its
 # own so no test writes into the developer's ~/airflow.
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-mesos-test-home-"))
+if "AIRFLOW_HOME" not in os.environ:
+    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airflow-mesos-test-home-")
+    atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 HOW = "run the suite with scripts/test, which starts dockerd, ZooKeeper and PostgreSQL"
