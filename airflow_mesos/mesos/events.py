@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -300,6 +301,9 @@ class _Reader:
         # bool is an int subclass; true is not a number here.
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(full, f"expected a number, got {type(value).__name__}")
+        # Python's json accepts Infinity and NaN, which no proto number can hold.
+        if not math.isfinite(value):
+            raise self.fail(full, f"expected a finite number, got {value}")
         return float(value)
 
     def list_(self, parent: Mapping[str, Any], key: str, path: str) -> list:

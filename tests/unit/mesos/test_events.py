@@ -173,3 +173,13 @@ def test_malformed_event_is_picklable():
 
     error = MalformedEvent("UPDATE", "update.status", "required field is missing")
     assert str(pickle.loads(pickle.dumps(error))) == str(error)
+
+
+@pytest.mark.parametrize("literal", ["Infinity", "-Infinity", "NaN"])
+def test_non_finite_numbers_are_malformed_not_a_crash(literal):
+    record = ('{"type":"OFFERS","offers":{"offers":[{"id":{"value":"o"},"framework_id":{"value":"f"},'
+              '"agent_id":{"value":"a"},"hostname":"h","resources":[{"name":"ports","type":"RANGES",'
+              '"ranges":{"range":[{"begin":1,"end":%s}]}}]}]}}' % literal)
+    with pytest.raises(MalformedEvent) as info:
+        events.parse_event(record)
+    assert "finite" in str(info.value) and "ranges.range[0].end" in str(info.value)
