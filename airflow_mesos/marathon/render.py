@@ -249,6 +249,10 @@ def render_airflow_app(settings: Settings, role: str) -> dict[str, Any]:
         # Start the new instance before stopping the old one; the pinned port puts it on another agent.
         app["upgradeStrategy"] = {"minimumHealthCapacity": 1, "maximumOverCapacity": 1}
         app["constraints"] = [["hostname", "UNIQUE"]]
+    elif role == "scheduler":
+        # The scheduler holds the Mesos framework's one subscription: a second instance subscribing with
+        # the same framework id fails the first one over, so stop the old before starting the new.
+        app["upgradeStrategy"] = {"minimumHealthCapacity": 0, "maximumOverCapacity": 0}
     else:
         app["upgradeStrategy"] = {"minimumHealthCapacity": 0, "maximumOverCapacity": 1}
     app["taskKillGracePeriodSeconds"] = 60

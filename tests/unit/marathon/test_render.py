@@ -73,6 +73,8 @@ def test_default_group_shape():
     assert "--job-type TriggererJob --local" in apps["triggerer"]["healthChecks"][0]["command"]["value"]
     for role in ("scheduler", "dag-processor", "triggerer"):
         assert apps[role]["dependencies"] == ["/airflow/api-server"]
+    # One Mesos framework subscription at a time: the old scheduler stops before the new one starts.
+    assert apps["scheduler"]["upgradeStrategy"] == {"minimumHealthCapacity": 0, "maximumOverCapacity": 0}
 
 
 def test_no_secret_value_in_the_shipped_group():
