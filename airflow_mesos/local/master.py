@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from airflow_mesos.clock import SYSTEM_CLOCK, Clock
 from airflow_mesos.exceptions import AirflowMesosError
-from airflow_mesos.local import state_json
+from airflow_mesos.local import proto, state_json
 from airflow_mesos.local.allocator import (
     AgentSlot,
     FrameworkSlot,
@@ -44,7 +44,6 @@ from airflow_mesos.local.allocator import (
 from airflow_mesos.local.http_util import APPLICATION_JSON, APPLICATION_PROTOBUF, accepts, dumps, query_params, recordio
 from airflow_mesos.local.validation import (
     capabilities,
-    convert_errors,
     decode_uuid,
     framework_roles,
     validate_call,
@@ -1116,16 +1115,16 @@ class _MasterHandler(BaseHTTPRequestHandler):
             # application/x-protobuf is valid for Mesos but not implemented here (documented).
             self._respond(415, f"Expecting 'Content-Type' of {APPLICATION_JSON} or {APPLICATION_PROTOBUF}")
             return
-        import json
-
+        # Mesos' order: JSON syntax, then JSON -> Call protobuf (types and required fields), then validation.
         try:
-            call = json.loads(body)
+            document = proto.parse_json_body(body)
         except ValueError as exc:
             self._respond(400, f"Failed to parse body into JSON: {exc}")
             return
-        error = convert_errors(call)
-        if error is not None:
-            self._respond(400, f"Failed to convert JSON into Call protobuf: {error}")
+        try:
+            call = proto.parse("Call", document)
+        except proto.ProtoError as exc:
+            self._respond(400, f"Failed to convert JSON into Call protobuf: {exc}")
             return
         error = validate_call(call, principal)
         if error is not None:
@@ -1138,7 +1137,12 @@ class _MasterHandler(BaseHTTPRequestHandler):
             if "Mesos-Stream-Id" in self.headers:
                 self._respond(400, "Subscribe calls should not include the 'Mesos-Stream-Id' header")
                 return
-            self._stream(master.subscribe(call, principal))
+            try:
+                stream = master.subscribe(call, principal)
+            except Exception as exc:  # a bug must cost this request, never the server thread
+                self._internal_error(call, exc)
+                return
+            self._stream(stream)
             return
         with master._lock:
             framework = master.frameworks.get(call["framework_id"]["value"])
@@ -1162,12 +1166,23 @@ class _MasterHandler(BaseHTTPRequestHandler):
                 return
             try:
                 master.dispatch(framework, call)
-            except (KeyError, TypeError, AttributeError, ValueError) as exc:
-                # Malformed nested fields we do not model as proto types: refuse the call, keep serving.
-                log.warning("bad %s call from framework %s: %r", call["type"], framework.id, exc)
-                self._respond(400, f"Failed to convert JSON into Call protobuf: malformed '{call['type'].lower()}' ({exc!r})")
+            except Exception as exc:  # a bug must cost this request, never the server thread
+                self._internal_error(call, exc)
                 return
         self._respond(200 if call["type"] == "UPDATE_FRAMEWORK" else 202)
+
+    def _internal_error(self, call: dict, exc: Exception) -> None:
+        """Last resort for a bug in handling a well-typed call: 500, and the master keeps serving.
+
+        Calls are type-checked against the protobuf shapes first, so this is never bad input.  The
+        exception text may quote call values (which may be secrets), so it goes to DEBUG only.
+        """
+        kind = call.get("type", "UNKNOWN")
+        log.error("internal error handling %s call of framework %s: %s (details at DEBUG level)", kind,
+                  (call.get("framework_id") or {}).get("value", "<new>"), type(exc).__name__)
+        log.debug("internal error handling %s call", kind, exc_info=exc)
+        self._respond(500, f"Internal error while handling the {kind} call ({type(exc).__name__}); "
+                           f"see the master log")
 
     def _stream(self, stream: Subscription) -> None:
         self.send_response(200)

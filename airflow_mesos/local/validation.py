@@ -2,8 +2,9 @@
 
 Pure functions: each returns ``None`` when the input is valid, otherwise the
 error message the Mesos master produces for it (``src/master/validation.cpp``,
-``src/common/validation.cpp``, ``src/common/roles.cpp``; stout's JSON to
-protobuf conversion for required fields).
+``src/common/validation.cpp``, ``src/common/roles.cpp``).  They expect a call
+that already went through :func:`airflow_mesos.local.proto.parse` (types and
+required fields checked, as Mesos converts JSON to protobuf first).
 """
 
 from __future__ import annotations
@@ -12,12 +13,6 @@ import base64
 import binascii
 
 from airflow_mesos.local.allocator import InvalidResources, Resources
-
-CALL_TYPES = (
-    "UNKNOWN SUBSCRIBE TEARDOWN ACCEPT DECLINE REVIVE KILL SHUTDOWN ACKNOWLEDGE RECONCILE MESSAGE REQUEST "
-    "SUPPRESS ACCEPT_INVERSE_OFFERS DECLINE_INVERSE_OFFERS ACKNOWLEDGE_OPERATION_STATUS RECONCILE_OPERATIONS "
-    "UPDATE_FRAMEWORK"
-).split()
 
 CAPABILITIES = (
     "UNKNOWN REVOCABLE_RESOURCES TASK_KILLING_STATE GPU_RESOURCES SHARED_RESOURCES PARTITION_AWARE MULTI_ROLE "
@@ -32,98 +27,6 @@ _PAYLOAD = {
     "RECONCILE": "reconcile", "RECONCILE_OPERATIONS": "reconcile_operations", "MESSAGE": "message",
     "REQUEST": "request", "UPDATE_FRAMEWORK": "update_framework",
 }
-
-
-def _missing_value(obj: object, path: str, out: list[str]) -> None:
-    """An ``*ID`` message's required ``value``."""
-    if isinstance(obj, dict) and not isinstance(obj.get("value"), str):
-        out.append(f"{path}.value")
-
-
-def _required_in_task(task: dict, path: str, out: list[str]) -> None:
-    for name in ("name", "task_id", "agent_id"):
-        if name not in task:
-            out.append(f"{path}.{name}")
-    _missing_value(task.get("task_id"), f"{path}.task_id", out)
-    _missing_value(task.get("agent_id"), f"{path}.agent_id", out)
-    container = task.get("container")
-    if isinstance(container, dict):
-        if "type" not in container:
-            out.append(f"{path}.container.type")
-        docker = container.get("docker")
-        if isinstance(docker, dict) and "image" not in docker:
-            out.append(f"{path}.container.docker.image")
-    executor = task.get("executor")
-    if isinstance(executor, dict) and "executor_id" not in executor:
-        out.append(f"{path}.executor.executor_id")
-    for i, resource in enumerate(task.get("resources") or []):
-        if isinstance(resource, dict):
-            for name in ("name", "type"):
-                if name not in resource:
-                    out.append(f"{path}.resources[{i}].{name}")
-
-
-def missing_required_fields(call: dict) -> str | None:
-    """stout's "Missing required fields: ..." for the required proto fields a call commonly misses."""
-    out: list[str] = []
-    sub = call.get("subscribe")
-    if isinstance(sub, dict):
-        info = sub.get("framework_info")
-        if not isinstance(info, dict):
-            out.append("subscribe.framework_info")
-        else:
-            for name in ("user", "name"):
-                if name not in info:
-                    out.append(f"subscribe.framework_info.{name}")
-    _missing_value(call.get("framework_id"), "framework_id", out)
-    accept = call.get("accept")
-    if isinstance(accept, dict):
-        for i, op in enumerate(accept.get("operations") or []):
-            if not isinstance(op, dict):
-                continue
-            launch = op.get("launch")
-            if isinstance(launch, dict):
-                for j, task in enumerate(launch.get("task_infos") or []):
-                    if isinstance(task, dict):
-                        _required_in_task(task, f"accept.operations[{i}].launch.task_infos[{j}]", out)
-            group = op.get("launch_group")
-            if isinstance(group, dict):
-                if "executor" not in group:
-                    out.append(f"accept.operations[{i}].launch_group.executor")
-                if "task_group" not in group:
-                    out.append(f"accept.operations[{i}].launch_group.task_group")
-                for j, task in enumerate(((group.get("task_group") or {}).get("tasks")) or []):
-                    if isinstance(task, dict):
-                        _required_in_task(task, f"accept.operations[{i}].launch_group.task_group.tasks[{j}]", out)
-    kill = call.get("kill")
-    if isinstance(kill, dict) and "task_id" not in kill:
-        out.append("kill.task_id")
-    ack = call.get("acknowledge")
-    if isinstance(ack, dict):
-        for name in ("agent_id", "task_id", "uuid"):
-            if name not in ack:
-                out.append(f"acknowledge.{name}")
-    reconcile = call.get("reconcile")
-    if isinstance(reconcile, dict):
-        for i, t in enumerate(reconcile.get("tasks") or []):
-            if isinstance(t, dict) and "task_id" not in t:
-                out.append(f"reconcile.tasks[{i}].task_id")
-    if out:
-        return "Missing required fields: " + ", ".join(out)
-    return None
-
-
-def convert_errors(call: object) -> str | None:
-    """Type errors stout reports when JSON does not fit the Call message (only the common ones)."""
-    if not isinstance(call, dict):
-        return "Expecting a JSON object"
-    call_type = call.get("type")
-    if call_type is not None and call_type not in CALL_TYPES:
-        return f"Failed to find enum for '{call_type}'"
-    for key in ("framework_id", "subscribe", "accept", "decline", "kill", "acknowledge", "reconcile", "revive", "suppress"):
-        if key in call and not isinstance(call[key], dict):
-            return f"Not expecting a JSON {type(call[key]).__name__} for field '{key}'"
-    return missing_required_fields(call)
 
 
 def decode_uuid(value: object) -> bytes | None:
@@ -145,7 +48,8 @@ def validate_call(call: dict, principal: str | None) -> str | None:
     if call_type == "SUBSCRIBE":
         if "subscribe" not in call:
             return "Expecting 'subscribe' to be present"
-        info = call["subscribe"]["framework_info"]
+        subscribe = call["subscribe"] if isinstance(call["subscribe"], dict) else {}
+        info = subscribe.get("framework_info") if isinstance(subscribe.get("framework_info"), dict) else {}
         if "framework_id" in call and call["framework_id"] != info.get("id"):
             return "'framework_id' differs from 'subscribe.framework_info.id'"
         if principal is not None and "principal" in info and principal != info["principal"]:
