@@ -38,6 +38,7 @@ from airflow_mesos.local.containerizer import (
     DEFAULT_COMMAND_KILL_GRACE,
     DEFAULT_DOCKER_STOP_TIMEOUT,
     LaunchError,
+    LaunchPlan,
     grace_seconds,
     plan_launch,
     port_ranges,
@@ -403,9 +404,7 @@ class Agent:
         try:
             create_run_directory(task.directory)
             self._attach(task)
-            plan = plan_launch(task.task_info, framework_id=task.framework_id, agent_id=self.id,
-                               container_id=task.container_id, sandbox_dir=str(task.directory),
-                               agent_endpoint=f"{self.spec.hostname}:{self.port}")
+            plan = self._plan(task)
             task.kind = plan.kind
             if task.kill_grace is None:
                 task.kill_grace = plan.kill_grace
@@ -461,6 +460,26 @@ class Agent:
             if framework is not None and framework.removed:
                 self._maybe_complete_framework(task.framework_id)
         run.cleanup()
+
+    def _plan(self, task: _Task) -> LaunchPlan:
+        """plan_launch, with any unexpected error turned into a LaunchError (so TASK_FAILED, not a dead thread).
+
+        The master hands over type-checked TaskInfos, so this guards against our own bugs; the exception
+        text may quote TaskInfo values (possibly secrets), so the traceback goes to DEBUG only.
+        """
+        try:
+            return plan_launch(task.task_info, framework_id=task.framework_id, agent_id=self.id,
+                               container_id=task.container_id, sandbox_dir=str(task.directory),
+                               agent_endpoint=f"{self.spec.hostname}:{self.port}")
+        except LaunchError:
+            raise
+        except Exception as exc:
+            # Type and key errors name types and field names; other texts could quote values, so leave them out.
+            detail = f"{type(exc).__name__}: {exc}" if isinstance(exc, (TypeError, AttributeError, KeyError)) \
+                else type(exc).__name__
+            log.warning("agent %s: cannot plan task %s: malformed TaskInfo (%s)", self.id, task.task_id, detail)
+            log.debug("agent %s: planning task %s failed", self.id, task.task_id, exc_info=exc)
+            raise LaunchError(f"Malformed TaskInfo ({detail})") from None
 
     def _launch_failed(self, task: _Task, run, message: str) -> None:
         if run is not None:
