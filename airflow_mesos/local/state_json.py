@@ -213,3 +213,76 @@ def state_summary(master: "Master", query: dict) -> dict:
         model["slave_ids"] = sorted({t.agent_id for t in tasks})
         summaries.append(model)
     return {"hostname": master.hostname, "cluster": "", "slaves": slaves, "frameworks": summaries}
+
+
+# ------------------------------------------------------------------------------------------------
+# /master/flags and /master/roles
+# ------------------------------------------------------------------------------------------------
+
+DEFAULT_ROLE_WEIGHT = 1.0
+"""``DEFAULT_WEIGHT`` of src/master/constants.hpp; the embedded master has no ``--weights``."""
+
+
+def flags_endpoint(master: "Master", query: dict) -> dict:
+    """``/master/flags``: ``{"flags": {name: string}}``, the same flags ``/master/state`` shows."""
+    return {"flags": _flags(master)}
+
+
+def _ancestors(role: str) -> list[str]:
+    """``roles::ancestors``: ``a/b/c`` -> ``["a/b", "a"]``."""
+    parts = role.split("/")
+    return ["/".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
+
+
+def known_roles(master: "Master") -> list[str]:
+    """``Master::knownRoles``: roles of registered frameworks and of their allocations, plus ancestors, sorted."""
+    names: set[str] = set()
+    for framework in master.frameworks.values():
+        names.update(framework.roles)
+        names.update(t.role for t in framework.tasks.values() if t.holds_resources)
+    for offer in master.offers.values():
+        names.add(offer.role)
+    for name in list(names):
+        names.update(_ancestors(name))
+    return sorted(names)
+
+
+def role_summary(master: "Master", role: str) -> dict:
+    """One role: its frameworks and the allocated and offered quantities of it and its sub-roles.
+
+    Mesos' ``RoleResourceBreakdown`` counts a role's descendants too (hierarchical roles).
+    """
+    def within(candidate: str) -> bool:
+        return candidate == role or candidate.startswith(role + "/")
+
+    allocated, offered = Resources(), Resources()
+    for framework in master.frameworks.values():
+        for task in framework.tasks.values():
+            if task.holds_resources and within(task.role):
+                allocated = allocated + task.resources
+    for offer in master.offers.values():
+        if within(offer.role):
+            offered = offered + offer.resources
+    frameworks = sorted(f.id for f in master.frameworks.values() if role in f.roles)
+    return {"name": role, "weight": DEFAULT_ROLE_WEIGHT, "frameworks": frameworks,
+            "allocated": _quantities(allocated), "offered": _quantities(offered),
+            "resources": _quantities(allocated + offered)}
+
+
+def _quantities(resources: Resources) -> dict[str, float]:
+    """``ResourceQuantities`` JSON: the non-zero scalars by name."""
+    return {name: milli / 1000.0 for name, milli in resources.scalars}
+
+
+def roles_endpoint(master: "Master", query: dict) -> dict:
+    """``/master/roles``: ``{"roles": [{name, weight, quota, resources, allocated, offered, reserved, frameworks}]}``."""
+    roles = []
+    for name in known_roles(master):
+        summary = role_summary(master, name)
+        roles.append({
+            "name": name, "weight": summary["weight"],
+            "quota": {"role": name, "guarantee": {}, "limit": {}, "consumed": summary["allocated"]},
+            "resources": summary["resources"], "allocated": summary["allocated"], "offered": summary["offered"],
+            "reserved": {}, "frameworks": summary["frameworks"],
+        })
+    return {"roles": roles}

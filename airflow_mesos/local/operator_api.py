@@ -1,0 +1,688 @@
+"""The read-only operator surface of the embedded master and agents: ``POST /api/v1``, ``/metrics/snapshot``,
+``/flags`` and ``/roles``, in the shapes real Mesos serves them.
+
+- Parsing of operator calls follows ``Master::Http::api`` / ``Http::api`` (src/master/http.cpp,
+  src/slave/http.cpp) and ``validation::master::call::validate``: 405 → 400 no Content-Type → 415
+  (protobuf is valid for Mesos but not implemented here, like the rest of the embedded master) → 400
+  "Failed to parse body into JSON: …" → 400 "Failed to convert JSON into Call protobuf: …" → 400
+  "Failed to validate master::Call: …" → 406 (Accept must allow JSON) → the call.
+- Responses are v1 protobuf JSON (``agent_id``, ``{"value": …}`` ids, v1 ``Resource`` lists), unlike the
+  state-JSON model of ``/master/state``.
+- Calls that change the cluster (RESERVE_RESOURCES, DRAIN_AGENT, MARK_AGENT_GONE, TEARDOWN, …) and the
+  operator SUBSCRIBE stream answer ``501 Not Implemented`` with a message naming the call.
+
+Rendering functions (``master_*`` / ``agent_*`` taking the records and ``now``) are pure and expect the caller
+to hold the master's (or agent's) lock; :func:`master_route` and :func:`agent_route` are the HTTP edges the
+handlers call.  Secrets never show: tasks are rendered from a fixed list of fields without command,
+environment or docker parameters (see :func:`airflow_mesos.local.state_json.public_container`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+from urllib.parse import urlsplit
+
+from airflow_mesos.local import metrics as metrics_module
+from airflow_mesos.local import state_json
+from airflow_mesos.local.allocator import Resources
+from airflow_mesos.local.http_util import APPLICATION_JSON, APPLICATION_PROTOBUF, accepts, dumps, query_params
+
+if TYPE_CHECKING:  # pragma: no cover
+    from airflow_mesos.local.agent import Agent
+    from airflow_mesos.local.master import AgentRecord, FrameworkRecord, Master, TaskRecord
+
+MESOS_VERSION = "1.11.0"
+TEXT_PLAIN = "text/plain; charset=utf-8"
+
+MASTER_CALL_TYPES = frozenset("""
+UNKNOWN GET_HEALTH GET_FLAGS GET_VERSION GET_METRICS GET_LOGGING_LEVEL SET_LOGGING_LEVEL LIST_FILES READ_FILE
+GET_STATE GET_AGENTS GET_FRAMEWORKS GET_EXECUTORS GET_OPERATIONS GET_TASKS GET_ROLES GET_WEIGHTS UPDATE_WEIGHTS
+GET_MASTER SUBSCRIBE RESERVE_RESOURCES UNRESERVE_RESOURCES CREATE_VOLUMES DESTROY_VOLUMES GROW_VOLUME SHRINK_VOLUME
+GET_MAINTENANCE_STATUS GET_MAINTENANCE_SCHEDULE UPDATE_MAINTENANCE_SCHEDULE START_MAINTENANCE STOP_MAINTENANCE
+DRAIN_AGENT DEACTIVATE_AGENT REACTIVATE_AGENT GET_QUOTA UPDATE_QUOTA SET_QUOTA REMOVE_QUOTA TEARDOWN MARK_AGENT_GONE
+""".split())
+"""``mesos.v1.master.Call.Type`` (include/mesos/v1/master/master.proto)."""
+
+AGENT_CALL_TYPES = frozenset("""
+UNKNOWN GET_HEALTH GET_FLAGS GET_VERSION GET_METRICS GET_LOGGING_LEVEL SET_LOGGING_LEVEL LIST_FILES READ_FILE
+GET_STATE GET_CONTAINERS GET_FRAMEWORKS GET_EXECUTORS GET_OPERATIONS GET_TASKS GET_AGENT GET_RESOURCE_PROVIDERS
+ADD_RESOURCE_PROVIDER_CONFIG UPDATE_RESOURCE_PROVIDER_CONFIG REMOVE_RESOURCE_PROVIDER_CONFIG MARK_RESOURCE_PROVIDER_GONE
+PRUNE_IMAGES LAUNCH_NESTED_CONTAINER WAIT_NESTED_CONTAINER KILL_NESTED_CONTAINER REMOVE_NESTED_CONTAINER
+LAUNCH_NESTED_CONTAINER_SESSION ATTACH_CONTAINER_INPUT ATTACH_CONTAINER_OUTPUT LAUNCH_CONTAINER WAIT_CONTAINER
+KILL_CONTAINER REMOVE_CONTAINER
+""".split())
+"""``mesos.v1.agent.Call.Type`` (include/mesos/v1/agent/agent.proto)."""
+
+# Calls whose payload message must be present (validation::{master,agent}::call::validate).
+_PAYLOAD_REQUIRED = {
+    "GET_METRICS": "get_metrics", "SET_LOGGING_LEVEL": "set_logging_level", "LIST_FILES": "list_files",
+    "READ_FILE": "read_file", "UPDATE_WEIGHTS": "update_weights", "RESERVE_RESOURCES": "reserve_resources",
+    "UNRESERVE_RESOURCES": "unreserve_resources", "CREATE_VOLUMES": "create_volumes",
+    "DESTROY_VOLUMES": "destroy_volumes", "GROW_VOLUME": "grow_volume", "SHRINK_VOLUME": "shrink_volume",
+    "UPDATE_MAINTENANCE_SCHEDULE": "update_maintenance_schedule", "START_MAINTENANCE": "start_maintenance",
+    "STOP_MAINTENANCE": "stop_maintenance", "DRAIN_AGENT": "drain_agent", "DEACTIVATE_AGENT": "deactivate_agent",
+    "REACTIVATE_AGENT": "reactivate_agent", "UPDATE_QUOTA": "update_quota", "SET_QUOTA": "set_quota",
+    "REMOVE_QUOTA": "remove_quota", "TEARDOWN": "teardown", "MARK_AGENT_GONE": "mark_agent_gone",
+    "KILL_CONTAINER": "kill_container", "WAIT_CONTAINER": "wait_container", "LAUNCH_CONTAINER": "launch_container",
+    "REMOVE_CONTAINER": "remove_container",
+}
+
+# Required scalar fields of the payloads we serve (stout reports "Missing required fields: <payload>.<field>").
+_REQUIRED_FIELDS = {"list_files": ("path",), "read_file": ("path", "offset")}
+
+
+@dataclass
+class HttpReply:
+    """One HTTP response for the server's handler to write."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = TEXT_PLAIN
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def json(obj: object, status: int = 200, jsonp: str | None = None) -> "HttpReply":
+        body = dumps(obj)
+        if jsonp:
+            return HttpReply(status, f"{jsonp}({body});".encode(), "text/javascript")
+        return HttpReply(status, body.encode(), APPLICATION_JSON)
+
+    @staticmethod
+    def text(status: int, message: str = "", headers: dict[str, str] | None = None) -> "HttpReply":
+        return HttpReply(status, message.encode(), TEXT_PLAIN, dict(headers or {}))
+
+
+# ------------------------------------------------------------------------------------------------
+# Call parsing (pure)
+# ------------------------------------------------------------------------------------------------
+
+
+def parse_call(method: str, headers: Mapping[str, str], body: bytes, *, api: str) -> dict | HttpReply:
+    """Decode and validate one ``POST /api/v1`` request; the call dict, or the error reply Mesos would give.
+
+    :param api: ``"master"`` or ``"agent"`` (the call enum and the validation message differ).
+    """
+    if method != "POST":
+        return HttpReply.text(405, f"Expecting one of {{ 'POST' }}, but received '{method}'", {"Allow": "POST"})
+    content_type = headers.get("Content-Type")
+    if content_type is None:
+        return HttpReply.text(400, "Expecting 'Content-Type' to be present")
+    if content_type.split(";")[0].strip().lower() != APPLICATION_JSON:
+        return HttpReply.text(415, f"Expecting 'Content-Type' of {APPLICATION_JSON} or {APPLICATION_PROTOBUF}"
+                                   + (" (application/x-protobuf is not implemented by the embedded cluster)"
+                                      if content_type.startswith(APPLICATION_PROTOBUF) else ""))
+    try:
+        call = json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        return HttpReply.text(400, f"Failed to parse body into JSON: {exc}")
+    error = _convert_errors(call, MASTER_CALL_TYPES if api == "master" else AGENT_CALL_TYPES)
+    if error is not None:
+        return HttpReply.text(400, f"Failed to convert JSON into Call protobuf: {error}")
+    if "type" not in call:
+        return HttpReply.text(400, f"Failed to validate {api}::Call: Expecting 'type' to be present")
+    payload = _PAYLOAD_REQUIRED.get(call["type"])
+    if payload is not None and payload not in call:
+        return HttpReply.text(400, f"Failed to validate {api}::Call: Expecting '{payload}' to be present")
+    if not accepts(headers.get("Accept"), APPLICATION_JSON):
+        return HttpReply.text(406, f"Expecting 'Accept' to allow '{APPLICATION_PROTOBUF}' or '{APPLICATION_JSON}'"
+                                   " (only application/json is implemented by the embedded cluster)")
+    return call
+
+
+def _convert_errors(call: object, call_types: frozenset[str]) -> str | None:
+    """The JSON → protobuf conversion errors stout would report for the fields we know."""
+    if not isinstance(call, dict):
+        return "Expecting a JSON object"
+    call_type = call.get("type")
+    if "type" in call and not isinstance(call_type, str):
+        return f"Not expecting a JSON {_json_kind(call_type)} for field 'type'"
+    if call_type is not None and call_type not in call_types:
+        return f"Failed to find enum for '{call_type}'"
+    for key, value in call.items():
+        if key != "type" and not isinstance(value, dict):
+            return f"Not expecting a JSON {_json_kind(value)} for field '{key}'"
+    missing = [f"{payload}.{name}" for payload, names in _REQUIRED_FIELDS.items() if payload in call
+               for name in names if name not in call[payload]]
+    if missing:
+        return "Missing required fields: " + ", ".join(missing)
+    return None
+
+
+def _json_kind(value: object) -> str:
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
+            dict: "object"}.get(type(value), "null")
+
+
+def _read_file_args(read_file: dict) -> tuple[str, int, int | None] | str:
+    """(path, offset, length) of a ReadFile payload, or the conversion error for bad numbers."""
+    def unsigned(name: str) -> int | None | str:
+        if name not in read_file:
+            return None
+        value = read_file[name]
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            return f"Not expecting a JSON {_json_kind(value)} for field '{name}'"
+        try:
+            number = int(value)
+        except ValueError:
+            return f"Failed to convert '{value}' to number for field '{name}'"
+        if number < 0:
+            return f"Field '{name}' must be non-negative (uint64), got {number}"
+        return number
+
+    path = read_file.get("path")
+    if not isinstance(path, str):
+        return f"Not expecting a JSON {_json_kind(path)} for field 'path'"
+    offset, length = unsigned("offset"), unsigned("length")
+    for value in (offset, length):
+        if isinstance(value, str):
+            return value
+    return path, int(offset or 0), length  # type: ignore[arg-type]
+
+
+def _unsupported(call_type: str, where: str) -> HttpReply:
+    return HttpReply.text(501, f"{call_type} is not supported by the embedded Mesos {where} "
+                               "(it serves the read-only operator calls; see docs/local-cluster.md)")
+
+
+# ------------------------------------------------------------------------------------------------
+# v1 models shared by master and agent (pure)
+# ------------------------------------------------------------------------------------------------
+
+_STATUS_FIELDS = ("task_id", "state", "message", "source", "reason", "agent_id", "executor_id", "timestamp",
+                  "uuid", "healthy", "labels", "check_status", "container_status", "unreachable_time", "limitation")
+"""TaskStatus fields shown; ``data`` (opaque executor bytes) is left out."""
+
+
+def v1_status(status: dict) -> dict:
+    """A v1 TaskStatus restricted to :data:`_STATUS_FIELDS`."""
+    return {key: status[key] for key in _STATUS_FIELDS if key in status}
+
+
+def version_info() -> dict:
+    """``VersionInfo`` as ``/version`` reports it."""
+    return {"version": MESOS_VERSION, "build_date": "", "build_time": 0.0, "build_user": ""}
+
+
+def flag_list(flags: dict[str, str]) -> list[dict]:
+    """``GetFlags.flags``: ``[{"name", "value"}]`` sorted by name (stout's JSON::Object is a std::map)."""
+    return [{"name": name, "value": str(flags[name])} for name in sorted(flags)]
+
+
+def _ns(seconds: float | None) -> dict | None:
+    return None if not seconds else {"nanoseconds": int(seconds * 1e9)}
+
+
+def _put(target: dict, key: str, value: Any) -> None:
+    if value is not None:
+        target[key] = value
+
+
+# ------------------------------------------------------------------------------------------------
+# Master renderers (pure; the caller holds master._lock)
+# ------------------------------------------------------------------------------------------------
+
+
+def master_task(task: "TaskRecord") -> dict:
+    """A master ``Task`` in v1 JSON: no command, environment or docker parameters."""
+    model: dict[str, Any] = {
+        "name": task.name, "task_id": {"value": task.task_id}, "framework_id": {"value": task.framework_id},
+        "agent_id": {"value": task.agent_id}, "state": task.state, "resources": task.resources.to_json(task.role),
+        "statuses": [v1_status(s) for s in task.statuses],
+    }
+    if task.executor_id:
+        model["executor_id"] = {"value": task.executor_id}
+    latest = task.latest or {}
+    if latest.get("uuid"):
+        model["status_update_state"] = latest.get("state", task.state)
+        model["status_update_uuid"] = latest["uuid"]
+    _put(model, "labels", task.labels)
+    _put(model, "discovery", task.discovery)
+    _put(model, "container", task.container)
+    _put(model, "user", task.user)
+    return model
+
+
+def _by_role(pairs: list[tuple[str, Resources]]) -> list[dict]:
+    """Sum resources per allocation role and render them as v1 Resources carrying ``allocation_info``."""
+    sums: dict[str, Resources] = {}
+    for role, resources in pairs:
+        sums[role] = sums.get(role, Resources()) + resources
+    out: list[dict] = []
+    for role in sorted(sums):
+        out.extend(sums[role].to_json(role))
+    return out
+
+
+def master_agent(master: "Master", record: "AgentRecord") -> dict:
+    """``GetAgents.Agent`` (protobuf::master::event::createAgentResponse)."""
+    spec = record.agent.spec
+    allocated = [(t.role, t.resources) for f in master.frameworks.values() for t in f.tasks.values()
+                 if t.agent_id == record.id and t.holds_resources]
+    offered = [(o.role, o.resources) for o in master.offers.values() if o.agent_id == record.id]
+    model: dict[str, Any] = {
+        "agent_info": {"hostname": spec.hostname, "port": record.agent.port, "resources": list(spec.resources()),
+                       "attributes": list(spec.attribute_list()), "id": {"value": record.id}},
+        "active": record.reachable, "deactivated": False, "version": MESOS_VERSION, "pid": record.agent.pid,
+        "registered_time": _ns(record.registered_time),
+        "total_resources": record.total.to_json(), "allocated_resources": _by_role(allocated),
+        "offered_resources": _by_role(offered),
+        "capabilities": [{"type": c} for c in ("MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT")],
+        "resource_providers": [],
+    }
+    _put(model, "reregistered_time", _ns(record.reregistered_time))
+    return model
+
+
+def master_get_agents(master: "Master") -> dict:
+    return {"agents": [master_agent(master, r) for r in master.agents.values() if r.reachable],
+            "recovered_agents": []}
+
+
+def master_framework(master: "Master", framework: "FrameworkRecord") -> dict:
+    """``GetFrameworks.Framework`` (``model(const Framework&)`` in src/master/http.cpp)."""
+    allocated = [(t.role, t.resources) for t in framework.tasks.values() if t.holds_resources]
+    offers = [o for o in master.offers.values() if o.framework_id == framework.id]
+    model: dict[str, Any] = {
+        "framework_info": framework.info, "active": framework.active, "connected": framework.connected,
+        "recovered": False, "offers": [o.json for o in offers], "inverse_offers": [],
+        "allocated_resources": _by_role(allocated), "offered_resources": _by_role([(o.role, o.resources) for o in offers]),
+    }
+    _put(model, "registered_time", _ns(framework.registered_time))
+    _put(model, "reregistered_time", _ns(framework.reregistered_time))
+    _put(model, "unregistered_time", _ns(framework.unregistered_time))
+    return model
+
+
+def master_get_frameworks(master: "Master") -> dict:
+    return {"frameworks": [master_framework(master, f) for f in master.frameworks.values()],
+            "completed_frameworks": [master_framework(master, f) for f in master.completed_frameworks]}
+
+
+def master_get_tasks(master: "Master") -> dict:
+    """``GetTasks``: tasks, unreachable_tasks and completed_tasks of current then completed frameworks."""
+    frameworks = list(master.frameworks.values()) + list(master.completed_frameworks)
+    return {
+        "tasks": [master_task(t) for f in frameworks for t in f.tasks.values()],
+        "unreachable_tasks": [master_task(t) for f in frameworks for t in f.unreachable_tasks.values()],
+        "completed_tasks": [master_task(t) for f in frameworks for t in f.completed_tasks],
+    }
+
+
+def master_get_executors(master: "Master") -> dict:
+    """``GetExecutors``: only custom executors are known to a master; command/docker tasks have none.
+
+    The embedded master keeps no ExecutorInfo, so a task launched with one shows a minimal
+    ``executor_info`` (id, framework id) without its command.
+    """
+    executors, seen = [], set()
+    for framework in list(master.frameworks.values()) + list(master.completed_frameworks):
+        for task in list(framework.tasks.values()) + list(framework.unreachable_tasks.values()):
+            key = (framework.id, task.agent_id, task.executor_id)
+            if not task.executor_id or key in seen:
+                continue
+            seen.add(key)
+            executors.append({"executor_info": {"executor_id": {"value": task.executor_id},
+                                                "framework_id": {"value": framework.id}, "type": "CUSTOM"},
+                              "agent_id": {"value": task.agent_id}})
+    return {"executors": executors}
+
+
+def master_get_state(master: "Master") -> dict:
+    return {"get_tasks": master_get_tasks(master), "get_executors": master_get_executors(master),
+            "get_frameworks": master_get_frameworks(master), "get_agents": master_get_agents(master)}
+
+
+def master_get_roles(master: "Master") -> dict:
+    """``GetRoles``: name, weight, frameworks and the allocated + offered cpus/mem/disk/gpus of each known role."""
+    roles = []
+    for name in state_json.known_roles(master):
+        summary = state_json.role_summary(master, name)
+        roles.append({
+            "name": name, "weight": summary["weight"],
+            "frameworks": [{"value": fid} for fid in summary["frameworks"]],
+            "resources": [{"name": r, "type": "SCALAR", "scalar": {"value": v}}
+                          for r, v in sorted(summary["resources"].items()) if r in ("cpus", "mem", "disk", "gpus")],
+        })
+    return {"roles": roles}
+
+
+def master_get_master(master: "Master") -> dict:
+    return {"master_info": master.master_info(), "start_time": master.start_time, "elected_time": master.start_time}
+
+
+def master_call(master: "Master", call: dict, snapshot: Callable[[], dict[str, float]]) -> HttpReply:
+    """Answer a parsed, validated master operator call (the caller holds the master lock).
+
+    :param snapshot: returns the metrics snapshot (for GET_METRICS).
+    """
+    kind = call["type"]
+    renderers: dict[str, Callable[[], dict]] = {
+        "GET_HEALTH": lambda: {"healthy": True},
+        "GET_FLAGS": lambda: {"flags": flag_list(state_json.flags_endpoint(master, {})["flags"])},
+        "GET_VERSION": lambda: {"version_info": version_info()},
+        "GET_METRICS": lambda: {"metrics": metrics_module.as_metric_list(snapshot())},
+        "GET_LOGGING_LEVEL": lambda: {"level": 0},
+        "GET_STATE": lambda: master_get_state(master),
+        "GET_AGENTS": lambda: master_get_agents(master),
+        "GET_FRAMEWORKS": lambda: master_get_frameworks(master),
+        "GET_EXECUTORS": lambda: master_get_executors(master),
+        "GET_OPERATIONS": lambda: {"operations": []},
+        "GET_TASKS": lambda: master_get_tasks(master),
+        "GET_ROLES": lambda: master_get_roles(master),
+        "GET_WEIGHTS": lambda: {"weight_infos": []},
+        "GET_MASTER": lambda: master_get_master(master),
+        "GET_MAINTENANCE_STATUS": lambda: {"status": {}},
+        "GET_MAINTENANCE_SCHEDULE": lambda: {"schedule": {}},
+    }
+    if kind == "UNKNOWN":
+        return HttpReply.text(501)
+    if kind in ("LIST_FILES", "READ_FILE"):
+        # The embedded master attaches no files (it has no log files), so every path is unknown.
+        return HttpReply.text(404)
+    render = renderers.get(kind)
+    if render is None:
+        return _unsupported(kind, "master")
+    return HttpReply.json({"type": kind, kind.lower(): render()})
+
+
+# ------------------------------------------------------------------------------------------------
+# Master HTTP edge
+# ------------------------------------------------------------------------------------------------
+
+MASTER_ROUTES = ("/api/v1", "/metrics/snapshot", "/flags", "/roles")
+"""Paths this module serves on the master (also under ``/master/``, except ``/metrics/snapshot``)."""
+
+
+def master_route(master: "Master", method: str, request_uri: str, headers: Mapping[str, str],
+                 body: bytes) -> HttpReply | None:
+    """Serve one master request if it is an operator route; None otherwise (the caller routes it)."""
+    parts = urlsplit(request_uri)
+    path, query = parts.path, query_params(parts.query)
+    name = path[len("/master"):] if path.startswith("/master/") else path
+    if name not in MASTER_ROUTES or (name == "/metrics/snapshot" and path != name):
+        return None
+    if name == "/metrics/snapshot":
+        if method not in ("GET", "HEAD"):
+            return HttpReply.text(405, f"Expecting one of {{ 'GET' }}, but received '{method}'", {"Allow": "GET"})
+        return HttpReply.json(master_metrics_snapshot(master), jsonp=query.get("jsonp"))
+    if name == "/flags":
+        with master._lock:
+            return HttpReply.json(state_json.flags_endpoint(master, query), jsonp=query.get("jsonp"))
+    if master.standby:
+        # Non-leading masters redirect read-only and operator requests to the leader (Master::Http::api).
+        if master.leader is None:
+            return HttpReply.text(503, "No leader elected")
+        return HttpReply.text(307, headers={"Location": f"//{master.leader}{request_uri}"})
+    if name == "/roles":
+        with master._lock:
+            return HttpReply.json(state_json.roles_endpoint(master, query), jsonp=query.get("jsonp"))
+    call = parse_call(method, headers, body, api="master")
+    if isinstance(call, HttpReply):
+        return call
+    # Taken before the lock: the system metrics read the host.
+    snapshot = master_metrics_snapshot(master) if call["type"] == "GET_METRICS" else {}
+    with master._lock:
+        return master_call(master, call, lambda: snapshot)
+
+
+def master_metrics_snapshot(master: "Master") -> dict[str, float]:
+    """The master's ``/metrics/snapshot``: ``master/*`` plus ``system/*`` (takes the master lock)."""
+    now = master.clock.time()
+    with master._lock:
+        snapshot = metrics_module.master_metrics(master, now)
+    snapshot.update(metrics_module.system_metrics())
+    return snapshot
+
+
+# ------------------------------------------------------------------------------------------------
+# Agent renderers (pure over the agent's records; the caller holds agent._lock)
+# ------------------------------------------------------------------------------------------------
+
+
+def _agent_task_done(framework_removed: bool, task: Any) -> bool:
+    """Whether the agent lists this task's executor as completed (same rule as the agent's /state)."""
+    return bool(task.completed or (framework_removed and task.terminated))
+
+
+def agent_task(agent: "Agent", task: Any) -> dict:
+    """An agent ``Task`` in v1 JSON from its TaskInfo, leaving out command, environment and docker parameters."""
+    info = task.task_info
+    model: dict[str, Any] = {
+        "name": str(info.get("name", "")), "task_id": {"value": task.task_id},
+        "framework_id": {"value": task.framework_id}, "agent_id": {"value": agent.id}, "state": task.state,
+        "resources": [r for r in info.get("resources") or [] if isinstance(r, dict)],
+        "statuses": [v1_status({"task_id": {"value": task.task_id}, "agent_id": {"value": agent.id}, **s})
+                     for s in task.statuses],
+    }
+    if isinstance(info.get("labels"), dict):
+        model["labels"] = info["labels"]
+    if isinstance(info.get("discovery"), dict):
+        model["discovery"] = info["discovery"]
+    if isinstance(info.get("container"), dict):
+        model["container"] = state_json.public_container(info["container"])
+    user = (info.get("command") or {}).get("user") if isinstance(info.get("command"), dict) else None
+    _put(model, "user", user)
+    return model
+
+
+def _agent_framework_removed(agent: "Agent", framework_id: str) -> bool:
+    framework = agent._frameworks.get(framework_id) or agent._completed_frameworks.get(framework_id)
+    return bool(framework is not None and framework.removed)
+
+
+def agent_get_tasks(agent: "Agent") -> dict:
+    """``GetTasks`` of an agent: launched (running), terminated (terminal, not yet acknowledged), completed."""
+    launched, terminated, completed = [], [], []
+    for task in agent._tasks.values():
+        model = agent_task(agent, task)
+        if _agent_task_done(_agent_framework_removed(agent, task.framework_id), task):
+            completed.append(model)
+        elif task.terminated:
+            terminated.append(model)
+        else:
+            launched.append(model)
+    return {"pending_tasks": [], "queued_tasks": [], "launched_tasks": launched, "terminated_tasks": terminated,
+            "completed_tasks": completed}
+
+
+def agent_executor_info(task: Any) -> dict:
+    """The command executor's ExecutorInfo Mesos generates per task, without its command line."""
+    return {"executor_id": {"value": task.task_id}, "framework_id": {"value": task.framework_id},
+            "name": f"Command Executor (Task: {task.task_id})", "source": task.task_id, "type": "DEFAULT",
+            "resources": [r for r in task.task_info.get("resources") or [] if isinstance(r, dict)]}
+
+
+def agent_get_executors(agent: "Agent") -> dict:
+    executors, completed = [], []
+    for task in agent._tasks.values():
+        done = _agent_task_done(_agent_framework_removed(agent, task.framework_id), task)
+        (completed if done else executors).append({"executor_info": agent_executor_info(task)})
+    return {"executors": executors, "completed_executors": completed}
+
+
+def agent_get_frameworks(agent: "Agent") -> dict:
+    return {"frameworks": [{"framework_info": f.info} for f in agent._frameworks.values()],
+            "completed_frameworks": [{"framework_info": f.info} for f in agent._completed_frameworks.values()]}
+
+
+def agent_get_state(agent: "Agent") -> dict:
+    return {"get_tasks": agent_get_tasks(agent), "get_executors": agent_get_executors(agent),
+            "get_frameworks": agent_get_frameworks(agent)}
+
+
+def agent_get_containers(agent: "Agent", now: float) -> dict:
+    """``GetContainers``: one container per live task, with its limits (no usage statistics are collected)."""
+    containers = []
+    for task in agent._tasks.values():
+        if task.terminated or task.run is None:
+            continue
+        scalars = _task_resources(task)
+        status: dict[str, Any] = {"container_id": {"value": task.container_id}}
+        for entry in reversed(task.statuses):
+            if entry.get("container_status"):
+                status = dict(entry["container_status"])
+                break
+        containers.append({
+            "framework_id": {"value": task.framework_id}, "executor_id": {"value": task.task_id},
+            "executor_name": f"Command Executor (Task: {task.task_id})",
+            "container_id": {"value": task.container_id}, "container_status": status,
+            "resource_statistics": {"timestamp": now, "cpus_limit": scalars.scalar("cpus"),
+                                    "mem_limit_bytes": int(scalars.scalar("mem") * 1024 * 1024)},
+        })
+    return {"containers": containers}
+
+
+def _task_resources(task: Any) -> Resources:
+    resources = [r for r in task.task_info.get("resources") or [] if isinstance(r, dict)]
+    try:
+        return Resources.from_json(resources, f"task {task.task_id} resources")
+    except ValueError:  # the master validated them; one odd task must not break the endpoint
+        return Resources()
+
+
+def agent_view(agent: "Agent") -> metrics_module.AgentView:
+    """A snapshot of the agent's records for :func:`airflow_mesos.local.metrics.agent_metrics`."""
+    tasks = [metrics_module.AgentTaskView(task.state, task.terminated, _task_resources(task))
+             for task in agent._tasks.values()]
+    return metrics_module.AgentView(
+        start_time=agent._start_time, registered=agent._server is not None,
+        frameworks_active=len(agent._frameworks),
+        total=Resources.from_json(agent.spec.resources(), f"agent {agent.id} resources"), tasks=tasks)
+
+
+def agent_flags(agent: "Agent") -> dict[str, str]:
+    """The agent's flags, the same ones its ``/state`` shows."""
+    return dict(agent.state()["flags"])
+
+
+# ------------------------------------------------------------------------------------------------
+# Agent files (reusing the agent's FileServer path rules)
+# ------------------------------------------------------------------------------------------------
+
+
+def agent_list_files(agent: "Agent", path: str) -> dict:
+    """``ListFiles``: v1 FileInfo (mode as st_mode, mtime in ns) of each entry of an attached directory."""
+    from airflow_mesos.local.sandbox import _group, _user
+
+    resolved = agent._files.resolve(path)
+    infos = []
+    if os.path.isdir(resolved):
+        for entry in sorted(os.listdir(resolved)):
+            try:
+                st = os.stat(os.path.join(resolved, entry))
+            except OSError:
+                continue
+            infos.append({"path": path.rstrip("/") + "/" + entry, "nlink": st.st_nlink, "size": st.st_size,
+                          "mtime": {"nanoseconds": int(st.st_mtime) * 1_000_000_000}, "mode": st.st_mode,
+                          "uid": _user(st.st_uid), "gid": _group(st.st_gid)})
+    return {"file_infos": infos}
+
+
+def agent_read_file(agent: "Agent", path: str, offset: int, length: int | None) -> dict:
+    """``ReadFile``: ``{"size": <file size>, "data": <base64 of up to 16 pages from offset>}`` (files.cpp ``_read``)."""
+    from airflow_mesos.local.sandbox import READ_CAP, FilesError
+
+    resolved = agent._files.resolve(path)
+    if os.path.isdir(resolved):
+        raise FilesError(400, "Cannot read a directory.\n")
+    try:
+        with open(resolved, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if offset >= size or length == 0:
+                data = b""
+            else:
+                want = size - offset if length is None else length
+                handle.seek(offset)
+                data = handle.read(min(want, READ_CAP))
+    except OSError as exc:
+        raise FilesError(500, f"Failed to open file at '{resolved}': {exc.strerror}.\n") from None
+    return {"size": size, "data": base64.b64encode(data).decode("ascii")}
+
+
+# ------------------------------------------------------------------------------------------------
+# Agent HTTP edge
+# ------------------------------------------------------------------------------------------------
+
+
+def agent_call(agent: "Agent", call: dict) -> HttpReply:
+    """Answer a parsed, validated agent operator call (takes the agent lock as needed)."""
+    from airflow_mesos.local.sandbox import FilesError
+
+    kind = call["type"]
+    if kind == "UNKNOWN":
+        return HttpReply.text(501)
+    try:
+        if kind in ("LIST_FILES", "READ_FILE"):
+            payload = call[kind.lower()]
+            if kind == "LIST_FILES":
+                path = payload["path"]
+                if not isinstance(path, str):
+                    return HttpReply.text(400, "Failed to convert JSON into Call protobuf: "
+                                               f"Not expecting a JSON {_json_kind(path)} for field 'path'")
+                result = agent_list_files(agent, path)
+            else:
+                args = _read_file_args(payload)
+                if isinstance(args, str):
+                    return HttpReply.text(400, f"Failed to convert JSON into Call protobuf: {args}")
+                result = agent_read_file(agent, *args)
+            return HttpReply.json({"type": kind, kind.lower(): result})
+    except FilesError as exc:
+        return HttpReply.text(exc.status, exc.message)
+    now = agent.clock.time()
+    # Taken before the lock: the system metrics read the host.
+    snapshot = agent_metrics_snapshot(agent) if kind == "GET_METRICS" else {}
+    renderers: dict[str, Callable[[], dict]] = {
+        "GET_HEALTH": lambda: {"healthy": True},
+        "GET_FLAGS": lambda: {"flags": flag_list(agent_flags(agent))},
+        "GET_VERSION": lambda: {"version_info": version_info()},
+        "GET_METRICS": lambda: {"metrics": metrics_module.as_metric_list(snapshot)},
+        "GET_LOGGING_LEVEL": lambda: {"level": 0},
+        "GET_STATE": lambda: agent_get_state(agent),
+        "GET_CONTAINERS": lambda: agent_get_containers(agent, now),
+        "GET_FRAMEWORKS": lambda: agent_get_frameworks(agent),
+        "GET_EXECUTORS": lambda: agent_get_executors(agent),
+        "GET_OPERATIONS": lambda: {"operations": []},
+        "GET_TASKS": lambda: agent_get_tasks(agent),
+        "GET_AGENT": lambda: {"agent_info": {
+            "hostname": agent.spec.hostname, "port": agent.port, "id": {"value": agent.id},
+            "resources": list(agent.spec.resources()), "attributes": list(agent.spec.attribute_list())}},
+        "GET_RESOURCE_PROVIDERS": lambda: {"resource_providers": []},
+    }
+    render = renderers.get(kind)
+    if render is None:
+        return _unsupported(kind, "agent")
+    with agent._lock:
+        return HttpReply.json({"type": kind, kind.lower(): render()})
+
+
+def agent_metrics_snapshot(agent: "Agent") -> dict[str, float]:
+    """The agent's ``/metrics/snapshot``: ``slave/*`` plus ``system/*``."""
+    now = agent.clock.time()
+    with agent._lock:
+        view = agent_view(agent)
+    snapshot = metrics_module.agent_metrics(view, now)
+    snapshot.update(metrics_module.system_metrics())
+    return snapshot
+
+
+def agent_route(agent: "Agent", method: str, request_uri: str, headers: Mapping[str, str],
+                body: bytes) -> HttpReply | None:
+    """Serve one agent request if it is an operator route (``/api/v1``, ``/metrics/snapshot``, ``/flags``)."""
+    parts = urlsplit(request_uri)
+    path, query = parts.path, query_params(parts.query)
+    if path.startswith("/slave(1)/"):
+        path = path[len("/slave(1)"):]
+    if path == "/metrics/snapshot" and not parts.path.startswith("/slave(1)/"):
+        return HttpReply.json(agent_metrics_snapshot(agent), jsonp=query.get("jsonp"))
+    if path == "/flags":
+        return HttpReply.json({"flags": agent_flags(agent)}, jsonp=query.get("jsonp"))
+    if path == "/api/v1":
+        call = parse_call(method, headers, body, api="agent")
+        if isinstance(call, HttpReply):
+            return call
+        return agent_call(agent, call)
+    return None

@@ -1,0 +1,524 @@
+"""Operator API v1, /metrics/snapshot, /flags and /roles rendered from master and agent records (no HTTP)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from airflow_mesos.clock import FakeClock
+from airflow_mesos.local import metrics, operator_api, state_json
+from airflow_mesos.local.agent import Agent, AgentSpec, _Framework, _Task
+from airflow_mesos.local.allocator import Resources
+from airflow_mesos.local.master import FrameworkRecord, Master, OfferRecord
+from airflow_mesos.local.operator_api import HttpReply, parse_call
+from tests.unit.local_master.stub_agent import StubSpec
+
+SECRET = "s3cr3t-Value-0451"
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+# ------------------------------------------------------------------------------------------------
+# Call parsing
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method,headers,body,code,message", [
+    ("GET", JSON_HEADERS, b"{}", 405, "Expecting one of { 'POST' }, but received 'GET'"),
+    ("POST", {}, b"{}", 400, "Expecting 'Content-Type' to be present"),
+    ("POST", {"Content-Type": "application/x-protobuf"}, b"", 415,
+     "Expecting 'Content-Type' of application/json or application/x-protobuf"),
+    ("POST", {"Content-Type": "text/html"}, b"", 415, "Expecting 'Content-Type' of application/json"),
+    ("POST", JSON_HEADERS, b"{nope", 400, "Failed to parse body into JSON: "),
+    ("POST", JSON_HEADERS, b"[1]", 400, "Failed to convert JSON into Call protobuf: Expecting a JSON object"),
+    ("POST", JSON_HEADERS, b'{"type":"GET_BOGUS"}', 400,
+     "Failed to convert JSON into Call protobuf: Failed to find enum for 'GET_BOGUS'"),
+    ("POST", JSON_HEADERS, b'{"type":"GET_METRICS","get_metrics":3}', 400,
+     "Failed to convert JSON into Call protobuf: Not expecting a JSON number for field 'get_metrics'"),
+    ("POST", JSON_HEADERS, b'{"type":"READ_FILE","read_file":{"path":"/x"}}', 400,
+     "Failed to convert JSON into Call protobuf: Missing required fields: read_file.offset"),
+    ("POST", JSON_HEADERS, b"{}", 400, "Failed to validate master::Call: Expecting 'type' to be present"),
+    ("POST", JSON_HEADERS, b'{"type":"GET_METRICS"}', 400,
+     "Failed to validate master::Call: Expecting 'get_metrics' to be present"),
+    ("POST", JSON_HEADERS, b'{"type":"DRAIN_AGENT"}', 400,
+     "Failed to validate master::Call: Expecting 'drain_agent' to be present"),
+    ("POST", {**JSON_HEADERS, "Accept": "application/x-protobuf"}, b'{"type":"GET_HEALTH"}', 406,
+     "Expecting 'Accept' to allow 'application/x-protobuf' or 'application/json'"),
+])
+def test_bad_master_calls_get_mesos_status_and_message(method, headers, body, code, message):
+    reply = parse_call(method, headers, body, api="master")
+    assert isinstance(reply, HttpReply)
+    assert reply.status == code
+    assert reply.body.decode().startswith(message), reply.body
+
+
+def test_agent_calls_use_the_agent_enum_and_message():
+    assert parse_call("POST", JSON_HEADERS, b'{"type":"GET_CONTAINERS"}', api="agent") == {"type": "GET_CONTAINERS"}
+    reply = parse_call("POST", JSON_HEADERS, b'{"type":"GET_CONTAINERS"}', api="master")
+    assert reply.status == 400 and b"Failed to find enum for 'GET_CONTAINERS'" in reply.body
+    reply = parse_call("POST", JSON_HEADERS, b'{"type":"LIST_FILES"}', api="agent")
+    assert reply.body == b"Failed to validate agent::Call: Expecting 'list_files' to be present"
+
+
+def test_good_call_parses_with_json_accept_or_none():
+    for headers in (JSON_HEADERS, {**JSON_HEADERS, "Accept": "application/json"}, {**JSON_HEADERS, "Accept": "*/*"}):
+        assert parse_call("POST", headers, b'{"type":"GET_STATE"}', api="master") == {"type": "GET_STATE"}
+
+
+# ------------------------------------------------------------------------------------------------
+# Master records
+# ------------------------------------------------------------------------------------------------
+
+
+class AgentHandle:
+    """The parts of an agent the master's records and renderers read; launches are only recorded."""
+
+    def __init__(self, agent_id: str, spec: StubSpec, port: int) -> None:
+        self.id, self.spec, self.port = agent_id, spec, port
+        self.pid = f"slave(1)@127.0.0.1:{port}"
+        self.url = f"http://127.0.0.1:{port}"
+        self.launched: list[dict] = []
+
+    def launch(self, framework_info: dict, task_info: dict) -> None:
+        self.launched.append(task_info)
+
+    def acknowledge(self, framework_id: str, task_id: str, uuid: bytes) -> None:
+        pass
+
+    def shutdown_framework(self, framework_id: str) -> None:
+        pass
+
+
+@pytest.fixture
+def clock():
+    return FakeClock(start=1_700_000_000.0)
+
+
+@pytest.fixture
+def master(clock):
+    m = Master(clock=clock, allocation_interval=0.5)
+    m.port = 5050
+    for index, spec in enumerate((StubSpec(cpus=4, mem=4096, disk=1000), StubSpec(cpus=2, mem=1024, disk=500))):
+        m.add_agent(AgentHandle(m.new_agent_id(), spec, 6000 + index))
+    return m
+
+
+def add_framework(master: Master, name: str, roles: list[str], *, connected: bool = True) -> FrameworkRecord:
+    framework_id = f"{master.id}-{len(master.frameworks):04d}"
+    info = {"id": {"value": framework_id}, "name": name, "user": "nobody", "roles": roles,
+            "capabilities": [{"type": "MULTI_ROLE"}, {"type": "PARTITION_AWARE"}], "failover_timeout": 60.0}
+    framework = FrameworkRecord(framework_id, info, roles, set(), master.clock.time(), connected=connected,
+                                active=connected)
+    master.frameworks[framework_id] = framework
+    return framework
+
+
+def task_info(agent_id: str, task_id: str, cpus: float, mem: float) -> dict:
+    """A TaskInfo carrying a secret in every place a leak could come from."""
+    return {
+        "name": f"name-{task_id}", "task_id": {"value": task_id}, "agent_id": {"value": agent_id},
+        "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus}},
+                      {"name": "mem", "type": "SCALAR", "scalar": {"value": mem}}],
+        "command": {"value": f"echo {SECRET}", "user": "nobody", "environment": {"variables": [
+            {"name": "PLAIN", "type": "VALUE", "value": SECRET},
+            {"name": "TOKEN", "type": "SECRET", "secret": {"type": "VALUE", "value": {"data": base64.b64encode(SECRET.encode()).decode()}}},
+        ]}},
+        "container": {"type": "DOCKER", "docker": {"image": "busybox", "network": "HOST",
+                                                   "parameters": [{"key": "env", "value": f"PASSWORD={SECRET}"}]}},
+        "labels": {"labels": [{"key": "owner", "value": "ops"}]},
+    }
+
+
+def launch(master: Master, framework: FrameworkRecord, agent_index: int, task_id: str, cpus: float, mem: float,
+           role: str | None = None):
+    """Launch through the master's own accept path (validation, TaskRecord), the agent only records it."""
+    record = list(master.agents.values())[agent_index]
+    available = record.total - master._used(record.id)
+    master._launch(framework, record, role or framework.roles[0], task_info(record.id, task_id, cpus, mem), available)
+    return framework.tasks[task_id]
+
+
+def status(master: Master, framework: FrameworkRecord, task, state: str, message: str = "") -> None:
+    master.status_update(task.agent_id, framework.id, {
+        "task_id": {"value": task.task_id}, "state": state, "source": "SOURCE_EXECUTOR", "message": message,
+        "agent_id": {"value": task.agent_id}, "timestamp": master.clock.time(),
+        "uuid": base64.b64encode(os.urandom(16)).decode(), "data": base64.b64encode(b"opaque").decode()})
+
+
+@pytest.fixture
+def busy(master):
+    """Two running tasks and one staging on agent 0, a finished one on agent 1, an outstanding offer."""
+    framework = add_framework(master, "airflow", ["airflow/etl"])
+    running = [launch(master, framework, 0, f"run-{i}", 0.5, 128) for i in range(2)]
+    for task in running:
+        status(master, framework, task, "TASK_RUNNING")
+    staging = launch(master, framework, 0, "stage", 0.25, 64)
+    done = launch(master, framework, 1, "done", 1.0, 256)
+    status(master, framework, done, "TASK_FINISHED", "Command exited with status 0")
+    agent1 = list(master.agents.values())[1]
+    offer = OfferRecord(f"{master.id}-O7", framework.id, agent1.id, "airflow/etl", Resources.from_json(
+        [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 2.0}}]), master.clock.time(),
+        {"id": {"value": f"{master.id}-O7"}, "framework_id": {"value": framework.id}})
+    master.offers[offer.id] = offer
+    add_framework(master, "idle", ["other"], connected=False)
+    return {"framework": framework, "running": running, "staging": staging, "done": done}
+
+
+def call(master: Master, body: dict) -> dict:
+    reply = operator_api.master_call(master, body, lambda: metrics.master_metrics(master, master.clock.time()))
+    assert reply.status == 200, reply.body
+    assert reply.content_type == "application/json"
+    payload = json.loads(reply.body)
+    assert payload["type"] == body["type"]
+    return payload[body["type"].lower()]
+
+
+# ------------------------------------------------------------------------------------------------
+# Master metrics
+# ------------------------------------------------------------------------------------------------
+
+
+def test_master_metrics_count_tasks_frameworks_agents_and_resources(master, busy, clock):
+    clock.advance(42)
+    snap = metrics.master_metrics(master, clock.time())
+    assert snap["master/elected"] == 1.0
+    assert snap["master/uptime_secs"] == 42.0
+    assert snap["master/tasks_running"] == 2.0
+    assert snap["master/tasks_staging"] == 1.0
+    assert snap["master/tasks_finished"] == 1.0
+    assert snap["master/tasks_failed"] == 0.0
+    assert snap["master/slaves_active"] == snap["master/slaves_connected"] == 2.0
+    assert snap["master/slaves_unreachable"] == 0.0
+    assert snap["master/frameworks_connected"] == 1.0 and snap["master/frameworks_disconnected"] == 1.0
+    assert snap["master/frameworks_active"] == 1.0 and snap["master/frameworks_inactive"] == 1.0
+    assert snap["master/outstanding_offers"] == 1.0
+    assert snap["master/cpus_total"] == 6.0
+    assert snap["master/cpus_used"] == 1.25       # the finished task gave its 1.0 cpus back
+    assert snap["master/cpus_percent"] == pytest.approx(1.25 / 6.0)
+    assert snap["master/mem_total"] == 5120.0 and snap["master/mem_used"] == 320.0
+    assert snap["master/gpus_total"] == 0.0 and snap["master/gpus_percent"] == 0.0
+    assert all(isinstance(v, float) for v in snap.values())
+
+
+def test_unreachable_agent_leaves_totals_and_its_tasks_become_unreachable(master, busy):
+    agent0 = list(master.agents)[0]
+    master.mark_unreachable(agent0)
+    snap = metrics.master_metrics(master, master.clock.time())
+    assert snap["master/slaves_active"] == 1.0 and snap["master/slaves_unreachable"] == 1.0
+    assert snap["master/tasks_running"] == 0.0 and snap["master/tasks_unreachable"] == 3.0
+    assert snap["master/cpus_total"] == 2.0 and snap["master/cpus_used"] == 0.0
+
+
+def test_standby_master_is_not_elected(clock):
+    assert metrics.master_metrics(Master(clock=clock, standby=True), clock.time())["master/elected"] == 0.0
+
+
+def test_get_metrics_lists_the_snapshot_sorted_by_name(master, busy):
+    listed = call(master, {"type": "GET_METRICS", "get_metrics": {}})["metrics"]
+    names = [m["name"] for m in listed]
+    assert names == sorted(names)
+    assert {"name": "master/tasks_running", "value": 2.0} in listed
+
+
+# ------------------------------------------------------------------------------------------------
+# Master v1 calls
+# ------------------------------------------------------------------------------------------------
+
+
+def test_get_tasks_renders_v1_tasks_in_their_lists(master, busy):
+    tasks = call(master, {"type": "GET_TASKS"})
+    # A terminal task stays among the tasks until its update is acknowledged, as in Mesos.
+    assert sorted(t["task_id"]["value"] for t in tasks["tasks"]) == ["done", "run-0", "run-1", "stage"]
+    assert tasks["completed_tasks"] == [] and tasks["unreachable_tasks"] == []
+    done = busy["done"]
+    master._acknowledge(busy["framework"], {"agent_id": {"value": done.agent_id}, "task_id": {"value": "done"},
+                                            "uuid": done.latest["uuid"]})
+    tasks = call(master, {"type": "GET_TASKS"})
+    assert sorted(t["task_id"]["value"] for t in tasks["tasks"]) == ["run-0", "run-1", "stage"]
+    assert [t["task_id"]["value"] for t in tasks["completed_tasks"]] == ["done"]
+    run0 = next(t for t in tasks["tasks"] if t["task_id"]["value"] == "run-0")
+    agent0 = list(master.agents)[0]
+    assert run0["agent_id"] == {"value": agent0}
+    assert run0["framework_id"] == {"value": busy["framework"].id}
+    assert run0["state"] == "TASK_RUNNING" and run0["status_update_state"] == "TASK_RUNNING"
+    assert run0["name"] == "name-run-0" and run0["user"] == "nobody"
+    assert {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.5}, "role": "*",
+            "allocation_info": {"role": "airflow/etl"}} in run0["resources"]
+    assert run0["labels"] == {"labels": [{"key": "owner", "value": "ops"}]}
+    assert run0["container"] == {"type": "DOCKER", "docker": {"image": "busybox", "network": "HOST"}}
+    [running] = run0["statuses"]
+    assert running["state"] == "TASK_RUNNING" and running["task_id"] == {"value": "run-0"}
+    assert "data" not in running
+    assert "slave_id" not in run0 and "command" not in run0
+    done = tasks["completed_tasks"][0]
+    assert done["statuses"][-1]["message"] == "Command exited with status 0"
+
+
+def test_get_frameworks_agents_executors_and_state(master, busy):
+    frameworks = call(master, {"type": "GET_FRAMEWORKS"})
+    assert frameworks["completed_frameworks"] == []
+    airflow = next(f for f in frameworks["frameworks"] if f["framework_info"]["name"] == "airflow")
+    assert airflow["active"] is True and airflow["connected"] is True and airflow["recovered"] is False
+    assert airflow["registered_time"] == {"nanoseconds": int(master.clock.time() * 1e9)}
+    assert sum(r["scalar"]["value"] for r in airflow["allocated_resources"] if r["name"] == "cpus") == 1.25
+    assert airflow["offered_resources"][0]["allocation_info"] == {"role": "airflow/etl"}
+    assert [o["id"]["value"] for o in airflow["offers"]] == [f"{master.id}-O7"]
+
+    agents = call(master, {"type": "GET_AGENTS"})
+    assert agents["recovered_agents"] == []
+    first = agents["agents"][0]
+    assert first["agent_info"]["id"] == {"value": list(master.agents)[0]}
+    assert first["agent_info"]["port"] == 6000 and first["pid"] == "slave(1)@127.0.0.1:6000"
+    assert first["active"] is True and first["version"] == "1.11.0"
+    assert {"type": "MULTI_ROLE"} in first["capabilities"]
+    assert sum(r["scalar"]["value"] for r in first["allocated_resources"] if r["name"] == "cpus") == 1.25
+    assert {r["name"]: r.get("scalar", {}).get("value") for r in first["total_resources"]}["cpus"] == 4.0
+
+    assert call(master, {"type": "GET_EXECUTORS"}) == {"executors": []}   # command tasks have no executor
+    state = call(master, {"type": "GET_STATE"})
+    assert state == {"get_tasks": call(master, {"type": "GET_TASKS"}), "get_executors": {"executors": []},
+                     "get_frameworks": frameworks, "get_agents": agents}
+
+
+def test_roles_include_ancestors_and_count_allocated_plus_offered(master, busy):
+    roles = call(master, {"type": "GET_ROLES"})["roles"]
+    assert [r["name"] for r in roles] == ["airflow", "airflow/etl", "other"]
+    etl = roles[1]
+    assert etl["weight"] == 1.0
+    assert etl["frameworks"] == [{"value": busy["framework"].id}]
+    assert {r["name"]: r["scalar"]["value"] for r in etl["resources"]} == {"cpus": 3.25, "mem": 320.0}
+    assert roles[0]["frameworks"] == [] and roles[0]["resources"] == etl["resources"]   # parent counts children
+
+    endpoint = state_json.roles_endpoint(master, {})["roles"]
+    assert [r["name"] for r in endpoint] == ["airflow", "airflow/etl", "other"]
+    assert endpoint[1]["allocated"] == {"cpus": 1.25, "mem": 320.0}
+    assert endpoint[1]["offered"] == {"cpus": 2.0}
+    assert endpoint[1]["resources"] == {"cpus": 3.25, "mem": 320.0}
+    assert endpoint[2]["frameworks"] == [list(master.frameworks)[1]]
+
+
+def test_flags_version_health_master_and_trivial_calls(master, busy):
+    flags = call(master, {"type": "GET_FLAGS"})["flags"]
+    assert [f["name"] for f in flags] == sorted(f["name"] for f in flags)
+    state_flags = state_json.master_state(master)["flags"]
+    assert {f["name"]: f["value"] for f in flags} == state_flags == state_json.flags_endpoint(master, {})["flags"]
+    assert all(isinstance(f["value"], str) for f in flags)
+    assert call(master, {"type": "GET_VERSION"})["version_info"]["version"] == "1.11.0"
+    assert call(master, {"type": "GET_HEALTH"}) == {"healthy": True}
+    info = call(master, {"type": "GET_MASTER"})
+    assert info["master_info"]["id"] == master.id and info["master_info"]["port"] == 5050
+    assert info["start_time"] == info["elected_time"] == master.start_time
+    assert call(master, {"type": "GET_OPERATIONS"}) == {"operations": []}
+
+
+@pytest.mark.parametrize("kind", ["RESERVE_RESOURCES", "DRAIN_AGENT", "MARK_AGENT_GONE", "TEARDOWN", "SUBSCRIBE",
+                                  "UPDATE_QUOTA", "SET_LOGGING_LEVEL"])
+def test_mutating_calls_are_501_naming_the_call(master, kind):
+    reply = operator_api.master_call(master, {"type": kind}, dict)
+    assert reply.status == 501
+    assert reply.body.decode().startswith(f"{kind} is not supported by the embedded Mesos master")
+
+
+def test_unknown_call_is_bare_501_and_master_files_are_404(master):
+    assert operator_api.master_call(master, {"type": "UNKNOWN"}, dict).status == 501
+    reply = operator_api.master_call(master, {"type": "READ_FILE", "read_file": {"path": "/master/log", "offset": 0}}, dict)
+    assert reply.status == 404
+
+
+def test_no_master_response_shows_a_secret(master, busy):
+    bodies = [operator_api.master_call(master, {"type": kind, "get_metrics": {}}, dict).body
+              for kind in ("GET_STATE", "GET_TASKS", "GET_FRAMEWORKS", "GET_AGENTS", "GET_EXECUTORS", "GET_ROLES",
+                           "GET_FLAGS", "GET_MASTER")]
+    bodies.append(json.dumps(state_json.roles_endpoint(master, {})).encode())
+    assert len(busy["framework"].tasks) == 4   # the renderers really had tasks to show
+    for body in bodies:
+        assert SECRET.encode() not in body
+        assert base64.b64encode(SECRET.encode()) not in body
+        assert b"PASSWORD" not in body and b"environment" not in body
+
+
+# ------------------------------------------------------------------------------------------------
+# Master HTTP edge routing (no server: the function the handler calls)
+# ------------------------------------------------------------------------------------------------
+
+
+def test_master_route_serves_operator_paths_and_leaves_others(master, busy):
+    assert operator_api.master_route(master, "GET", "/master/state", {}, b"") is None
+    assert operator_api.master_route(master, "GET", "/master/metrics/snapshot", {}, b"") is None
+    snap = operator_api.master_route(master, "GET", "/metrics/snapshot", {}, b"")
+    assert json.loads(snap.body)["master/tasks_running"] == 2.0
+    assert "system/cpus_total" in json.loads(snap.body)
+    for path in ("/flags", "/master/flags"):
+        assert json.loads(operator_api.master_route(master, "GET", path, {}, b"").body)["flags"]["port"] == "5050"
+    assert json.loads(operator_api.master_route(master, "GET", "/master/roles", {}, b"").body)["roles"]
+    reply = operator_api.master_route(master, "POST", "/api/v1", JSON_HEADERS, b'{"type":"GET_HEALTH"}')
+    assert json.loads(reply.body) == {"type": "GET_HEALTH", "get_health": {"healthy": True}}
+    reply = operator_api.master_route(master, "POST", "/master/api/v1", JSON_HEADERS,
+                                      b'{"type":"GET_METRICS","get_metrics":{}}')
+    assert {"name": "master/tasks_staging", "value": 1.0} in json.loads(reply.body)["get_metrics"]["metrics"]
+    jsonp = operator_api.master_route(master, "GET", "/master/flags?jsonp=cb", {}, b"")
+    assert jsonp.content_type == "text/javascript" and jsonp.body.startswith(b"cb({")
+
+
+def test_standby_redirects_api_and_roles_but_serves_flags_and_metrics(clock):
+    standby = Master(clock=clock, standby=True, leader="leader.example:5050")
+    reply = operator_api.master_route(standby, "POST", "/api/v1", JSON_HEADERS, b'{"type":"GET_STATE"}')
+    assert reply.status == 307 and reply.headers["Location"] == "//leader.example:5050/api/v1"
+    assert operator_api.master_route(standby, "GET", "/master/roles", {}, b"").status == 307
+    assert operator_api.master_route(standby, "GET", "/master/flags", {}, b"").status == 200
+    assert json.loads(operator_api.master_route(standby, "GET", "/metrics/snapshot", {}, b"").body)["master/elected"] == 0.0
+    lost = Master(clock=clock, standby=True, leader=None)
+    reply = operator_api.master_route(lost, "POST", "/api/v1", JSON_HEADERS, b'{"type":"GET_STATE"}')
+    assert (reply.status, reply.body) == (503, b"No leader elected")
+
+
+# ------------------------------------------------------------------------------------------------
+# Agent
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def agent(tmp_path, clock):
+    """An unstarted agent whose records hold a running, a finished-and-acknowledged and a staging task."""
+    a = Agent(agent_id="A-S0", spec=AgentSpec(cpus=3, mem=3000, disk=100), work_dir=tmp_path, clock=clock)
+    a._start_time = clock.time()
+    framework_info = {"id": {"value": "F-1"}, "name": "airflow", "user": "nobody", "roles": ["airflow"]}
+    a._frameworks["F-1"] = _Framework(framework_info)
+    for task_id, state, terminated, completed in (("run", "TASK_RUNNING", False, False),
+                                                  ("done", "TASK_FINISHED", True, True),
+                                                  ("stage", "TASK_STAGING", False, False)):
+        info = task_info("A-S0", task_id, 1.0, 100.0)
+        directory = tmp_path / "runs" / task_id
+        directory.mkdir(parents=True)
+        task = _Task("F-1", info, f"container-{task_id}", directory, a._epoch, state=state, terminated=terminated,
+                     completed=completed)
+        task.statuses.append({"state": state, "timestamp": clock.time(),
+                              "container_status": {"container_id": {"value": task.container_id},
+                                                   "network_infos": [{"ip_addresses": [{"ip_address": "127.0.0.1"}]}]}})
+        if state == "TASK_RUNNING":
+            task.run = object()
+        a._tasks[("F-1", task_id)] = task
+        a._files.attach(directory, f"/sandbox/{task_id}")
+    (tmp_path / "runs" / "run" / "stdout").write_bytes(b"hello\x00world\n" * 10)
+    (tmp_path / "runs" / "run" / "sub").mkdir()
+    (tmp_path / "outside").write_text("private")
+    return a
+
+
+def agent_call(agent: Agent, body: dict) -> dict | HttpReply:
+    reply = operator_api.agent_call(agent, body)
+    if reply.status != 200:
+        return reply
+    payload = json.loads(reply.body)
+    assert payload["type"] == body["type"]
+    return payload[body["type"].lower()]
+
+
+def test_agent_metrics_count_tasks_and_resources(agent, clock):
+    clock.advance(5)
+    snap = metrics.agent_metrics(operator_api.agent_view(agent), clock.time())
+    assert snap["slave/uptime_secs"] == 5.0
+    assert snap["slave/registered"] == 0.0       # its server was never started
+    assert snap["slave/tasks_running"] == 1.0 and snap["slave/tasks_staging"] == 1.0
+    assert snap["slave/tasks_finished"] == 1.0 and snap["slave/tasks_failed"] == 0.0
+    assert snap["slave/executors_running"] == 1.0 and snap["slave/executors_registering"] == 1.0
+    assert snap["slave/executors_terminated"] == 1.0
+    assert snap["slave/frameworks_active"] == 1.0
+    assert snap["slave/cpus_total"] == 3.0 and snap["slave/cpus_used"] == 2.0
+    assert snap["slave/cpus_percent"] == pytest.approx(2 / 3)
+    assert snap["slave/mem_used"] == 200.0
+
+
+def test_agent_get_tasks_executors_frameworks_and_containers(agent):
+    tasks = agent_call(agent, {"type": "GET_TASKS"})
+    assert sorted(t["task_id"]["value"] for t in tasks["launched_tasks"]) == ["run", "stage"]
+    assert [t["task_id"]["value"] for t in tasks["completed_tasks"]] == ["done"]
+    assert tasks["terminated_tasks"] == [] and tasks["queued_tasks"] == [] and tasks["pending_tasks"] == []
+    run = next(t for t in tasks["launched_tasks"] if t["task_id"]["value"] == "run")
+    assert run["agent_id"] == {"value": "A-S0"} and run["framework_id"] == {"value": "F-1"}
+    assert run["statuses"][0]["agent_id"] == {"value": "A-S0"}
+    assert run["container"] == {"type": "DOCKER", "docker": {"image": "busybox", "network": "HOST"}}
+
+    executors = agent_call(agent, {"type": "GET_EXECUTORS"})
+    assert sorted(e["executor_info"]["executor_id"]["value"] for e in executors["executors"]) == ["run", "stage"]
+    assert [e["executor_info"]["name"] for e in executors["completed_executors"]] == ["Command Executor (Task: done)"]
+    assert all("command" not in e["executor_info"] for e in executors["executors"])
+
+    frameworks = agent_call(agent, {"type": "GET_FRAMEWORKS"})
+    assert [f["framework_info"]["id"] for f in frameworks["frameworks"]] == [{"value": "F-1"}]
+
+    [container] = agent_call(agent, {"type": "GET_CONTAINERS"})["containers"]
+    assert container["container_id"] == {"value": "container-run"}
+    assert container["executor_id"] == {"value": "run"}
+    assert container["container_status"]["network_infos"][0]["ip_addresses"] == [{"ip_address": "127.0.0.1"}]
+    assert container["resource_statistics"]["cpus_limit"] == 1.0
+    assert container["resource_statistics"]["mem_limit_bytes"] == 100 * 1024 * 1024
+
+    state = agent_call(agent, {"type": "GET_STATE"})
+    assert state == {"get_tasks": tasks, "get_executors": executors, "get_frameworks": frameworks}
+    flags = agent_call(agent, {"type": "GET_FLAGS"})["flags"]
+    assert {f["name"]: f["value"] for f in flags} == agent.state()["flags"]
+
+
+def test_no_agent_response_shows_a_secret(agent):
+    for kind in ("GET_STATE", "GET_TASKS", "GET_EXECUTORS", "GET_CONTAINERS", "GET_FRAMEWORKS", "GET_FLAGS"):
+        body = operator_api.agent_call(agent, {"type": kind}).body
+        assert SECRET.encode() not in body and base64.b64encode(SECRET.encode()) not in body
+        assert b"PASSWORD" not in body and b"environment" not in body
+
+
+def test_read_file_returns_base64_data_and_file_size(agent):
+    size = len(b"hello\x00world\n" * 10)
+    read = agent_call(agent, {"type": "READ_FILE", "read_file": {"path": "/sandbox/run/stdout", "offset": 0}})
+    assert read["size"] == size
+    assert base64.b64decode(read["data"]) == b"hello\x00world\n" * 10
+    read = agent_call(agent, {"type": "READ_FILE", "read_file": {"path": "/sandbox/run/stdout", "offset": "6", "length": 5}})
+    assert base64.b64decode(read["data"]) == b"world" and read["size"] == size
+    read = agent_call(agent, {"type": "READ_FILE", "read_file": {"path": "/sandbox/run/stdout", "offset": size + 10}})
+    assert read == {"size": size, "data": ""}
+
+
+def test_read_file_is_capped_at_16_pages(agent, tmp_path):
+    (tmp_path / "runs" / "run" / "big").write_bytes(b"x" * 100_000)
+    read = agent_call(agent, {"type": "READ_FILE", "read_file": {"path": "/sandbox/run/big", "offset": 0}})
+    assert read["size"] == 100_000 and len(base64.b64decode(read["data"])) == 65536
+
+
+@pytest.mark.parametrize("payload,code,message", [
+    ({"path": "/sandbox/run/sub", "offset": 0}, 400, "Cannot read a directory.\n"),
+    ({"path": "/sandbox/run/nothing", "offset": 0}, 404, ""),
+    ({"path": "/unattached/file", "offset": 0}, 404, ""),
+    ({"path": "/sandbox/run/../../outside", "offset": 0}, 400, "is inaccessible"),
+    ({"path": "/sandbox/run/stdout", "offset": -1}, 400, "Failed to convert JSON into Call protobuf"),
+    ({"path": "/sandbox/run/stdout", "offset": "x"}, 400, "Failed to convert JSON into Call protobuf"),
+])
+def test_read_file_refuses_like_files_read(agent, payload, code, message):
+    reply = agent_call(agent, {"type": "READ_FILE", "read_file": payload})
+    assert isinstance(reply, HttpReply) and reply.status == code
+    assert message in reply.body.decode()
+
+
+def test_list_files_gives_v1_file_infos(agent, tmp_path):
+    infos = agent_call(agent, {"type": "LIST_FILES", "list_files": {"path": "/sandbox/run"}})["file_infos"]
+    by_path = {i["path"]: i for i in infos}
+    assert sorted(by_path) == ["/sandbox/run/stdout", "/sandbox/run/sub"]
+    stdout = by_path["/sandbox/run/stdout"]
+    st = os.stat(tmp_path / "runs" / "run" / "stdout")
+    assert stdout["size"] == st.st_size and stdout["mode"] == st.st_mode
+    assert stdout["mtime"] == {"nanoseconds": int(st.st_mtime) * 1_000_000_000}
+    assert agent_call(agent, {"type": "LIST_FILES", "list_files": {"path": "/nope"}}).status == 404
+
+
+def test_agent_route_paths(agent):
+    snap = json.loads(operator_api.agent_route(agent, "GET", "/metrics/snapshot", {}, b"").body)
+    assert snap["slave/tasks_running"] == 1.0
+    flags = json.loads(operator_api.agent_route(agent, "GET", "/slave(1)/flags", {}, b"").body)["flags"]
+    assert flags["work_dir"] == str(Path(agent.work_dir))
+    reply = operator_api.agent_route(agent, "POST", "/slave(1)/api/v1", JSON_HEADERS, b'{"type":"GET_HEALTH"}')
+    assert json.loads(reply.body) == {"type": "GET_HEALTH", "get_health": {"healthy": True}}
+    reply = operator_api.agent_route(agent, "POST", "/api/v1", JSON_HEADERS, b'{"type":"LAUNCH_CONTAINER","launch_container":{}}')
+    assert reply.status == 501 and b"LAUNCH_CONTAINER is not supported by the embedded Mesos agent" in reply.body
+    assert operator_api.agent_route(agent, "GET", "/state", {}, b"") is None
