@@ -34,6 +34,7 @@ from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from airflow_mesos.clock import SYSTEM_CLOCK, Clock
+from airflow_mesos.local import operator_api
 from airflow_mesos.local.containerizer import (
     DEFAULT_COMMAND_KILL_GRACE,
     DEFAULT_DOCKER_STOP_TIMEOUT,
@@ -710,7 +711,10 @@ def _make_handler(agent: Agent) -> type[BaseHTTPRequestHandler]:
                 path = path[len("/slave(1)"):]
             query = dict(parse_qsl(url.query, keep_blank_values=True))
             try:
-                if path in ("/state", "/state.json"):
+                reply = operator_api.agent_route(agent, self.command, self.path, self.headers, b"")
+                if reply is not None:
+                    self._send(reply.status, reply.body, reply.content_type, reply.headers)
+                elif path in ("/state", "/state.json"):
                     self._json(agent.state(), query)
                 elif path == "/health":
                     self._send(200, b"", "text/plain")
@@ -737,8 +741,15 @@ def _make_handler(agent: Agent) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
+            body = self.rfile.read(length) if length else b""
+            try:
+                reply = operator_api.agent_route(agent, self.command, self.path, self.headers, body)
+            except Exception as exc:  # one bad request must not kill the server thread
+                log.exception("agent %s: %s failed", agent.id, self.path)
+                reply = operator_api.HttpReply.text(500, f"{type(exc).__name__}\n")
+            if reply is not None:
+                self._send(reply.status, reply.body, reply.content_type, reply.headers)
+                return
             self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"", "text/plain", {"Allow": "GET"})
 
     return Handler

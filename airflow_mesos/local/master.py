@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from airflow_mesos.clock import SYSTEM_CLOCK, Clock
 from airflow_mesos.exceptions import AirflowMesosError
-from airflow_mesos.local import proto, state_json
+from airflow_mesos.local import operator_api, proto, state_json
 from airflow_mesos.local.allocator import (
     AgentSlot,
     FrameworkSlot,
@@ -1062,9 +1062,12 @@ class _MasterHandler(BaseHTTPRequestHandler):
             if path in ("/api/v1/scheduler", "/master/api/v1/scheduler"):
                 self._scheduler(parts)
                 return
-            if self.command not in ("GET", "HEAD") and path not in ("/api/v1/scheduler",):
-                body = self._read_body()
-                del body
+            body = self._read_body() if self.command not in ("GET", "HEAD") else b""
+            # The operator surface (/api/v1, /metrics/snapshot, /flags, /roles) lives in operator_api.
+            reply = operator_api.master_route(self.master, self.command, self.path, self.headers, body)
+            if reply is not None:
+                self._respond(reply.status, reply.body, reply.content_type, reply.headers)
+                return
             name = path[len("/master"):] if path.startswith("/master/") else path
             if name == "/health":
                 self._respond(200)
