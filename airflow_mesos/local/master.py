@@ -1065,6 +1065,9 @@ class _MasterHandler(BaseHTTPRequestHandler):
             body = self._read_body() if self.command not in ("GET", "HEAD") else b""
             # The operator surface (/api/v1, /metrics/snapshot, /flags, /roles) lives in operator_api.
             reply = operator_api.master_route(self.master, self.command, self.path, self.headers, body)
+            if isinstance(reply, operator_api.StreamReply):  # operator SUBSCRIBE
+                self._stream(reply.subscription)
+                return
             if reply is not None:
                 self._respond(reply.status, reply.body, reply.content_type, reply.headers)
                 return

@@ -21,7 +21,11 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
+import threading
+import uuid
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import urlsplit
@@ -34,6 +38,8 @@ from airflow_mesos.local.http_util import APPLICATION_JSON, APPLICATION_PROTOBUF
 if TYPE_CHECKING:  # pragma: no cover
     from airflow_mesos.local.agent import Agent
     from airflow_mesos.local.master import AgentRecord, FrameworkRecord, Master, TaskRecord
+
+log = logging.getLogger(__name__)
 
 MESOS_VERSION = "1.11.0"
 TEXT_PLAIN = "text/plain; charset=utf-8"
@@ -398,8 +404,11 @@ MASTER_ROUTES = ("/api/v1", "/metrics/snapshot", "/flags", "/roles")
 
 
 def master_route(master: "Master", method: str, request_uri: str, headers: Mapping[str, str],
-                 body: bytes) -> HttpReply | None:
-    """Serve one master request if it is an operator route; None otherwise (the caller routes it)."""
+                 body: bytes) -> "HttpReply | StreamReply | None":
+    """Serve one master request if it is an operator route; None otherwise (the caller routes it).
+
+    A :class:`StreamReply` (operator SUBSCRIBE) is for the handler to stream as it streams scheduler events.
+    """
     parts = urlsplit(request_uri)
     path, query = parts.path, query_params(parts.query)
     name = path[len("/master"):] if path.startswith("/master/") else path
@@ -423,6 +432,8 @@ def master_route(master: "Master", method: str, request_uri: str, headers: Mappi
     call = parse_call(method, headers, body, api="master")
     if isinstance(call, HttpReply):
         return call
+    if call["type"] == "SUBSCRIBE":
+        return StreamReply(subscribe(master))
     # Taken before the lock: the system metrics read the host.
     snapshot = master_metrics_snapshot(master) if call["type"] == "GET_METRICS" else {}
     with master._lock:
@@ -433,9 +444,130 @@ def master_metrics_snapshot(master: "Master") -> dict[str, float]:
     """The master's ``/metrics/snapshot``: ``master/*`` plus ``system/*`` (takes the master lock)."""
     now = master.clock.time()
     with master._lock:
-        snapshot = metrics_module.master_metrics(master, now)
+        subscribers = sum(1 for sub in list(_OPERATOR_STREAMS) if not sub.closed and sub in master._subscriptions)
+        snapshot = metrics_module.master_metrics(master, now, operator_subscribers=subscribers)
     snapshot.update(metrics_module.system_metrics())
     return snapshot
+
+
+# ------------------------------------------------------------------------------------------------
+# Operator SUBSCRIBE (master): SUBSCRIBED{get_state}, then TASK_ADDED/UPDATED, AGENT_ADDED/REMOVED,
+# FRAMEWORK_ADDED/UPDATED/REMOVED and the master's HEARTBEATs
+# ------------------------------------------------------------------------------------------------
+
+OPERATOR_POLL_INTERVAL = 0.05
+"""Seconds between looks at the master's records for an operator stream (see :class:`Observation`)."""
+
+_OPERATOR_STREAMS: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+@dataclass
+class StreamReply:
+    """An accepted operator SUBSCRIBE: the handler streams ``subscription`` (a master ``Subscription``)."""
+
+    subscription: Any
+
+
+@dataclass
+class Observation:
+    """What an operator stream has already reported: per task the statuses seen, agents, frameworks.
+
+    Events are derived by comparing two observations (:func:`operator_events`), so the master needs no
+    hooks: every status a task records is reported once, in order, even if several arrive between looks.
+    """
+
+    tasks: dict[tuple[str, str], int] = field(default_factory=dict)        # (framework, task) -> statuses seen
+    agents: set[str] = field(default_factory=set)                          # reachable agent ids
+    frameworks: dict[str, tuple] = field(default_factory=dict)             # id -> (active, connected, reregistered)
+
+
+def _all_tasks(master: "Master") -> dict[tuple[str, str], "TaskRecord"]:
+    """Every task record the master holds, by (framework, task); a live task wins over a completed namesake."""
+    tasks = {}
+    for framework in list(master.completed_frameworks) + list(master.frameworks.values()):
+        for task in (list(framework.completed_tasks) + list(framework.unreachable_tasks.values())
+                     + list(framework.tasks.values())):
+            tasks[(framework.id, task.task_id)] = task
+    return tasks
+
+
+def observe(master: "Master") -> Observation:
+    """The current :class:`Observation` of the master (caller holds the lock)."""
+    seen = Observation()
+    for framework in master.frameworks.values():
+        seen.frameworks[framework.id] = (framework.active, framework.connected, framework.reregistered_time)
+    seen.tasks = {key: len(task.statuses) for key, task in _all_tasks(master).items()}
+    seen.agents = {r.id for r in master.agents.values() if r.reachable}
+    return seen
+
+
+def operator_events(master: "Master", before: Observation, now: Observation) -> list[dict]:
+    """The v1 master Events between two observations (caller holds the lock; pure otherwise)."""
+    events: list[dict] = []
+    for agent_id in sorted(now.agents - before.agents):
+        events.append({"type": "AGENT_ADDED", "agent_added": {"agent": master_agent(master, master.agents[agent_id])}})
+    for framework_id, flags in now.frameworks.items():
+        framework = master.frameworks[framework_id]
+        if framework_id not in before.frameworks:
+            events.append({"type": "FRAMEWORK_ADDED",
+                           "framework_added": {"framework": master_framework(master, framework)}})
+        elif before.frameworks[framework_id] != flags:
+            events.append({"type": "FRAMEWORK_UPDATED",
+                           "framework_updated": {"framework": master_framework(master, framework)}})
+    tasks = _all_tasks(master)
+    for key in sorted(now.tasks, key=lambda k: (k not in before.tasks, k)):
+        task = tasks[key]
+        if key not in before.tasks:
+            # As Mesos adds it at launch: STAGING with no statuses; each status follows as TASK_UPDATED.
+            added = {k: v for k, v in master_task(task).items() if not k.startswith("status_update_")}
+            added.update(state="TASK_STAGING", statuses=[])
+            events.append({"type": "TASK_ADDED", "task_added": {"task": added}})
+        for status in task.statuses[before.tasks.get(key, 0):]:
+            events.append({"type": "TASK_UPDATED", "task_updated": {
+                "framework_id": {"value": task.framework_id}, "status": v1_status(status),
+                "state": status.get("state", task.state)}})
+    for framework_id in before.frameworks.keys() - now.frameworks.keys():
+        gone = next((f for f in master.completed_frameworks if f.id == framework_id), None)
+        info = gone.info if gone is not None else {"id": {"value": framework_id}}
+        events.append({"type": "FRAMEWORK_REMOVED", "framework_removed": {"framework_info": info}})
+    for agent_id in sorted(before.agents - now.agents):
+        events.append({"type": "AGENT_REMOVED", "agent_removed": {"agent_id": {"value": agent_id}}})
+    return events
+
+
+def subscribe(master: "Master") -> Any:
+    """Open an operator event stream: SUBSCRIBED now, events as the records change, heartbeats from the ticker."""
+    from airflow_mesos.local.master import Subscription
+
+    stream = Subscription(None, str(uuid.uuid4()))
+    with master._lock:
+        stream.send({"type": "SUBSCRIBED", "subscribed": {
+            "get_state": master_get_state(master), "heartbeat_interval_seconds": master.heartbeat_interval}})
+        seen = observe(master)
+        stream.next_heartbeat = master.clock.monotonic() + master.heartbeat_interval
+        master._subscriptions.add(stream)   # the master's ticker sends HEARTBEATs and stop() closes it
+    _OPERATOR_STREAMS.add(stream)
+    threading.Thread(target=_pump, args=(master, stream, seen), daemon=True,
+                     name=f"mesos-master-operator-stream-{master.port}").start()
+    return stream
+
+
+def _pump(master: "Master", stream: Any, seen: Observation) -> None:
+    """Send the events of each look at the master until the stream or the master closes.
+
+    A failing look (a rendering bug) is logged and closes this stream, so the subscriber sees the end
+    instead of silence; the master is not affected.
+    """
+    while not stream.closed and not master._stop.wait(OPERATOR_POLL_INTERVAL):
+        try:
+            with master._lock:
+                now = observe(master)
+                for event in operator_events(master, seen, now):
+                    stream.send(event)
+                seen = now
+        except Exception:  # a rendering bug ends this stream visibly, never the master
+            log.exception("operator event stream: look at the master failed; closing the stream")
+            stream.close()
 
 
 # ------------------------------------------------------------------------------------------------
