@@ -314,8 +314,8 @@ def test_flags_version_health_master_and_trivial_calls(master, busy):
     assert call(master, {"type": "GET_OPERATIONS"}) == {"operations": []}
 
 
-@pytest.mark.parametrize("kind", ["RESERVE_RESOURCES", "DRAIN_AGENT", "MARK_AGENT_GONE", "TEARDOWN", "SUBSCRIBE",
-                                  "UPDATE_QUOTA", "SET_LOGGING_LEVEL"])
+@pytest.mark.parametrize("kind", ["RESERVE_RESOURCES", "DRAIN_AGENT", "MARK_AGENT_GONE", "TEARDOWN",
+                                  "UPDATE_QUOTA", "SET_LOGGING_LEVEL", "GET_QUOTA"])
 def test_mutating_calls_are_501_naming_the_call(master, kind):
     reply = operator_api.master_call(master, {"type": kind}, dict)
     assert reply.status == 501
@@ -338,6 +338,53 @@ def test_no_master_response_shows_a_secret(master, busy):
         assert SECRET.encode() not in body
         assert base64.b64encode(SECRET.encode()) not in body
         assert b"PASSWORD" not in body and b"environment" not in body
+
+
+# ------------------------------------------------------------------------------------------------
+# Operator event stream: events derived from two observations of the records
+# ------------------------------------------------------------------------------------------------
+
+
+def test_operator_events_report_every_change_once_in_order(master):
+    before = operator_api.observe(master)
+    assert operator_api.operator_events(master, before, operator_api.observe(master)) == []
+
+    framework = add_framework(master, "airflow", ["airflow"])
+    task = launch(master, framework, 0, "t1", 0.5, 64)
+    status(master, framework, task, "TASK_STARTING")
+    status(master, framework, task, "TASK_RUNNING")   # two statuses between looks: both are reported
+    now = operator_api.observe(master)
+    events = operator_api.operator_events(master, before, now)
+    assert [e["type"] for e in events] == ["FRAMEWORK_ADDED", "TASK_ADDED", "TASK_UPDATED", "TASK_UPDATED"]
+    added = events[1]["task_added"]["task"]
+    assert added["task_id"] == {"value": "t1"} and added["state"] == "TASK_STAGING" and added["statuses"] == []
+    assert [e["task_updated"]["state"] for e in events[2:]] == ["TASK_STARTING", "TASK_RUNNING"]
+    assert events[3]["task_updated"]["framework_id"] == {"value": framework.id}
+    assert events[3]["task_updated"]["status"]["task_id"] == {"value": "t1"}
+    assert "data" not in events[3]["task_updated"]["status"]
+
+    before = now
+    status(master, framework, task, "TASK_FINISHED")
+    master._acknowledge(framework, {"agent_id": {"value": task.agent_id}, "task_id": {"value": "t1"},
+                                    "uuid": task.latest["uuid"]})          # completed between looks
+    agent0 = list(master.agents)[0]
+    master.mark_unreachable(list(master.agents)[1])
+    framework.connected = framework.active = False
+    now = operator_api.observe(master)
+    events = operator_api.operator_events(master, before, now)
+    assert [e["type"] for e in events] == ["FRAMEWORK_UPDATED", "TASK_UPDATED", "AGENT_REMOVED"]
+    assert events[0]["framework_updated"]["framework"]["connected"] is False
+    assert events[1]["task_updated"]["state"] == "TASK_FINISHED"
+    assert events[2]["agent_removed"] == {"agent_id": {"value": list(master.agents)[1]}}
+
+    before = now
+    master._remove_framework(framework)
+    master.agents[list(master.agents)[1]].reachable = True
+    events = operator_api.operator_events(master, before, operator_api.observe(master))
+    assert [e["type"] for e in events] == ["AGENT_ADDED", "FRAMEWORK_REMOVED"]
+    assert events[0]["agent_added"]["agent"]["agent_info"]["id"] == {"value": list(master.agents)[1]}
+    assert events[1]["framework_removed"]["framework_info"]["id"] == {"value": framework.id}
+    assert agent0 in master.agents
 
 
 # ------------------------------------------------------------------------------------------------
