@@ -16,7 +16,8 @@ message counters (``master/messages_*``) are left out because nothing counts the
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from airflow_mesos.local.allocator import Resources
 
@@ -50,7 +51,7 @@ def _resource_gauges(prefix: str, total: Resources, used: Resources) -> dict[str
     return out
 
 
-def master_metrics(master: "Master", now: float, *, operator_subscribers: int = 0) -> dict[str, float]:
+def master_metrics(master: Master, now: float, *, operator_subscribers: int = 0) -> dict[str, float]:
     """The master's ``/metrics/snapshot`` entries (``master/*``) for wall-clock time ``now``.
 
     Agents marked unreachable are not registered agents: they count only in
@@ -109,7 +110,7 @@ def _remembered_tasks(framework: Any) -> Iterable[Any]:
     yield from framework.completed_tasks
 
 
-def agent_metrics(view: "AgentView", now: float) -> dict[str, float]:
+def agent_metrics(view: AgentView, now: float) -> dict[str, float]:
     """An agent's ``/metrics/snapshot`` entries (``slave/*``) from a snapshot of its records."""
     live = {state: 0 for state in MASTER_LIVE_STATES}
     terminal = {state: 0 for state in AGENT_TERMINAL_COUNTERS}
@@ -149,7 +150,7 @@ def agent_metrics(view: "AgentView", now: float) -> dict[str, float]:
 class AgentTaskView:
     """What the agent metrics need of one task: its state, whether its run ended, its resources."""
 
-    __slots__ = ("state", "terminated", "resources")
+    __slots__ = ("resources", "state", "terminated")
 
     def __init__(self, state: str, terminated: bool, resources: Resources) -> None:
         self.state = state
@@ -160,7 +161,7 @@ class AgentTaskView:
 class AgentView:
     """A plain snapshot of an agent's records, so :func:`agent_metrics` needs no agent and no lock."""
 
-    __slots__ = ("start_time", "registered", "frameworks_active", "total", "tasks")
+    __slots__ = ("frameworks_active", "registered", "start_time", "tasks", "total")
 
     def __init__(self, *, start_time: float, registered: bool, frameworks_active: int, total: Resources,
                  tasks: list[AgentTaskView]) -> None:

@@ -26,41 +26,40 @@ import os
 import threading
 import uuid
 import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow_mesos.local import metrics as metrics_module
 from airflow_mesos.local import state_json
 from airflow_mesos.local.allocator import Resources
-from airflow_mesos.local.http_util import APPLICATION_JSON, APPLICATION_PROTOBUF, accepts, dumps, query_params
+from airflow_mesos.local.http_util import (
+    APPLICATION_JSON,
+    APPLICATION_PROTOBUF,
+    accepts,
+    dumps,
+    query_params,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from airflow_mesos.local.agent import Agent
-    from airflow_mesos.local.master import AgentRecord, FrameworkRecord, Master, TaskRecord
+    from airflow_mesos.local.master import (
+        AgentRecord,
+        FrameworkRecord,
+        Master,
+        TaskRecord,
+    )
 
 log = logging.getLogger(__name__)
 
 MESOS_VERSION = "1.11.0"
 TEXT_PLAIN = "text/plain; charset=utf-8"
 
-MASTER_CALL_TYPES = frozenset("""
-UNKNOWN GET_HEALTH GET_FLAGS GET_VERSION GET_METRICS GET_LOGGING_LEVEL SET_LOGGING_LEVEL LIST_FILES READ_FILE
-GET_STATE GET_AGENTS GET_FRAMEWORKS GET_EXECUTORS GET_OPERATIONS GET_TASKS GET_ROLES GET_WEIGHTS UPDATE_WEIGHTS
-GET_MASTER SUBSCRIBE RESERVE_RESOURCES UNRESERVE_RESOURCES CREATE_VOLUMES DESTROY_VOLUMES GROW_VOLUME SHRINK_VOLUME
-GET_MAINTENANCE_STATUS GET_MAINTENANCE_SCHEDULE UPDATE_MAINTENANCE_SCHEDULE START_MAINTENANCE STOP_MAINTENANCE
-DRAIN_AGENT DEACTIVATE_AGENT REACTIVATE_AGENT GET_QUOTA UPDATE_QUOTA SET_QUOTA REMOVE_QUOTA TEARDOWN MARK_AGENT_GONE
-""".split())
+MASTER_CALL_TYPES = frozenset(["UNKNOWN", "GET_HEALTH", "GET_FLAGS", "GET_VERSION", "GET_METRICS", "GET_LOGGING_LEVEL", "SET_LOGGING_LEVEL", "LIST_FILES", "READ_FILE", "GET_STATE", "GET_AGENTS", "GET_FRAMEWORKS", "GET_EXECUTORS", "GET_OPERATIONS", "GET_TASKS", "GET_ROLES", "GET_WEIGHTS", "UPDATE_WEIGHTS", "GET_MASTER", "SUBSCRIBE", "RESERVE_RESOURCES", "UNRESERVE_RESOURCES", "CREATE_VOLUMES", "DESTROY_VOLUMES", "GROW_VOLUME", "SHRINK_VOLUME", "GET_MAINTENANCE_STATUS", "GET_MAINTENANCE_SCHEDULE", "UPDATE_MAINTENANCE_SCHEDULE", "START_MAINTENANCE", "STOP_MAINTENANCE", "DRAIN_AGENT", "DEACTIVATE_AGENT", "REACTIVATE_AGENT", "GET_QUOTA", "UPDATE_QUOTA", "SET_QUOTA", "REMOVE_QUOTA", "TEARDOWN", "MARK_AGENT_GONE"])
 """``mesos.v1.master.Call.Type`` (include/mesos/v1/master/master.proto)."""
 
-AGENT_CALL_TYPES = frozenset("""
-UNKNOWN GET_HEALTH GET_FLAGS GET_VERSION GET_METRICS GET_LOGGING_LEVEL SET_LOGGING_LEVEL LIST_FILES READ_FILE
-GET_STATE GET_CONTAINERS GET_FRAMEWORKS GET_EXECUTORS GET_OPERATIONS GET_TASKS GET_AGENT GET_RESOURCE_PROVIDERS
-ADD_RESOURCE_PROVIDER_CONFIG UPDATE_RESOURCE_PROVIDER_CONFIG REMOVE_RESOURCE_PROVIDER_CONFIG MARK_RESOURCE_PROVIDER_GONE
-PRUNE_IMAGES LAUNCH_NESTED_CONTAINER WAIT_NESTED_CONTAINER KILL_NESTED_CONTAINER REMOVE_NESTED_CONTAINER
-LAUNCH_NESTED_CONTAINER_SESSION ATTACH_CONTAINER_INPUT ATTACH_CONTAINER_OUTPUT LAUNCH_CONTAINER WAIT_CONTAINER
-KILL_CONTAINER REMOVE_CONTAINER
-""".split())
+AGENT_CALL_TYPES = frozenset(["UNKNOWN", "GET_HEALTH", "GET_FLAGS", "GET_VERSION", "GET_METRICS", "GET_LOGGING_LEVEL", "SET_LOGGING_LEVEL", "LIST_FILES", "READ_FILE", "GET_STATE", "GET_CONTAINERS", "GET_FRAMEWORKS", "GET_EXECUTORS", "GET_OPERATIONS", "GET_TASKS", "GET_AGENT", "GET_RESOURCE_PROVIDERS", "ADD_RESOURCE_PROVIDER_CONFIG", "UPDATE_RESOURCE_PROVIDER_CONFIG", "REMOVE_RESOURCE_PROVIDER_CONFIG", "MARK_RESOURCE_PROVIDER_GONE", "PRUNE_IMAGES", "LAUNCH_NESTED_CONTAINER", "WAIT_NESTED_CONTAINER", "KILL_NESTED_CONTAINER", "REMOVE_NESTED_CONTAINER", "LAUNCH_NESTED_CONTAINER_SESSION", "ATTACH_CONTAINER_INPUT", "ATTACH_CONTAINER_OUTPUT", "LAUNCH_CONTAINER", "WAIT_CONTAINER", "KILL_CONTAINER", "REMOVE_CONTAINER"])
 """``mesos.v1.agent.Call.Type`` (include/mesos/v1/agent/agent.proto)."""
 
 # Calls whose payload message must be present (validation::{master,agent}::call::validate).
@@ -91,14 +90,14 @@ class HttpReply:
     headers: dict[str, str] = field(default_factory=dict)
 
     @staticmethod
-    def json(obj: object, status: int = 200, jsonp: str | None = None) -> "HttpReply":
+    def json(obj: object, status: int = 200, jsonp: str | None = None) -> HttpReply:
         body = dumps(obj)
         if jsonp:
             return HttpReply(status, f"{jsonp}({body});".encode(), "text/javascript")
         return HttpReply(status, body.encode(), APPLICATION_JSON)
 
     @staticmethod
-    def text(status: int, message: str = "", headers: dict[str, str] | None = None) -> "HttpReply":
+    def text(status: int, message: str = "", headers: dict[str, str] | None = None) -> HttpReply:
         return HttpReply(status, message.encode(), TEXT_PLAIN, dict(headers or {}))
 
 
@@ -232,7 +231,7 @@ def _put(target: dict, key: str, value: Any) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
-def master_task(task: "TaskRecord") -> dict:
+def master_task(task: TaskRecord) -> dict:
     """A master ``Task`` in v1 JSON: no command, environment or docker parameters."""
     model: dict[str, Any] = {
         "name": task.name, "task_id": {"value": task.task_id}, "framework_id": {"value": task.framework_id},
@@ -263,7 +262,7 @@ def _by_role(pairs: list[tuple[str, Resources]]) -> list[dict]:
     return out
 
 
-def master_agent(master: "Master", record: "AgentRecord") -> dict:
+def master_agent(master: Master, record: AgentRecord) -> dict:
     """``GetAgents.Agent`` (protobuf::master::event::createAgentResponse)."""
     spec = record.agent.spec
     allocated = [(t.role, t.resources) for f in master.frameworks.values() for t in f.tasks.values()
@@ -283,12 +282,12 @@ def master_agent(master: "Master", record: "AgentRecord") -> dict:
     return model
 
 
-def master_get_agents(master: "Master") -> dict:
+def master_get_agents(master: Master) -> dict:
     return {"agents": [master_agent(master, r) for r in master.agents.values() if r.reachable],
             "recovered_agents": []}
 
 
-def master_framework(master: "Master", framework: "FrameworkRecord") -> dict:
+def master_framework(master: Master, framework: FrameworkRecord) -> dict:
     """``GetFrameworks.Framework`` (``model(const Framework&)`` in src/master/http.cpp)."""
     allocated = [(t.role, t.resources) for t in framework.tasks.values() if t.holds_resources]
     offers = [o for o in master.offers.values() if o.framework_id == framework.id]
@@ -303,12 +302,12 @@ def master_framework(master: "Master", framework: "FrameworkRecord") -> dict:
     return model
 
 
-def master_get_frameworks(master: "Master") -> dict:
+def master_get_frameworks(master: Master) -> dict:
     return {"frameworks": [master_framework(master, f) for f in master.frameworks.values()],
             "completed_frameworks": [master_framework(master, f) for f in master.completed_frameworks]}
 
 
-def master_get_tasks(master: "Master") -> dict:
+def master_get_tasks(master: Master) -> dict:
     """``GetTasks``: tasks, unreachable_tasks and completed_tasks of current then completed frameworks."""
     frameworks = list(master.frameworks.values()) + list(master.completed_frameworks)
     return {
@@ -318,7 +317,7 @@ def master_get_tasks(master: "Master") -> dict:
     }
 
 
-def master_get_executors(master: "Master") -> dict:
+def master_get_executors(master: Master) -> dict:
     """``GetExecutors``: only custom executors are known to a master; command/docker tasks have none.
 
     The embedded master keeps no ExecutorInfo, so a task launched with one shows a minimal
@@ -337,12 +336,12 @@ def master_get_executors(master: "Master") -> dict:
     return {"executors": executors}
 
 
-def master_get_state(master: "Master") -> dict:
+def master_get_state(master: Master) -> dict:
     return {"get_tasks": master_get_tasks(master), "get_executors": master_get_executors(master),
             "get_frameworks": master_get_frameworks(master), "get_agents": master_get_agents(master)}
 
 
-def master_get_roles(master: "Master") -> dict:
+def master_get_roles(master: Master) -> dict:
     """``GetRoles``: name, weight, frameworks and the allocated + offered cpus/mem/disk/gpus of each known role."""
     roles = []
     for name in state_json.known_roles(master):
@@ -356,11 +355,11 @@ def master_get_roles(master: "Master") -> dict:
     return {"roles": roles}
 
 
-def master_get_master(master: "Master") -> dict:
+def master_get_master(master: Master) -> dict:
     return {"master_info": master.master_info(), "start_time": master.start_time, "elected_time": master.start_time}
 
 
-def master_call(master: "Master", call: dict, snapshot: Callable[[], dict[str, float]]) -> HttpReply:
+def master_call(master: Master, call: dict, snapshot: Callable[[], dict[str, float]]) -> HttpReply:
     """Answer a parsed, validated master operator call (the caller holds the master lock).
 
     :param snapshot: returns the metrics snapshot (for GET_METRICS).
@@ -403,8 +402,8 @@ MASTER_ROUTES = ("/api/v1", "/metrics/snapshot", "/flags", "/roles")
 """Paths this module serves on the master (also under ``/master/``, except ``/metrics/snapshot``)."""
 
 
-def master_route(master: "Master", method: str, request_uri: str, headers: Mapping[str, str],
-                 body: bytes) -> "HttpReply | StreamReply | None":
+def master_route(master: Master, method: str, request_uri: str, headers: Mapping[str, str],
+                 body: bytes) -> HttpReply | StreamReply | None:
     """Serve one master request if it is an operator route; None otherwise (the caller routes it).
 
     A :class:`StreamReply` (operator SUBSCRIBE) is for the handler to stream as it streams scheduler events.
@@ -440,7 +439,7 @@ def master_route(master: "Master", method: str, request_uri: str, headers: Mappi
         return master_call(master, call, lambda: snapshot)
 
 
-def master_metrics_snapshot(master: "Master") -> dict[str, float]:
+def master_metrics_snapshot(master: Master) -> dict[str, float]:
     """The master's ``/metrics/snapshot``: ``master/*`` plus ``system/*`` (takes the master lock)."""
     now = master.clock.time()
     with master._lock:
@@ -458,7 +457,7 @@ def master_metrics_snapshot(master: "Master") -> dict[str, float]:
 OPERATOR_POLL_INTERVAL = 0.05
 """Seconds between looks at the master's records for an operator stream (see :class:`Observation`)."""
 
-_OPERATOR_STREAMS: "weakref.WeakSet[Any]" = weakref.WeakSet()
+_OPERATOR_STREAMS: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 @dataclass
@@ -481,7 +480,7 @@ class Observation:
     frameworks: dict[str, tuple] = field(default_factory=dict)             # id -> (active, connected, reregistered)
 
 
-def _all_tasks(master: "Master") -> dict[tuple[str, str], "TaskRecord"]:
+def _all_tasks(master: Master) -> dict[tuple[str, str], TaskRecord]:
     """Every task record the master holds, by (framework, task); a live task wins over a completed namesake."""
     tasks = {}
     for framework in list(master.completed_frameworks) + list(master.frameworks.values()):
@@ -491,7 +490,7 @@ def _all_tasks(master: "Master") -> dict[tuple[str, str], "TaskRecord"]:
     return tasks
 
 
-def observe(master: "Master") -> Observation:
+def observe(master: Master) -> Observation:
     """The current :class:`Observation` of the master (caller holds the lock)."""
     seen = Observation()
     for framework in master.frameworks.values():
@@ -501,7 +500,7 @@ def observe(master: "Master") -> Observation:
     return seen
 
 
-def operator_events(master: "Master", before: Observation, now: Observation) -> list[dict]:
+def operator_events(master: Master, before: Observation, now: Observation) -> list[dict]:
     """The v1 master Events between two observations (caller holds the lock; pure otherwise)."""
     events: list[dict] = []
     for agent_id in sorted(now.agents - before.agents):
@@ -535,7 +534,7 @@ def operator_events(master: "Master", before: Observation, now: Observation) -> 
     return events
 
 
-def subscribe(master: "Master") -> Any:
+def subscribe(master: Master) -> Any:
     """Open an operator event stream: SUBSCRIBED now, events as the records change, heartbeats from the ticker."""
     from airflow_mesos.local.master import Subscription
 
@@ -552,7 +551,7 @@ def subscribe(master: "Master") -> Any:
     return stream
 
 
-def _pump(master: "Master", stream: Any, seen: Observation) -> None:
+def _pump(master: Master, stream: Any, seen: Observation) -> None:
     """Send the events of each look at the master until the stream or the master closes.
 
     A failing look (a rendering bug) is logged and closes this stream, so the subscriber sees the end
@@ -580,7 +579,7 @@ def _agent_task_done(framework_removed: bool, task: Any) -> bool:
     return bool(task.completed or (framework_removed and task.terminated))
 
 
-def agent_task(agent: "Agent", task: Any) -> dict:
+def agent_task(agent: Agent, task: Any) -> dict:
     """An agent ``Task`` in v1 JSON from its TaskInfo, leaving out command, environment and docker parameters."""
     info = task.task_info
     model: dict[str, Any] = {
@@ -601,12 +600,12 @@ def agent_task(agent: "Agent", task: Any) -> dict:
     return model
 
 
-def _agent_framework_removed(agent: "Agent", framework_id: str) -> bool:
+def _agent_framework_removed(agent: Agent, framework_id: str) -> bool:
     framework = agent._frameworks.get(framework_id) or agent._completed_frameworks.get(framework_id)
     return bool(framework is not None and framework.removed)
 
 
-def agent_get_tasks(agent: "Agent") -> dict:
+def agent_get_tasks(agent: Agent) -> dict:
     """``GetTasks`` of an agent: launched (running), terminated (terminal, not yet acknowledged), completed."""
     launched, terminated, completed = [], [], []
     for task in agent._tasks.values():
@@ -628,7 +627,7 @@ def agent_executor_info(task: Any) -> dict:
             "resources": [r for r in task.task_info.get("resources") or [] if isinstance(r, dict)]}
 
 
-def agent_get_executors(agent: "Agent") -> dict:
+def agent_get_executors(agent: Agent) -> dict:
     executors, completed = [], []
     for task in agent._tasks.values():
         done = _agent_task_done(_agent_framework_removed(agent, task.framework_id), task)
@@ -636,17 +635,17 @@ def agent_get_executors(agent: "Agent") -> dict:
     return {"executors": executors, "completed_executors": completed}
 
 
-def agent_get_frameworks(agent: "Agent") -> dict:
+def agent_get_frameworks(agent: Agent) -> dict:
     return {"frameworks": [{"framework_info": f.info} for f in agent._frameworks.values()],
             "completed_frameworks": [{"framework_info": f.info} for f in agent._completed_frameworks.values()]}
 
 
-def agent_get_state(agent: "Agent") -> dict:
+def agent_get_state(agent: Agent) -> dict:
     return {"get_tasks": agent_get_tasks(agent), "get_executors": agent_get_executors(agent),
             "get_frameworks": agent_get_frameworks(agent)}
 
 
-def agent_get_containers(agent: "Agent", now: float) -> dict:
+def agent_get_containers(agent: Agent, now: float) -> dict:
     """``GetContainers``: one container per live task, with its limits (no usage statistics are collected)."""
     containers = []
     for task in agent._tasks.values():
@@ -676,7 +675,7 @@ def _task_resources(task: Any) -> Resources:
         return Resources()
 
 
-def agent_view(agent: "Agent") -> metrics_module.AgentView:
+def agent_view(agent: Agent) -> metrics_module.AgentView:
     """A snapshot of the agent's records for :func:`airflow_mesos.local.metrics.agent_metrics`."""
     tasks = [metrics_module.AgentTaskView(task.state, task.terminated, _task_resources(task))
              for task in agent._tasks.values()]
@@ -686,7 +685,7 @@ def agent_view(agent: "Agent") -> metrics_module.AgentView:
         total=Resources.from_json(agent.spec.resources(), f"agent {agent.id} resources"), tasks=tasks)
 
 
-def agent_flags(agent: "Agent") -> dict[str, str]:
+def agent_flags(agent: Agent) -> dict[str, str]:
     """The agent's flags, the same ones its ``/state`` shows."""
     return dict(agent.state()["flags"])
 
@@ -696,7 +695,7 @@ def agent_flags(agent: "Agent") -> dict[str, str]:
 # ------------------------------------------------------------------------------------------------
 
 
-def agent_list_files(agent: "Agent", path: str) -> dict:
+def agent_list_files(agent: Agent, path: str) -> dict:
     """``ListFiles``: v1 FileInfo (mode as st_mode, mtime in ns) of each entry of an attached directory."""
     from airflow_mesos.local.sandbox import _group, _user
 
@@ -714,7 +713,7 @@ def agent_list_files(agent: "Agent", path: str) -> dict:
     return {"file_infos": infos}
 
 
-def agent_read_file(agent: "Agent", path: str, offset: int, length: int | None) -> dict:
+def agent_read_file(agent: Agent, path: str, offset: int, length: int | None) -> dict:
     """``ReadFile``: ``{"size": <file size>, "data": <base64 of up to 16 pages from offset>}`` (files.cpp ``_read``)."""
     from airflow_mesos.local.sandbox import READ_CAP, FilesError
 
@@ -740,7 +739,7 @@ def agent_read_file(agent: "Agent", path: str, offset: int, length: int | None) 
 # ------------------------------------------------------------------------------------------------
 
 
-def agent_call(agent: "Agent", call: dict) -> HttpReply:
+def agent_call(agent: Agent, call: dict) -> HttpReply:
     """Answer a parsed, validated agent operator call (takes the agent lock as needed)."""
     from airflow_mesos.local.sandbox import FilesError
 
@@ -791,7 +790,7 @@ def agent_call(agent: "Agent", call: dict) -> HttpReply:
         return HttpReply.json({"type": kind, kind.lower(): render()})
 
 
-def agent_metrics_snapshot(agent: "Agent") -> dict[str, float]:
+def agent_metrics_snapshot(agent: Agent) -> dict[str, float]:
     """The agent's ``/metrics/snapshot``: ``slave/*`` plus ``system/*``."""
     now = agent.clock.time()
     with agent._lock:
@@ -801,7 +800,7 @@ def agent_metrics_snapshot(agent: "Agent") -> dict[str, float]:
     return snapshot
 
 
-def agent_route(agent: "Agent", method: str, request_uri: str, headers: Mapping[str, str],
+def agent_route(agent: Agent, method: str, request_uri: str, headers: Mapping[str, str],
                 body: bytes) -> HttpReply | None:
     """Serve one agent request if it is an operator route (``/api/v1``, ``/metrics/snapshot``, ``/flags``)."""
     parts = urlsplit(request_uri)

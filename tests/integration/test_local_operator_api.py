@@ -19,7 +19,13 @@ import httpx
 import pytest
 
 from airflow_mesos.local.cluster import LocalCluster
-from tests.unit.local_master.client import RecordIOParser, Subscription, command_task, framework_info, launch_call
+from tests.unit.local_master.client import (
+    RecordIOParser,
+    Subscription,
+    command_task,
+    framework_info,
+    launch_call,
+)
 
 pytestmark = pytest.mark.integration
 
