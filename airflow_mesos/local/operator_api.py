@@ -76,6 +76,8 @@ _PAYLOAD_REQUIRED = {
     "REMOVE_CONTAINER": "remove_container",
 }
 
+_PAYLOAD_FIELDS = frozenset(_PAYLOAD_REQUIRED.values()) | {"get_metrics"}
+
 # Required scalar fields of the payloads we serve (stout reports "Missing required fields: <payload>.<field>").
 _REQUIRED_FIELDS = {"list_files": ("path",), "read_file": ("path", "offset")}
 
@@ -147,8 +149,9 @@ def _convert_errors(call: object, call_types: frozenset[str]) -> str | None:
         return f"Not expecting a JSON {_json_kind(call_type)} for field 'type'"
     if call_type is not None and call_type not in call_types:
         return f"Failed to find enum for '{call_type}'"
+    # Payloads are messages; stout ignores JSON keys the Call message does not have.
     for key, value in call.items():
-        if key != "type" and not isinstance(value, dict):
+        if key in _PAYLOAD_FIELDS and not isinstance(value, dict):
             return f"Not expecting a JSON {_json_kind(value)} for field '{key}'"
     missing = [f"{payload}.{name}" for payload, names in _REQUIRED_FIELDS.items() if payload in call
                for name in names if name not in call[payload]]

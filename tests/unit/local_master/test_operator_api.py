@@ -63,6 +63,11 @@ def test_agent_calls_use_the_agent_enum_and_message():
     assert reply.body == b"Failed to validate agent::Call: Expecting 'list_files' to be present"
 
 
+def test_keys_the_call_message_does_not_have_are_ignored_as_stout_does():
+    assert parse_call("POST", JSON_HEADERS, b'{"type":"GET_STATE","extra":1}', api="master") == {
+        "type": "GET_STATE", "extra": 1}
+
+
 def test_good_call_parses_with_json_accept_or_none():
     for headers in (JSON_HEADERS, {**JSON_HEADERS, "Accept": "application/json"}, {**JSON_HEADERS, "Accept": "*/*"}):
         assert parse_call("POST", headers, b'{"type":"GET_STATE"}', api="master") == {"type": "GET_STATE"}
