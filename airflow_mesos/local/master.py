@@ -1145,7 +1145,7 @@ class _MasterHandler(BaseHTTPRequestHandler):
                 return
             try:
                 stream = master.subscribe(call, principal)
-            except Exception as exc:  # a bug must cost this request, never the server thread
+            except Exception as exc:  # noqa: BLE001 - a bug must cost this request, never the server thread
                 self._internal_error(call, exc)
                 return
             self._stream(stream)
@@ -1172,7 +1172,7 @@ class _MasterHandler(BaseHTTPRequestHandler):
                 return
             try:
                 master.dispatch(framework, call)
-            except Exception as exc:  # a bug must cost this request, never the server thread
+            except Exception as exc:  # noqa: BLE001 - a bug must cost this request, never the server thread
                 self._internal_error(call, exc)
                 return
         self._respond(200 if call["type"] == "UPDATE_FRAMEWORK" else 202)

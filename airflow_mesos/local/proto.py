@@ -49,7 +49,7 @@ from typing import Any
 
 from airflow_mesos.exceptions import AirflowMesosError
 
-__all__ = ["Field", "MESSAGES", "ENUMS", "MAX_JSON_DEPTH", "ProtoError", "parse", "check", "parse_json_body"]
+__all__ = ["ENUMS", "MAX_JSON_DEPTH", "MESSAGES", "Field", "ProtoError", "check", "parse", "parse_json_body"]
 
 
 class ProtoError(AirflowMesosError):
@@ -236,7 +236,7 @@ class Field:
     kind: str
     type: str
     label: str  # "required", "optional" or "repeated"
-    map_value: "Field | None" = None
+    map_value: Field | None = None
 
     @property
     def repeated(self) -> bool:
@@ -395,7 +395,7 @@ def _string_value(field: Field, text: str, path: str) -> Any:
             try:
                 parsed = _parse_json_scalar(text)
                 if not isinstance(parsed, bool):
-                    raise ValueError("Unexpected JSON type parsed")
+                    raise ValueError("Unexpected JSON type parsed")  # noqa: TRY004 - becomes stout's message below
             except ValueError as exc:
                 raise ProtoError(f"Failed to parse '{text}' as a JSON boolean for field '{field.name}': {exc}",
                                  path) from None
@@ -405,7 +405,7 @@ def _string_value(field: Field, text: str, path: str) -> Any:
         try:
             parsed = _parse_json_scalar(text)
             if isinstance(parsed, bool) or not isinstance(parsed, (int, float)):
-                raise ValueError("Unexpected JSON type parsed")
+                raise ValueError("Unexpected JSON type parsed")  # noqa: TRY004 - becomes stout's message below
         except ValueError as exc:
             raise ProtoError(f"Failed to parse '{text}' as a JSON number for field '{field.name}': {exc}",
                              path) from None
@@ -419,7 +419,7 @@ def _string_value(field: Field, text: str, path: str) -> Any:
     raise ProtoError(f"Not expecting a JSON string for field '{field.name}'", path)
 
 
-def _number_value(field: Field, number: int | float, path: str) -> Any:
+def _number_value(field: Field, number: float, path: str) -> Any:
     if field.kind == "scalar" and field.type in _FLOATS:
         return float(number)
     if field.kind == "scalar" and field.type in _INTEGERS:

@@ -19,7 +19,12 @@ import httpx
 import pytest
 
 from airflow_mesos.local import AgentSpec, LocalCluster
-from tests.unit.local_master.client import Subscription, command_task, framework_info, launch_call
+from tests.unit.local_master.client import (
+    Subscription,
+    command_task,
+    framework_info,
+    launch_call,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -96,10 +96,10 @@ def test_first_error_is_in_sorted_key_order():
     ({"type": "ACKNOWLEDGE", "framework_id": FID, "acknowledge": {"task_id": {}}},
      "acknowledge.agent_id, acknowledge.uuid, acknowledge.task_id.value"),
     (accept({"task_id": {"value": "t"}, "resources": [{"name": "cpus"}], "container": {"docker": {}}}),
-     "accept.operations[0].launch.task_infos[0].name, accept.operations[0].launch.task_infos[0].agent_id, "
-     "accept.operations[0].launch.task_infos[0].resources[0].type, "
-     "accept.operations[0].launch.task_infos[0].container.type, "
-     "accept.operations[0].launch.task_infos[0].container.docker.image"),
+     ("accept.operations[0].launch.task_infos[0].name, accept.operations[0].launch.task_infos[0].agent_id, "
+      "accept.operations[0].launch.task_infos[0].resources[0].type, "
+      "accept.operations[0].launch.task_infos[0].container.type, "
+      "accept.operations[0].launch.task_infos[0].container.docker.image")),
     ({"type": "RECONCILE", "framework_id": FID, "reconcile": {"tasks": [{"agent_id": {"value": "a"}}]}},
      "reconcile.tasks[0].task_id"),
     # null is "not set", so a required field given null is missing.
