@@ -47,6 +47,7 @@ from airflow_mesos.local.containerizer import (
 )
 from airflow_mesos.local.process_containerizer import ExitInfo, ProcessRun, describe_exit
 from airflow_mesos.local.sandbox import FileServer, FilesError, create_run_directory, run_directory, virtual_latest
+from airflow_mesos.local.state_json import public_container
 from airflow_mesos.local.status_updates import StatusUpdateManager, encode_uuid, is_terminal, new_uuid
 
 log = logging.getLogger(__name__)
@@ -665,7 +666,8 @@ class Agent:
         if "labels" in info:
             out["labels"] = info["labels"].get("labels", [])
         if "container" in info:
-            out["container"] = info["container"]
+            # Docker parameters can carry `--env NAME=secret`; show only what is safe.
+            out["container"] = public_container(info["container"])
         if "discovery" in info:
             out["discovery"] = info["discovery"]
         return out

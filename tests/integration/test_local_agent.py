@@ -388,3 +388,19 @@ def test_without_docker_processes_run_and_container_tasks_fail(make_agent, busyb
     assert sandbox_file(agent, "nodocker-proc", "stdout") == "plain\n"
     failed = master.wait_terminal("nodocker-docker")
     assert failed["state"] == "TASK_FAILED" and "None of the enabled containerizers" in failed["message"]
+
+
+def test_state_hides_docker_parameters_that_can_carry_secrets(make_agent, busybox_image):
+    master = RecordingMaster()
+    agent = make_agent(master)
+    container = docker_container(busybox_image, parameters=[{"key": "env", "value": "API_TOKEN=tok-s3cr3t"}])
+    agent.launch(FRAMEWORK, task_info("params", "sleep 30", container))
+    master.wait_state("params", "TASK_RUNNING")
+    state = http_get(f"{agent.url}/state")[1].decode()
+    assert "tok-s3cr3t" not in state
+    executor = next(e for f in json.loads(state)["frameworks"] for e in f["executors"] if e["id"] == "params")
+    task = executor["tasks"][0]
+    assert task["container"]["docker"]["image"] == busybox_image  # the safe parts are still shown
+    assert "parameters" not in task["container"]["docker"]
+    agent.kill(FID, "params")
+    assert master.wait_terminal("params")["state"] == "TASK_KILLED"

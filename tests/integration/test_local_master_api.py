@@ -84,7 +84,8 @@ def test_subscribe_streams_subscribed_heartbeats_and_offers_with_mesos_ids(clust
     ({"type": "SUBSCRIBE"}, {"Content-Type": "application/x-protobuf"}, 415, "Expecting 'Content-Type' of application/json or application/x-protobuf"),
     ("{not json", {}, 400, "Failed to parse body into JSON"),
     ({"subscribe": {}}, {}, 400, "Failed to convert JSON into Call protobuf: Missing required fields: subscribe.framework_info"),
-    ({"type": "BOGUS"}, {}, 400, "Failed to convert JSON into Call protobuf"),
+    # stout drops an unknown name of an optional enum, so validation then finds no type.
+    ({"type": "BOGUS"}, {}, 400, "Failed to validate scheduler::Call: Expecting 'type' to be present"),
     ({}, {}, 400, "Failed to validate scheduler::Call: Expecting 'type' to be present"),
     ({"type": "SUBSCRIBE"}, {}, 400, "Failed to validate scheduler::Call: Expecting 'subscribe' to be present"),
     ({"type": "TEARDOWN"}, {}, 400, "Failed to validate scheduler::Call: Expecting 'framework_id' to be present"),
