@@ -11,11 +11,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import socket
 import time
 import uuid
 
 import httpx
 import pytest
+from kazoo.client import KazooClient
 
 from airflow_mesos.local import AgentSpec, LocalCluster
 from airflow_mesos.mesos import SchedulerDriver, events
@@ -353,10 +355,26 @@ def test_leader_found_through_zookeeper(docker_client, busybox_image, zk_hosts, 
     path = f"/mesos-e2e-{uuid.uuid4().hex[:8]}"
     with LocalCluster([AgentSpec(cpus=1, mem=512)], work_dir=tmp_path / "zk", docker_client=docker_client,
                       heartbeat_interval=1.0, allocation_interval=0.2, zk=f"zk://{zk_hosts}{path}") as c:
-        driver = make_driver(f"zk://{zk_hosts}{path}", framework_info("zk"))
-        rec = Recorder(driver)
-        subscribed(rec)
-        assert rec.offers()[0].hostname
+        # Another member joins the group later (higher sequence number) at an address where nothing listens:
+        # a driver that picked it would never subscribe.  The leader is the lowest sequence number.
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            dead_port = s.getsockname()[1]
+        dead = dict(c.master.master_info(), id="dead-master", port=dead_port, pid=f"master@127.0.0.1:{dead_port}",
+                    address={"hostname": "127.0.0.1", "ip": "127.0.0.1", "port": dead_port})
+        zk = KazooClient(hosts=zk_hosts)
+        zk.start(timeout=15)
+        try:
+            zk.create(f"{path}/json.info_", json.dumps(dead).encode(), ephemeral=True, sequence=True)
+            assert len(zk.get_children(path)) == 2
+            driver = make_driver(f"zk://{zk_hosts}{path}", framework_info("zk"))
+            rec = Recorder(driver)
+            subscribed(rec)
+            assert driver.master_url.rstrip("/") == c.master_url.rstrip("/")
+            assert rec.offers()[0].hostname
+        finally:
+            zk.stop()
+            zk.close()
 
 
 def test_master_with_auth_answers_401_without_credentials_and_accepts_them(docker_client, tmp_path, make_driver):

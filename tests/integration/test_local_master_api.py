@@ -27,14 +27,6 @@ def cluster(tmp_path, request):
         yield c
 
 
-@pytest.fixture
-def subs():
-    opened: list[Subscription] = []
-    yield opened
-    for s in opened:
-        s.close()
-
-
 def subscribe(cluster, subs, **kwargs) -> Subscription:
     info = kwargs.pop("info", None) or framework_info()
     sub = Subscription(cluster.master_url, info, **kwargs)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import subprocess
 import sys
 
@@ -21,14 +20,6 @@ def cluster(tmp_path, docker_client, busybox_image):
                       heartbeat_interval=1.0, allocation_interval=0.05, agent_ping_timeout=1.0,
                       status_update_retry_interval=0.3) as c:
         yield c
-
-
-@pytest.fixture
-def subs():
-    opened: list[Subscription] = []
-    yield opened
-    for s in opened:
-        s.close()
 
 
 def docker_task(offer, task_id, command, image):

@@ -1,0 +1,16 @@
+"""Fixtures shared by the integration tests of the embedded master."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.local_master.client import Subscription
+
+
+@pytest.fixture
+def subs():
+    """Scheduler subscriptions a test opened with the independent test client; closed at teardown."""
+    opened: list[Subscription] = []
+    yield opened
+    for s in opened:
+        s.close()
