@@ -25,6 +25,7 @@ setup(
         "test": [
             "pytest>=8",
             "pytest-timeout>=2.3",
+            "ruff>=0.6",
         ],
     },
     entry_points={

@@ -302,7 +302,7 @@ def format_status(rows: list[AppStatus]) -> str:
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table)
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table)
 
 
 def format_api_error(exc: MarathonApiError) -> str:

@@ -143,7 +143,7 @@ def _compare(where: str, path: list[str | int], desired: Any, running: Any, out:
                 out.append(Change("removed", where, pointer(*path, key), running=value))
         return
     if isinstance(desired, list) and isinstance(running, list) and len(desired) == len(running):
-        for index, (want, have) in enumerate(zip(desired, running)):
+        for index, (want, have) in enumerate(zip(desired, running, strict=True)):
             _compare(where, path + [index], want, have, out, in_env)
         return
     if desired != running:

@@ -26,7 +26,7 @@ def test_backoff_jitter_stays_within_bounds():
     s = ConnectionState([M1], ConnectionPolicy(backoff_initial=1.0, backoff_max=15.0, jitter=0.5),
                         rng=random.Random(7))
     delays = [s.connection_lost() for _ in range(8)]
-    for delay, base in zip(delays, [1, 2, 4, 8, 15, 15, 15, 15]):
+    for delay, base in zip(delays, [1, 2, 4, 8, 15, 15, 15, 15], strict=True):
         assert base * 0.5 <= delay <= base
     assert len(set(delays[4:])) > 1  # randomised, not lockstep
 
