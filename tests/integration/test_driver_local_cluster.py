@@ -295,6 +295,29 @@ def test_stream_dropped_resubscribes_with_same_id_while_task_keeps_running(clust
     assert "TASK_KILLED" not in rec.states("long-1") and "TASK_LOST" not in rec.states("long-1")
 
 
+def test_master_failover_driver_resubscribes_and_task_survives(cluster, make_driver, busybox_image):
+    driver = make_driver(cluster.master_url, framework_info("master-failover", failover_timeout=60))
+    rec = Recorder(driver)
+    first = subscribed(rec)
+    offer = rec.offers()[0]
+    driver.launch([offer.id], [task_info(offer, "survivor-1", sh("sleep 30"), container=docker_container(busybox_image))])
+    rec.state_of("survivor-1", "TASK_RUNNING")
+    old_master_id = first.raw["subscribed"]["master_info"]["id"]
+
+    cluster.restart_master()
+    rec.wait(lambda e: isinstance(e, events.Disconnected), 30, "Disconnected")
+    again = rec.wait(lambda e: isinstance(e, events.Subscribed), 30, "re-SUBSCRIBED to the new master")
+    assert again.framework_id == first.framework_id
+    assert again.raw["subscribed"]["master_info"]["id"] != old_master_id
+
+    driver.reconcile([("survivor-1", offer.agent_id)])
+    status = rec.wait(lambda e: isinstance(e, events.Update) and e.status.task_id == "survivor-1"
+                      and e.status.reason == "REASON_RECONCILIATION", 30, "reconciliation after master failover").status
+    assert status.state == "TASK_RUNNING"
+    # The new master offers what the running task does not use.
+    assert rec.offers()[0].cpus == pytest.approx(4 - 0.1)
+
+
 def test_disconnect_longer_than_failover_timeout_kills_tasks_and_refuses_resubscribe(cluster, make_driver, busybox_image):
     info = framework_info("short-failover", failover_timeout=1.0)
     driver = make_driver(cluster.master_url, info)
