@@ -111,6 +111,14 @@ def read_sandbox_file(cluster: LocalCluster, agent_id: str, framework_id: str, t
     return response.json()["data"]
 
 
+def run_docker_task(rec: Recorder, image: str, task_id: str, script: str):
+    """Launch ``script`` in a Docker task on the next offer and wait until it runs; return the offer used."""
+    offer = rec.offers()[0]
+    rec.driver.launch([offer.id], [task_info(offer, task_id, sh(script), container=docker_container(image))])
+    rec.state_of(task_id, "TASK_RUNNING")
+    return offer
+
+
 def framework_info(name: str, *capabilities: str, failover_timeout: float = 60.0) -> dict:
     return {
         "user": "root",
@@ -238,9 +246,7 @@ def test_explicit_and_implicit_reconciliation(cluster, make_driver, busybox_imag
     driver = make_driver(cluster.master_url, framework_info("reconcile", "PARTITION_AWARE"))
     rec = Recorder(driver)
     subscribed(rec)
-    offer = rec.offers()[0]
-    driver.launch([offer.id], [task_info(offer, "rec-1", sh("sleep 30"), container=docker_container(busybox_image))])
-    rec.state_of("rec-1", "TASK_RUNNING")
+    offer = run_docker_task(rec, busybox_image, "rec-1", "sleep 30")
 
     driver.reconcile([("rec-1", offer.agent_id), ("never-launched", offer.agent_id)])
     known = rec.wait(lambda e: isinstance(e, events.Update) and e.status.task_id == "rec-1"
@@ -279,9 +285,7 @@ def test_stream_dropped_resubscribes_with_same_id_while_task_keeps_running(clust
     driver = make_driver(cluster.master_url, framework_info("failover", failover_timeout=60))
     rec = Recorder(driver)
     first = subscribed(rec)
-    offer = rec.offers()[0]
-    driver.launch([offer.id], [task_info(offer, "long-1", sh("sleep 30"), container=docker_container(busybox_image))])
-    rec.state_of("long-1", "TASK_RUNNING")
+    offer = run_docker_task(rec, busybox_image, "long-1", "sleep 30")
 
     cluster.drop_framework_stream(first.framework_id)
     rec.wait(lambda e: isinstance(e, events.Disconnected), 30, "Disconnected")
@@ -299,9 +303,7 @@ def test_master_failover_driver_resubscribes_and_task_survives(cluster, make_dri
     driver = make_driver(cluster.master_url, framework_info("master-failover", failover_timeout=60))
     rec = Recorder(driver)
     first = subscribed(rec)
-    offer = rec.offers()[0]
-    driver.launch([offer.id], [task_info(offer, "survivor-1", sh("sleep 30"), container=docker_container(busybox_image))])
-    rec.state_of("survivor-1", "TASK_RUNNING")
+    offer = run_docker_task(rec, busybox_image, "survivor-1", "sleep 30")
     old_master_id = first.raw["subscribed"]["master_info"]["id"]
 
     cluster.restart_master()
@@ -323,9 +325,7 @@ def test_disconnect_longer_than_failover_timeout_kills_tasks_and_refuses_resubsc
     driver = make_driver(cluster.master_url, info)
     rec = Recorder(driver)
     sub = subscribed(rec)
-    offer = rec.offers()[0]
-    driver.launch([offer.id], [task_info(offer, "doomed-1", sh("sleep 60"), container=docker_container(busybox_image))])
-    rec.state_of("doomed-1", "TASK_RUNNING")
+    offer = run_docker_task(rec, busybox_image, "doomed-1", "sleep 60")
     driver.stop()  # failover stop: no TEARDOWN, just gone
 
     deadline = time.monotonic() + 30
@@ -353,10 +353,8 @@ def test_agent_stopped_mid_task(cluster, make_driver, busybox_image):
     lost_rec, pa_rec = Recorder(lost_driver), Recorder(pa_driver)
     subscribed(lost_rec)
     subscribed(pa_rec)
-    for rec, driver, task_id in ((lost_rec, lost_driver, "lost-1"), (pa_rec, pa_driver, "pa-1")):
-        offer = rec.offers()[0]
-        driver.launch([offer.id], [task_info(offer, task_id, sh("sleep 60"), container=docker_container(busybox_image))])
-        rec.state_of(task_id, "TASK_RUNNING")
+    for rec, task_id in ((lost_rec, "lost-1"), (pa_rec, "pa-1")):
+        run_docker_task(rec, busybox_image, task_id, "sleep 60")
     agent_id = next(iter(cluster.agents))
 
     cluster.stop_agent(agent_id)
