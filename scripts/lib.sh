@@ -46,7 +46,11 @@ ensure_venv() {
     fi
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         log "installing airflow-mesos and its test extra into $VENV (about a minute the first time)"
-        "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test]"
+        # pip's output (and this machine's warnings about local index folders) goes to a log, shown on failure.
+        if ! "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test]" >"$RUN_DIR/pip.log" 2>&1; then
+            tail -40 "$RUN_DIR/pip.log" >&2
+            die "pip install of airflow-mesos[test] failed (above: the end of its log)"
+        fi
         echo "$want" > "$stamp"
     fi
 }
