@@ -271,6 +271,18 @@ def test_mock_transport_is_injectable():
     assert seen == ["/v2/deployments"]
 
 
+@pytest.mark.parametrize("status", [200, 201, 202])
+def test_any_success_status_with_a_deployment_id_is_a_deployment(status):
+    # Marathon answers 201 (POST) or 200 (PUT); proxies and other versions may say 202 Accepted.
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json={"deploymentId": "d-1", "version": "2026-01-01T00:00:00.000Z"},
+                              headers={"Marathon-Deployment-Id": "d-1"})
+
+    with MarathonClient("http://marathon.invalid", transport=httpx.MockTransport(handler), clock=FakeClock()) as client:
+        ref = client.put_group({"id": "/airflow", "apps": []})
+    assert ref.deployment_id == "d-1"
+
+
 # ------------------------------------------------------------------------- CLI
 
 
