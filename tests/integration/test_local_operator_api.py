@@ -7,20 +7,15 @@ launches them with a SECRET environment variable that must show in no operator r
 from __future__ import annotations
 
 import base64
-import http.client
 import json
-import socket
-import threading
-import time
 import uuid
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from airflow_mesos.local.cluster import LocalCluster
 from tests.unit.local_master.client import (
-    RecordIOParser,
+    RecordIOStream,
     Subscription,
     command_task,
     framework_info,
@@ -203,89 +198,51 @@ def test_no_operator_response_shows_the_secret(running):
         assert SECRET not in body and encoded not in body
 
 
-class OperatorStream:
-    """An operator SUBSCRIBE connection whose events a background thread collects."""
-
-    def __init__(self, master_url: str) -> None:
-        parts = urlsplit(master_url)
-        self._conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-        self._conn.request("POST", "/api/v1", body=json.dumps({"type": "SUBSCRIBE"}),
-                           headers={"Content-Type": "application/json", "Accept": "application/json"})
-        self.response = self._conn.getresponse()
-        self.events: list[dict] = []
-        self._cond = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        parser = RecordIOParser()
-        try:
-            while data := self.response.read1(65536):
-                for record in parser.feed(data):
-                    with self._cond:
-                        self.events.append(json.loads(record))
-                        self._cond.notify_all()
-        except (OSError, http.client.HTTPException, ValueError, AttributeError):
-            pass  # closed by the test (http.client raises AttributeError when its socket is gone mid-read)
-
-    def wait_for(self, predicate, what: str, timeout: float = 15.0) -> dict:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for event in self.events:
-                    if predicate(event):
-                        return event
-                if time.monotonic() >= deadline:
-                    raise AssertionError(f"no {what} within {timeout}s; got {[e['type'] for e in self.events]}")
-                self._cond.wait(deadline - time.monotonic())
-
-    def close(self) -> None:
-        try:
-            self._conn.sock.shutdown(socket.SHUT_RDWR)
-        except (OSError, AttributeError):
-            pass
-        self._conn.close()
-        self._reader.join(timeout=5)
+def operator_stream(master_url: str) -> RecordIOStream:
+    """An operator API SUBSCRIBE connection (``POST /api/v1``)."""
+    return RecordIOStream(master_url, "/api/v1", {"type": "SUBSCRIBE"})
 
 
 def test_operator_subscribe_streams_state_then_task_and_framework_events():
     with LocalCluster(agents=1, docker_client=None, heartbeat_interval=0.2, allocation_interval=0.05) as cluster:
-        stream = OperatorStream(cluster.master_url)
+        stream = operator_stream(cluster.master_url)
         sub = None
         try:
             assert stream.response.status == 200
             assert stream.response.getheader("Content-Type") == "application/json"
-            subscribed = stream.wait_for(lambda e: e["type"] == "SUBSCRIBED", "SUBSCRIBED")["subscribed"]
+            subscribed = stream.wait_for(lambda e: e["type"] == "SUBSCRIBED", timeout=15.0,
+                                         what="SUBSCRIBED")["subscribed"]
             assert subscribed["heartbeat_interval_seconds"] == 0.2
             agents = subscribed["get_state"]["get_agents"]["agents"]
             assert [a["agent_info"]["id"]["value"] for a in agents] == list(cluster.agents)
-            stream.wait_for(lambda e: e["type"] == "HEARTBEAT", "HEARTBEAT")
+            stream.wait_for(lambda e: e["type"] == "HEARTBEAT", timeout=15.0, what="HEARTBEAT")
             snapshot = httpx.get(cluster.master_url + "/metrics/snapshot", timeout=10).json()
             assert snapshot["master/operator_event_stream_subscribers"] == 1.0
 
             sub = Subscription(cluster.master_url, framework_info("watched"))
             sub.event("SUBSCRIBED")
-            added = stream.wait_for(lambda e: e["type"] == "FRAMEWORK_ADDED", "FRAMEWORK_ADDED")
+            added = stream.wait_for(lambda e: e["type"] == "FRAMEWORK_ADDED", timeout=15.0, what="FRAMEWORK_ADDED")
             assert added["framework_added"]["framework"]["framework_info"]["id"] == {"value": sub.framework_id}
             offer = sub.event("OFFERS")["offers"]["offers"][0]
             task = command_task(offer, "watched-task", command="exec sleep 60")
             task["command"]["environment"] = {"variables": [{"name": "TOKEN", "type": "SECRET", "secret": {
                 "type": "VALUE", "value": {"data": base64.b64encode(SECRET.encode()).decode()}}}]}
             assert sub.call(launch_call(offer, [task])).status_code == 202
-            added = stream.wait_for(lambda e: e["type"] == "TASK_ADDED", "TASK_ADDED")["task_added"]["task"]
+            added = stream.wait_for(lambda e: e["type"] == "TASK_ADDED", timeout=15.0,
+                                    what="TASK_ADDED")["task_added"]["task"]
             assert added["task_id"] == {"value": "watched-task"} and added["state"] == "TASK_STAGING"
             sub.ack(sub.update("watched-task", "TASK_STARTING"))
             sub.ack(sub.update("watched-task", "TASK_RUNNING"))
             assert sub.call({"type": "KILL", "kill": {"task_id": {"value": "watched-task"}}}).status_code == 202
             stream.wait_for(lambda e: e["type"] == "TASK_UPDATED" and e["task_updated"]["state"] == "TASK_KILLED",
-                            "TASK_UPDATED TASK_KILLED")
+                            what="TASK_UPDATED TASK_KILLED")
             states = [e["task_updated"]["state"] for e in stream.events if e["type"] == "TASK_UPDATED"]
             assert states[:2] == ["TASK_STARTING", "TASK_RUNNING"] and states[-1] == "TASK_KILLED"
             assert all(e["task_updated"]["framework_id"] == {"value": sub.framework_id}
                        for e in stream.events if e["type"] == "TASK_UPDATED")
 
             assert sub.call({"type": "TEARDOWN"}).status_code == 202
-            removed = stream.wait_for(lambda e: e["type"] == "FRAMEWORK_REMOVED", "FRAMEWORK_REMOVED")
+            removed = stream.wait_for(lambda e: e["type"] == "FRAMEWORK_REMOVED", timeout=15.0, what="FRAMEWORK_REMOVED")
             assert removed["framework_removed"]["framework_info"]["id"] == {"value": sub.framework_id}
             encoded = base64.b64encode(SECRET.encode()).decode()
             for event in list(stream.events):

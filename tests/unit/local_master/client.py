@@ -38,36 +38,32 @@ class RecordIOParser:
             self._buffer = self._buffer[newline + 1 + size:]
 
 
-class Subscription:
-    """One SUBSCRIBE stream read on a background thread."""
+class RecordIOStream:
+    """A streaming POST (a scheduler or operator SUBSCRIBE) whose RecordIO events a background thread collects.
 
-    def __init__(self, master_url: str, framework_info: dict, *, framework_id: str | None = None,
-                 auth: tuple[str, str] | None = None, suppressed_roles: list[str] | None = None) -> None:
+    ``wait_for`` hands out each event at most once, so waiting twice for the same kind waits for a new one;
+    ``events`` keeps all of them in arrival order.
+    """
+
+    def __init__(self, master_url: str, path: str, call: dict, headers: dict[str, str] | None = None) -> None:
         self.master_url = master_url
         parts = urlsplit(master_url)
         self._conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-        call: dict = {"type": "SUBSCRIBE", "subscribe": {"framework_info": dict(framework_info)}}
-        if framework_id:
-            call["framework_id"] = {"value": framework_id}
-            call["subscribe"]["framework_info"]["id"] = {"value": framework_id}
-        if suppressed_roles is not None:
-            call["subscribe"]["suppressed_roles"] = suppressed_roles
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        self.auth = auth
-        if auth:
-            headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        self._conn.request("POST", "/api/v1/scheduler", body=json.dumps(call), headers=headers)
+        self._conn.request("POST", path, body=json.dumps(call),
+                           headers={"Content-Type": "application/json", "Accept": "application/json",
+                                    **(headers or {})})
         self.response = self._conn.getresponse()
         self.status = self.response.status
         self.headers = dict(self.response.getheaders())
-        self.stream_id = self.response.getheader("Mesos-Stream-Id")
         self.events: list[dict] = []
         self._taken: set[int] = set()
         self._cond = threading.Condition()
         self.ended = False
-        self.framework_id: str | None = framework_id
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+
+    def _on_event(self, event: dict) -> None:
+        """Called with the condition held, before the event is published."""
 
     def _read(self) -> None:
         parser = RecordIOParser()
@@ -79,12 +75,11 @@ class Subscription:
                 for record in parser.feed(data):
                     event = json.loads(record)
                     with self._cond:
-                        if event.get("type") == "SUBSCRIBED":
-                            self.framework_id = event["subscribed"]["framework_id"]["value"]
+                        self._on_event(event)
                         self.events.append(event)
                         self._cond.notify_all()
         except (OSError, http.client.HTTPException, ValueError, AttributeError):
-            pass
+            pass  # closed by the test (http.client raises AttributeError when its socket is gone mid-read)
         finally:
             with self._cond:
                 self.ended = True
@@ -103,6 +98,47 @@ class Subscription:
                     raise AssertionError(f"no {what} within {timeout}s; got {[e.get('type') for e in self.events]}")
                 self._cond.wait(remaining)
 
+    def wait_ended(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self.ended:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError("stream did not end")
+                self._cond.wait(remaining)
+
+    def close(self) -> None:
+        try:
+            self._conn.sock.shutdown(socket.SHUT_RDWR)
+        except (OSError, AttributeError):
+            pass
+        self._conn.close()
+        self._reader.join(timeout=5)
+
+
+class Subscription(RecordIOStream):
+    """One scheduler SUBSCRIBE stream; calls go out on their own requests with its stream id."""
+
+    def __init__(self, master_url: str, framework_info: dict, *, framework_id: str | None = None,
+                 auth: tuple[str, str] | None = None, suppressed_roles: list[str] | None = None) -> None:
+        call: dict = {"type": "SUBSCRIBE", "subscribe": {"framework_info": dict(framework_info)}}
+        if framework_id:
+            call["framework_id"] = {"value": framework_id}
+            call["subscribe"]["framework_info"]["id"] = {"value": framework_id}
+        if suppressed_roles is not None:
+            call["subscribe"]["suppressed_roles"] = suppressed_roles
+        headers = {}
+        self.auth = auth
+        if auth:
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        self.framework_id: str | None = framework_id
+        super().__init__(master_url, "/api/v1/scheduler", call, headers)
+        self.stream_id = self.response.getheader("Mesos-Stream-Id")
+
+    def _on_event(self, event: dict) -> None:
+        if event.get("type") == "SUBSCRIBED":
+            self.framework_id = event["subscribed"]["framework_id"]["value"]
+
     def event(self, kind: str, timeout: float = 20.0) -> dict:
         return self.wait_for(lambda e: e.get("type") == kind, timeout, kind)
 
@@ -115,15 +151,6 @@ class Subscription:
 
         return self.wait_for(match, timeout, f"UPDATE {task_id} {state}")["update"]["status"]
 
-    def wait_ended(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not self.ended:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError("stream did not end")
-                self._cond.wait(remaining)
-
     def call(self, body: dict, *, stream_id: str | None = None) -> httpx.Response:
         body = {"framework_id": {"value": self.framework_id}, **body}
         headers = {"Mesos-Stream-Id": stream_id or self.stream_id}
@@ -133,15 +160,6 @@ class Subscription:
     def ack(self, status: dict) -> httpx.Response:
         return self.call({"type": "ACKNOWLEDGE", "acknowledge": {
             "agent_id": status["agent_id"], "task_id": status["task_id"], "uuid": status["uuid"]}})
-
-    def close(self) -> None:
-        try:
-            self._conn.sock.shutdown(socket.SHUT_RDWR)
-        except (OSError, AttributeError):
-            pass
-        self._conn.close()
-        self._reader.join(timeout=5)
-
 
 def framework_info(name: str = "test", *, capabilities: tuple[str, ...] = ("MULTI_ROLE", "PARTITION_AWARE"),
                    roles: tuple[str, ...] = ("test",), failover_timeout: float | None = 60.0, **extra) -> dict:
