@@ -127,18 +127,25 @@ def ensure_busybox_image(client, tag: str = BUSYBOX_IMAGE) -> str:
     return tag
 
 
-def _system_library(soname: str) -> str:
-    """Where the host's dynamic loader finds ``soname``."""
-    out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True)
-    for line in out.stdout.splitlines():
+def _system_libraries(sonames: tuple[str, ...]) -> set[str]:
+    """Where the host's dynamic loader finds each of ``sonames`` (one ``ldconfig -p`` for all)."""
+    known: dict[str, str] = {}
+    for line in subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout.splitlines():
         name, _, rest = line.strip().partition(" ")
-        if name == soname and ("x86-64" in rest or "AArch64" in rest):
-            return rest.rpartition("=> ")[2].strip()
-    for directory in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
-                      "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64"):
-        if Path(directory, soname).exists():
-            return str(Path(directory, soname))
-    raise ImageBuildError(f"the host has no {soname}, which binary wheels in the image need")
+        if "x86-64" in rest or "AArch64" in rest:
+            known.setdefault(name, rest.rpartition("=> ")[2].strip())
+    found = set()
+    for soname in sonames:
+        path = known.get(soname) or next(
+            (str(Path(d, soname)) for d in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+                                            "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+                                            "/lib64", "/usr/lib64") if Path(d, soname).exists()),
+            None,
+        )
+        if path is None:
+            raise ImageBuildError(f"the host has no {soname}, which binary wheels in the image need")
+        found.add(path)
+    return found
 
 
 def _shared_libraries(paths: list[Path]) -> set[str]:
@@ -171,10 +178,10 @@ def ensure_python_image(client, tag: str = PYTHON_IMAGE, prefix: str | None = No
     # Tk needs X11 libraries nobody uses in a container; leave _tkinter out.
     elf = [exe, *(so for so in stdlib.glob("lib-dynload/*.so") if not so.name.startswith("_tkinter"))]
     libs = {lib for lib in _shared_libraries(elf) if not lib.startswith(prefix + "/")}
-    libs |= {_system_library(soname) for soname in MANYLINUX_SYSTEM_LIBS}
+    libs |= _system_libraries(MANYLINUX_SYSTEM_LIBS)
     libpython = list(Path(prefix, "lib").glob("libpython*.so*"))
 
-    skip_dirs = {"site-packages", "test", "__pycache__", "idlelib", "tkinter", "turtledemo", "ensurepip_unused"}
+    skip_dirs = {"site-packages", "test", "__pycache__", "idlelib", "tkinter", "turtledemo"}
 
     def skip(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         parts = Path(info.name).parts
