@@ -30,6 +30,8 @@ setup(
     },
     entry_points={
         "console_scripts": ["airflow-mesos=airflow_mesos.cli:main"],
+        # Airflow finds the [mesos] config section and the executor through this.
+        "apache_airflow_provider": ["provider_info=airflow_mesos.provider:get_provider_info"],
     },
     classifiers=[
         "Programming Language :: Python :: 3.11",
