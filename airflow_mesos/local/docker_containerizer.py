@@ -7,7 +7,8 @@ already decided every setting, this module only talks to the engine:
 - the image must exist locally or be pullable (``force_pull_image`` always pulls);
 - the container is created as ``mesos-<container_id>`` with the
   ``airflow-mesos.local`` labels, the sandbox bind-mounted at
-  ``/mnt/mesos/sandbox``, and (MESOS containers with secrets) the secrets shim;
+  ``/mnt/mesos/sandbox``, and (MESOS containers with secrets) the secrets shim,
+  whose file is then handed to the container's user (see :mod:`.secrets`);
 - its output is streamed into the sandbox ``stdout``/``stderr`` by a thread
   attached before the container starts, so nothing is lost;
 - kill is ``docker stop --time <grace>`` (SIGTERM, SIGKILL after the grace);
@@ -16,20 +17,25 @@ already decided every setting, this module only talks to the engine:
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import shutil
+import tarfile
 import threading
 from pathlib import Path
 
 from airflow_mesos.local.containerizer import LaunchError, LaunchPlan, docker_create_kwargs
 from airflow_mesos.local.process_containerizer import ExitInfo
-from airflow_mesos.local.secrets import write_env_file
+from airflow_mesos.local.secrets import SecretError, container_uid, hand_env_file_to, write_env_file
 
 log = logging.getLogger(__name__)
 
 LABEL = "airflow-mesos.local"
 STATIC_BUSYBOX = Path("/bin/busybox")
+MAX_PASSWD_BYTES = 1 << 20
+"""An image's /etc/passwd larger than this is not read (it is a few hundred bytes in practice)."""
+MAX_SYMLINK_HOPS = 8
 
 
 def _docker_message(exc: Exception) -> str:
@@ -93,9 +99,12 @@ class DockerRun:
 
         image = self._image()
         shim = None
+        env_file = None
         if self.plan.secrets:
             if not STATIC_BUSYBOX.exists():
                 raise LaunchError(f"secrets need a static busybox at {STATIC_BUSYBOX} on the agent host")
+            # Written (root-owned, 0400) before the container exists, because Docker checks a
+            # bind mount's source at create; handed to the container's user right after.
             env_file = self.secrets_dir / "env"
             write_env_file(env_file, self.plan.secrets)
             shim = (str(env_file), str(STATIC_BUSYBOX))
@@ -110,6 +119,45 @@ class DockerRun:
                 self.container = self.client.containers.create(**kwargs)
             except docker.errors.APIError as exc:
                 raise LaunchError(f"Failed to create container: {_docker_message(exc)}") from None
+        if env_file is not None:
+            self._hand_secrets_to_container_user(env_file)
+
+    def _hand_secrets_to_container_user(self, env_file: Path) -> None:
+        """Give the secrets file to the uid the container will run as (the only one that may read it)."""
+        # The created container's Config.User is the effective one: Docker has already
+        # filled in the image's USER when the task set none.
+        user = (self.container.attrs.get("Config") or {}).get("User") or ""
+        try:
+            uid = container_uid(user, lambda: self._read_container_file("/etc/passwd"))
+            hand_env_file_to(env_file, uid)
+        except SecretError as exc:
+            raise LaunchError(f"Failed to hand secrets to the container's user: {exc}") from None
+
+    def _read_container_file(self, path: str) -> str | None:
+        """A small text file of the created (not started) container's filesystem, or None if absent."""
+        import docker.errors
+
+        for _ in range(MAX_SYMLINK_HOPS):
+            try:
+                stream, stat = self.container.get_archive(path)
+            except docker.errors.NotFound:
+                return None
+            except docker.errors.APIError as exc:
+                raise LaunchError(f"Failed to read {path} of image '{self.plan.image}': {_docker_message(exc)}") \
+                    from None
+            if stat.get("linkTarget"):
+                # The archive of a symlink holds the link itself; Docker gives its resolved target.
+                for _chunk in stream:
+                    pass
+                path = stat["linkTarget"]
+                continue
+            if int(stat.get("size") or 0) > MAX_PASSWD_BYTES:
+                raise LaunchError(f"{path} of image '{self.plan.image}' is larger than {MAX_PASSWD_BYTES} bytes")
+            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+                member = tar.next()
+                handle = tar.extractfile(member) if member is not None and member.isfile() else None
+                return handle.read().decode("utf-8", errors="replace") if handle is not None else None
+        raise LaunchError(f"{path} of image '{self.plan.image}': too many levels of symbolic links")
 
     def start(self) -> None:
         """Attach the log streamer, then start the container."""

@@ -20,6 +20,24 @@ host's static busybox, read-only into the container.  The container's
 entrypoint is a tiny shell shim (:func:`shim_entrypoint`) that sources the
 file and ``exec``\\ s the real command, so ``Config.Env`` holds only plain
 variables.  The file is deleted when the container is removed.
+
+Whatever user the task runs as, it gets its secrets: in Mesos the
+``environment_secret`` isolator puts the resolved values into the
+``ContainerLaunchInfo``'s task environment, and the user switch comes after
+that, so the user plays no part.  Here the shim runs as the container's own
+user, so the file is handed to exactly that user: once the container exists,
+its effective ``Config.User`` (the task's ``CommandInfo.user``, else the
+image's ``USER``, else root) is resolved to a uid with Docker's rules
+(:func:`container_uid`, reading the image's ``/etc/passwd`` only for a user
+name) and the file is ``chown``\\ ed to that uid, still mode ``0400``.  Its
+directory stays ``0700`` root, so no host user (not even one with that uid)
+can reach it; inside the container the bind mount bypasses the host path.
+
+The other way (start the shim as root, source the file, then drop to the
+configured user with busybox) was not taken: ``docker inspect`` would show
+``User: 0`` instead of the task's user, and the shim would have to redo
+Docker's user switch (supplementary groups, ``HOME``, capabilities) by hand,
+where any difference changes how the task runs.
 """
 
 from __future__ import annotations
@@ -27,6 +45,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,6 +190,54 @@ def write_env_file(path: Path, secrets: dict[str, SecretValue]) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
     with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
         handle.write(env_file_text(secrets))
+
+
+MAX_ID = 2**31 - 1
+"""The largest uid runc accepts."""
+
+
+def container_uid(user: str, read_passwd: Callable[[], str | None]) -> int:
+    """The uid a Docker container whose ``Config.User`` is ``user`` runs as, by Docker's (runc's) rules.
+
+    ``user`` is ``""`` (root), ``uid``, ``name`` or either with ``:group``.  A
+    numeric user is that uid; a name is looked up in the image's
+    ``/etc/passwd``, which ``read_passwd`` returns (None when the image has
+    none) and is only called for a name.  The group does not matter here: the
+    secrets file is readable by its owner only.
+
+    :raises SecretError: for a name the image does not know (Docker's own
+        words), or an out-of-range uid.
+    """
+    name = user.split(":", 1)[0]
+    if not name:
+        return 0
+    if name.isdigit():
+        uid = int(name)
+        if uid > MAX_ID:
+            raise SecretError(f"container user '{user}': uid {uid} is out of range (at most {MAX_ID})")
+        return uid
+    for line in (read_passwd() or "").splitlines():
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[0] == name and fields[2].isdigit():
+            return int(fields[2])
+    raise SecretError(f"unable to find user {name}: no matching entries in passwd file")
+
+
+def hand_env_file_to(path: Path, uid: int) -> None:
+    """Make the env file (mode 0400) owned by ``uid``, the one user that may read it.
+
+    :raises SecretError: when the agent may not give the file away (it is not
+        root and ``uid`` is not its own).
+    """
+    if os.stat(path).st_uid == uid:
+        return
+    try:
+        os.chown(path, uid, -1)
+    except PermissionError:
+        raise SecretError(
+            f"cannot hand the secrets file to the container's uid {uid}: the agent runs as uid {os.geteuid()} "
+            "and may not chown; run the agent as root, or the task as the agent's uid"
+        ) from None
 
 
 def shim_entrypoint(entrypoint: list[str], command: list[str]) -> tuple[list[str], list[str]]:

@@ -7,7 +7,11 @@ dockerd, the agent's HTTP server, sandboxes on disk.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import os
+import stat
+import subprocess
 import threading
 import time
 import urllib.error
@@ -233,6 +237,79 @@ def test_value_secret_reaches_a_mesos_task_but_not_state_or_docker_inspect(make_
     assert sorted(e["path"].rsplit("/", 1)[1] for e in listing) == ["stderr", "stdout"]
     agent.kill(FID, "secret-mesos")
     assert master.wait_terminal("secret-mesos")["state"] == "TASK_KILLED"
+
+
+@pytest.fixture
+def image_with_user(docker_client, busybox_image):
+    """The busybox image with ``USER 50000:0``, as the project image has (removed afterwards)."""
+    repository, tag = "airflow-mesos/test-busybox-user", uuid.uuid4().hex[:12]
+    base = docker_client.containers.create(busybox_image, ["true"])
+    try:
+        base.commit(repository=repository, tag=tag, changes=["USER 50000:0"])
+    finally:
+        base.remove(force=True)
+    yield f"{repository}:{tag}"
+    docker_client.images.remove(f"{repository}:{tag}", force=True)
+
+
+def test_secret_reaches_mesos_tasks_running_as_non_root_users(make_agent, docker_client, busybox_image,
+                                                               image_with_user):
+    """Task user, image USER and a user name: each task sees the value (it prints only a digest)."""
+    master = RecordingMaster()
+    agent = make_agent(master)
+    secret = "n0n-r00t-'pw' $x"
+    encoded = base64.b64encode(secret.encode()).decode()
+    env = {"variables": [{"name": "DB_PASSWORD", "type": "SECRET",
+                          "secret": {"type": "VALUE", "value": {"data": encoded}}}]}
+    script = 'echo "uid=$(id -u) sha=$(printf %s "$DB_PASSWORD" | sha256sum | cut -d" " -f1)"; sleep 30'
+    no_grace = {"grace_period": {"nanoseconds": 0}}
+    tasks = {  # task id: (image, CommandInfo.user, expected uid)
+        "sec-uid": (busybox_image, "50000:0", 50000),
+        "sec-image-user": (image_with_user, None, 50000),
+        "sec-name": (busybox_image, "nobody", 65534),
+    }
+    for tid, (image, user, _) in tasks.items():
+        command = {"value": script, "environment": env, **({"user": user} if user else {})}
+        agent.launch(FRAMEWORK, task_info(tid, command, mesos_container(image), kill_policy=no_grace))
+    agent.launch(FRAMEWORK, task_info("sec-no-user", {"value": "true", "environment": env, "user": "no-such-user"},
+                                      mesos_container(busybox_image)))
+
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    for tid, (_, _, uid) in tasks.items():
+        running = master.wait_state(tid, "TASK_RUNNING")
+        deadline = time.monotonic() + 10
+        while "sha=" not in sandbox_file(agent, tid, "stdout"):
+            assert time.monotonic() < deadline, (tid, sandbox_file(agent, tid, "stderr"))
+            time.sleep(0.05)
+        assert sandbox_file(agent, tid, "stdout") == f"uid={uid} sha={digest}\n", tid
+
+        container_id = running["container_status"]["container_id"]["value"]
+        inspected = docker_client.api.inspect_container(f"mesos-{container_id}")
+        config = inspected["Config"]
+        shown = json.dumps([config.get(k) for k in ("Env", "Cmd", "Entrypoint", "Labels")]
+                           + [inspected.get("Args"), inspected.get("Mounts")])
+        assert secret not in shown and encoded not in shown and "n0n-r00t" not in shown, tid
+
+        # On the host only that uid owns the file, and no host user can reach it (its directory is root's 0700).
+        env_file = agent.work_dir / "secrets" / container_id / "env"
+        file_stat, dir_stat = env_file.stat(), env_file.parent.stat()
+        assert (file_stat.st_uid, stat.S_IMODE(file_stat.st_mode)) == (uid, 0o400), tid
+        assert (dir_stat.st_uid, stat.S_IMODE(dir_stat.st_mode)) == (0, 0o700), tid
+        as_task_uid = subprocess.run(["cat", str(env_file)], user=uid, capture_output=True)
+        assert as_task_uid.returncode != 0 and as_task_uid.stdout == b"", tid
+
+    failed = master.wait_terminal("sec-no-user")
+    assert failed["state"] == "TASK_FAILED" and failed["reason"] == "REASON_CONTAINER_LAUNCH_FAILED"
+    assert "unable to find user no-such-user: no matching entries in passwd file" in failed["message"]
+    assert "n0n-r00t" not in json.dumps(master.updates)
+
+    for tid in tasks:
+        agent.kill(FID, tid)
+        assert master.wait_terminal(tid)["state"] == "TASK_KILLED"
+    deadline = time.monotonic() + 10
+    while os.listdir(agent.work_dir / "secrets"):
+        assert time.monotonic() < deadline, os.listdir(agent.work_dir / "secrets")
+        time.sleep(0.05)
 
 
 def test_secrets_refused_for_docker_tasks_and_references_fail(make_agent, busybox_image):
