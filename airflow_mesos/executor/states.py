@@ -1,0 +1,149 @@
+"""What a Mesos task status means for Airflow: one table, no I/O.
+
+Every ``mesos.v1.TaskState`` has a row in :data:`STATE_TABLE` saying what the
+executor does with it:
+
+- ``PENDING``: the task is on its way (staging, starting, being killed); nothing
+  to tell Airflow yet.
+- ``RUNNING``: the worker runs; Airflow hears ``running`` once.
+- ``SUCCESS``: the worker process exited 0.  (``execute_workload`` exits 0 also
+  when the task itself failed: the worker reports the task's own result through
+  the Execution API; the executor only says whether the process ran to its end.)
+- ``FAILED``: the task is gone without finishing; Airflow fails this try and
+  retries it per the task's ``retries``.
+- ``UNREACHABLE``: the agent is partitioned; the task may still run.  The
+  executor waits ``[mesos] unreachable_grace`` for it to come back before it
+  fails the try.
+- ``RELAUNCH``: Mesos refused the launch before anything ran because the offer
+  was no longer valid (rescinded, or taken by a master failover).  The task
+  goes back to waiting for an offer; Airflow's try is not spent on it.
+
+:data:`REASONS` turns Mesos' ``REASON_*`` codes into words for the task's event
+log and log, so a data engineer reading "the container could not be launched"
+does not need the Mesos proto at hand.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from airflow_mesos.mesos.events import TaskStatus
+
+__all__ = ["Outcome", "StateRule", "STATE_TABLE", "REASONS", "Verdict", "judge", "describe"]
+
+
+class Outcome(enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+    RELAUNCH = "relaunch"
+
+
+@dataclass(frozen=True)
+class StateRule:
+    outcome: Outcome
+    meaning: str
+
+
+STATE_TABLE: dict[str, StateRule] = {
+    "TASK_STAGING": StateRule(Outcome.PENDING, "Mesos is preparing the task on the agent"),
+    "TASK_STARTING": StateRule(Outcome.PENDING, "the task's container or process is starting"),
+    "TASK_RUNNING": StateRule(Outcome.RUNNING, "the worker runs"),
+    "TASK_KILLING": StateRule(Outcome.PENDING, "the task is being killed"),
+    "TASK_FINISHED": StateRule(Outcome.SUCCESS, "the worker exited 0"),
+    "TASK_FAILED": StateRule(Outcome.FAILED, "the task failed"),
+    "TASK_KILLED": StateRule(Outcome.FAILED, "the task was killed"),
+    "TASK_ERROR": StateRule(Outcome.FAILED, "Mesos refused the task description (TaskInfo)"),
+    "TASK_LOST": StateRule(Outcome.FAILED, "Mesos lost the task"),
+    "TASK_DROPPED": StateRule(Outcome.FAILED, "Mesos dropped the task before it started"),
+    "TASK_UNREACHABLE": StateRule(Outcome.UNREACHABLE, "the task's agent cannot be reached; it may still run"),
+    "TASK_GONE": StateRule(Outcome.FAILED, "the task's agent is gone and the task with it"),
+    "TASK_GONE_BY_OPERATOR": StateRule(Outcome.FAILED, "an operator marked the task's agent as gone"),
+    "TASK_UNKNOWN": StateRule(Outcome.FAILED, "Mesos does not know the task"),
+}
+
+# Launches that Mesos refused only because the offer went stale: nothing ran, so
+# the task is placed again instead of spending an Airflow try.  The master sends
+# these for an ACCEPT of a rescinded or unknown offer (master.cpp, _accept:
+# TASK_DROPPED for PARTITION_AWARE frameworks, TASK_LOST otherwise).
+_RELAUNCH = frozenset({("TASK_DROPPED", "REASON_INVALID_OFFERS"), ("TASK_LOST", "REASON_INVALID_OFFERS")})
+
+REASONS: dict[str, str] = {
+    "REASON_COMMAND_EXECUTOR_FAILED": "the worker process failed",
+    "REASON_CONTAINER_LAUNCH_FAILED": "the container could not be launched",
+    "REASON_CONTAINER_LIMITATION": "the container exceeded a resource limit",
+    "REASON_CONTAINER_LIMITATION_DISK": "the task used more disk than it asked for",
+    "REASON_CONTAINER_LIMITATION_MEMORY": "the task ran out of memory (raise its mem)",
+    "REASON_CONTAINER_PREEMPTED": "the container was preempted",
+    "REASON_CONTAINER_UPDATE_FAILED": "the container's resources could not be updated",
+    "REASON_MAX_COMPLETION_TIME_REACHED": "the task ran longer than its maximum completion time",
+    "REASON_EXECUTOR_REGISTRATION_TIMEOUT": "the executor did not register in time",
+    "REASON_EXECUTOR_REREGISTRATION_TIMEOUT": "the executor did not re-register in time",
+    "REASON_EXECUTOR_TERMINATED": "the task's executor terminated",
+    "REASON_EXECUTOR_UNREGISTERED": "the executor unregistered",
+    "REASON_FRAMEWORK_REMOVED": "the framework was removed from Mesos",
+    "REASON_GC_ERROR": "the agent could not clean up",
+    "REASON_INVALID_FRAMEWORKID": "the task names an invalid framework",
+    "REASON_INVALID_OFFERS": "the offer the task was launched on was no longer valid",
+    "REASON_IO_SWITCHBOARD_EXITED": "the I/O switchboard exited",
+    "REASON_MASTER_DISCONNECTED": "the agent lost its master",
+    "REASON_RECONCILIATION": "reported by reconciliation",
+    "REASON_RESOURCES_UNKNOWN": "the task's resources are unknown to the agent",
+    "REASON_AGENT_DISCONNECTED": "the task's agent disconnected",
+    "REASON_AGENT_REMOVED": "the task's agent was removed",
+    "REASON_AGENT_REMOVED_BY_OPERATOR": "an operator removed the task's agent",
+    "REASON_AGENT_REREGISTERED": "the task's agent re-registered without it",
+    "REASON_AGENT_RESTARTED": "the task's agent restarted",
+    "REASON_AGENT_UNKNOWN": "the task's agent is unknown",
+    "REASON_TASK_CHECK_STATUS_UPDATED": "a task check changed",
+    "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED": "a health check changed",
+    "REASON_TASK_GROUP_INVALID": "Mesos refused the task group",
+    "REASON_TASK_GROUP_UNAUTHORIZED": "the framework may not launch this task group",
+    "REASON_TASK_INVALID": "Mesos refused the task description (TaskInfo)",
+    "REASON_TASK_KILLED_DURING_LAUNCH": "the task was killed while it launched",
+    "REASON_TASK_UNAUTHORIZED": "the framework may not launch this task",
+    "REASON_TASK_UNKNOWN": "Mesos does not know the task",
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one status update means: the outcome and a one-line explanation."""
+
+    outcome: Outcome
+    summary: str
+    """E.g. ``TASK_FAILED (REASON_CONTAINER_LAUNCH_FAILED: the container could not be launched):
+    Failed to launch container: image not found``."""
+
+
+def describe(state: str, reason: str | None = None, message: str | None = None) -> str:
+    """One line naming the Mesos state, reason and message, with the reason in words."""
+    text = state
+    if reason:
+        words = REASONS.get(reason)
+        text += f" ({reason}: {words})" if words else f" ({reason})"
+    else:
+        rule = STATE_TABLE.get(state)
+        if rule is not None:
+            text += f" ({rule.meaning})"
+    if message:
+        text += f": {message.strip()}"
+    return text
+
+
+def judge(status: TaskStatus) -> Verdict:
+    """The outcome of one status update.
+
+    A state this table does not know (a newer Mesos) is PENDING: the executor
+    keeps waiting rather than guess, and reconciliation settles it.
+    """
+    summary = describe(status.state, status.reason, status.message)
+    if (status.state, status.reason) in _RELAUNCH:
+        return Verdict(Outcome.RELAUNCH, summary)
+    rule = STATE_TABLE.get(status.state)
+    if rule is None:
+        return Verdict(Outcome.PENDING, summary)
+    return Verdict(rule.outcome, summary)

@@ -1,0 +1,85 @@
+"""The command a Mesos task runs: ``python -m airflow_mesos.worker``.
+
+It runs Airflow 3.3's ``execute_workload`` in this process, with the workload
+assembled from two environment variables the MesosExecutor sets in the TaskInfo:
+
+- ``AIRFLOW_MESOS_WORKLOAD``: the workload JSON *without* its token (plain: a
+  task instance's ids, DAG file and log path are not secret);
+- ``AIRFLOW_MESOS_WORKLOAD_TOKEN``: the token, delivered by Mesos as a secret
+  environment variable, so it is in no argv, label or plain TaskInfo variable.
+
+Airflow's own ``--json-string`` would put the token in the worker's argv, where
+every user of the agent can read it in ``ps``; that is why this module exists.
+The token variable is removed from the environment before the task runs, so
+the task's own subprocesses do not inherit it.
+
+The worker also needs ``AIRFLOW__CORE__EXECUTION_API_SERVER_URL`` (set by the
+executor) and nothing else of Airflow's: no database URL, Fernet key or JWT
+secret.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import MutableMapping
+
+WORKLOAD_VAR = "AIRFLOW_MESOS_WORKLOAD"
+TOKEN_VAR = "AIRFLOW_MESOS_WORKLOAD_TOKEN"
+
+EXIT_BAD_WORKLOAD = 2
+
+
+class WorkerError(Exception):
+    """The task's environment does not carry a usable workload."""
+
+
+def take_workload_json(environ: MutableMapping[str, str]) -> str:
+    """The full workload JSON, token included; removes the token from ``environ``.
+
+    :raises WorkerError: naming the variable that is missing or malformed.
+    """
+    raw = environ.get(WORKLOAD_VAR)
+    if not raw:
+        raise WorkerError(f"{WORKLOAD_VAR} is not set: this command runs inside a task the MesosExecutor launched")
+    token = environ.pop(TOKEN_VAR, None)
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise WorkerError(f"{WORKLOAD_VAR} is not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise WorkerError(f"{WORKLOAD_VAR} must be a JSON object, got {type(data).__name__}")
+    if token is not None:
+        data["token"] = token
+    elif not data.get("token"):
+        raise WorkerError(f"{TOKEN_VAR} is not set: the task has no Execution API token")
+    return json.dumps(data)
+
+
+def main() -> int:
+    try:
+        workload_json = take_workload_json(os.environ)
+    except WorkerError as exc:
+        print(f"airflow-mesos worker: {exc}", file=sys.stderr)
+        return EXIT_BAD_WORKLOAD
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from airflow.executors import workloads
+    from airflow.sdk.execution_time.execute_workload import execute_workload
+
+    try:
+        workload = TypeAdapter(workloads.All).validate_json(workload_json)
+    except ValidationError as exc:
+        # The error lists fields and their problems; pydantic never shows the token (repr=False) but
+        # it may echo input values, so print the locations and messages only.
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"airflow-mesos worker: the workload is not valid: {problems}", file=sys.stderr)
+        return EXIT_BAD_WORKLOAD
+    execute_workload(workload)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

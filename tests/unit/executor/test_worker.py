@@ -1,0 +1,26 @@
+"""The worker command takes the token from the secret variable and never from argv."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_mesos.worker import TOKEN_VAR, WORKLOAD_VAR, WorkerError, take_workload_json
+
+
+def test_token_joins_the_workload_and_leaves_the_environment():
+    environ = {WORKLOAD_VAR: json.dumps({"type": "ExecuteTask", "ti": {}}), TOKEN_VAR: "tok", "OTHER": "1"}
+    assert json.loads(take_workload_json(environ)) == {"type": "ExecuteTask", "ti": {}, "token": "tok"}
+    assert TOKEN_VAR not in environ and environ["OTHER"] == "1"
+
+
+@pytest.mark.parametrize(("environ", "words"), [
+    ({}, f"{WORKLOAD_VAR} is not set"),
+    ({WORKLOAD_VAR: "{nope"}, "is not JSON"),
+    ({WORKLOAD_VAR: "[1]"}, "must be a JSON object"),
+    ({WORKLOAD_VAR: "{}"}, f"{TOKEN_VAR} is not set"),
+])
+def test_bad_environment_names_the_variable(environ, words):
+    with pytest.raises(WorkerError, match=words):
+        take_workload_json(dict(environ))
