@@ -1,0 +1,520 @@
+"""The MesosExecutor's own decisions, as a pure state machine: stimuli in, instructions out.
+
+The edge (:mod:`~airflow_mesos.executor.executor`) owns the driver, the clock,
+the metadata database and Airflow's event buffer.  It feeds :class:`ExecutorCore`
+what happened (a workload was queued, offers came, a status update arrived, a
+second passed) with the time passed in, and performs the instructions it gets
+back (ACCEPT these offers with these tasks, DECLINE those, REVIVE, tell Airflow
+this try failed, acknowledge that update ...).  Nothing here does I/O or reads a
+clock, so every decision is tested with plain values.
+
+A task's life here::
+
+    WAITING --offer--> LAUNCHING --STAGING/STARTING--> STARTING --RUNNING--> RUNNING
+       ^                   |                                           |
+       +---- RELAUNCH -----+ (stale offer; nothing ran)                +--UNREACHABLE--> UNREACHABLE
+                                                                           (grace, then FAILED)
+
+and it leaves on a terminal update, on revoke, or after the unreachable grace.
+Updates that carry a uuid are acknowledged only after Airflow applied what they
+mean (:class:`Report` holds the status; the edge acknowledges once ``sync``
+handed it to Airflow), so a crash in between makes Mesos send them again.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_mesos.executor.matcher import Assignment, PlacedTask, TaskDemand, match
+from airflow_mesos.executor.states import Outcome, describe, judge
+from airflow_mesos.mesos.events import Offer, TaskStatus
+
+__all__ = [
+    "Acknowledge",
+    "CorePolicy",
+    "Decline",
+    "ExecutorCore",
+    "Instruction",
+    "Kill",
+    "Launch",
+    "LaunchTask",
+    "Phase",
+    "PersistFrameworkId",
+    "Reconcile",
+    "Report",
+    "Revive",
+    "Suppress",
+    "Work",
+    "WaitReason",
+]
+
+
+class Phase(enum.Enum):
+    WAITING = "waiting"        # queued in the executor, waiting for an offer that fits
+    LAUNCHING = "launching"    # ACCEPT sent, no status yet
+    STARTING = "starting"      # STAGING / STARTING on an agent
+    RUNNING = "running"
+    UNREACHABLE = "unreachable"
+    ADOPTED = "adopted"        # taken over from an earlier scheduler; its Mesos state is being reconciled
+
+
+LAUNCHED_PHASES = frozenset({Phase.LAUNCHING, Phase.STARTING, Phase.RUNNING, Phase.UNREACHABLE, Phase.ADOPTED})
+
+
+@dataclass(frozen=True)
+class Work:
+    """A workload the executor was handed: the matcher's demand plus what the edge needs to launch it."""
+
+    key: Hashable
+    """Airflow's key (TaskInstanceKey or CallbackKey); opaque here."""
+    demand: TaskDemand
+    payload: Any = field(repr=False, compare=False)
+    """What the edge builds the TaskInfo from (the workload and its resolved TaskSpec); opaque here."""
+
+    @property
+    def task_id(self) -> str:
+        return self.demand.task_id
+
+
+@dataclass
+class _Task:
+    work: Work
+    phase: Phase
+    submitted_at: float
+    agent_id: str | None = None
+    hostname: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    launched_at: float | None = None
+    unreachable_since: float | None = None
+    wait_reason: str | None = None
+    revoked: bool = False
+    reported_running: bool = False
+    ever_started: bool = False
+    last_status: TaskStatus | None = None
+
+
+# --- instructions ------------------------------------------------------------------------------
+
+
+class Instruction:
+    __slots__ = ()
+
+
+@dataclass(frozen=True)
+class LaunchTask:
+    work: Work
+    assignment: Assignment
+    remint_token: bool
+    """The task waited longer than a safe share of its token's lifetime: mint a fresh one."""
+    waited_seconds: float
+
+
+@dataclass(frozen=True)
+class Launch(Instruction):
+    """ACCEPT ``offer`` with one LAUNCH of ``tasks``."""
+
+    offer: Offer
+    tasks: tuple[LaunchTask, ...]
+    refuse_seconds: float
+
+
+@dataclass(frozen=True)
+class Decline(Instruction):
+    offer_ids: tuple[str, ...]
+    refuse_seconds: float
+
+
+@dataclass(frozen=True)
+class Revive(Instruction):
+    pass
+
+
+@dataclass(frozen=True)
+class Suppress(Instruction):
+    pass
+
+
+@dataclass(frozen=True)
+class Kill(Instruction):
+    task_id: str
+    agent_id: str | None
+    grace_seconds: float
+
+
+@dataclass(frozen=True)
+class Acknowledge(Instruction):
+    """Acknowledge now: the update changes nothing Airflow needs to record."""
+
+    status: TaskStatus
+
+
+@dataclass(frozen=True)
+class Reconcile(Instruction):
+    """Explicit reconciliation of ``(task_id, agent_id|None)`` pairs; empty = implicit."""
+
+    tasks: tuple[tuple[str, str | None], ...]
+
+
+@dataclass(frozen=True)
+class Report(Instruction):
+    """Tell Airflow: ``outcome`` is RUNNING, SUCCESS or FAILED.  ``status`` (when it has a uuid)
+    is acknowledged after Airflow took the report."""
+
+    key: Hashable
+    task_id: str
+    outcome: Outcome
+    info: str
+    status: TaskStatus | None
+    worker_started: bool
+    """False when the worker never ran (bad image, TASK_ERROR, never placed): it wrote no log."""
+
+
+@dataclass(frozen=True)
+class WaitReason(Instruction):
+    """Why a queued task is not placed yet changed (for its event log and the Mesos UI page)."""
+
+    key: Hashable
+    task_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PersistFrameworkId(Instruction):
+    framework_id: str
+
+
+@dataclass(frozen=True)
+class CorePolicy:
+    """The settings the core's decisions depend on (from ``[mesos]``)."""
+
+    refuse_seconds: float = 5.0
+    """Refuse filter of declined offers while tasks wait (they come back soon)."""
+    idle_refuse_seconds: float = 120.0
+    """Refuse filter of offers declined when nothing waits (offers are suppressed too)."""
+    revive_min_interval: float = 2.0
+    unreachable_grace: float = 300.0
+    kill_grace_period: float = 30.0
+    token_lifetime: float = 600.0
+    token_remint_fraction: float = 0.5
+    reconcile_interval: float = 10.0
+    """How long to wait for an explicit reconciliation's answer before asking again."""
+    default_role: str = "*"
+
+
+class ExecutorCore:
+    """The executor's state: tasks by Mesos id, connection, suppression.  Pure."""
+
+    def __init__(self, policy: CorePolicy | None = None) -> None:
+        self.policy = policy or CorePolicy()
+        self._tasks: dict[str, _Task] = {}
+        # The WAITING subset of _tasks, in submission order, so that a cycle never scans the running ones.
+        self._waiting: dict[str, _Task] = {}
+        self._sequence = 0
+        self.connected = False
+        self.framework_id: str | None = None
+        self.disconnect_reason: str | None = "not subscribed to a Mesos master yet"
+        self._suppressed = False
+        self._last_revive: float | None = None
+        self._revive_pending = False
+        self._reconcile_asked_at: float | None = None
+        self._unclaimed: dict[str, TaskStatus] = {}
+        # Counters for metrics; the edge reads and reports them.
+        self.offers_received = 0
+        self.offers_declined = 0
+        self.tasks_launched = 0
+
+    # --- views --------------------------------------------------------------------------------
+
+    def phase(self, task_id: str) -> Phase | None:
+        task = self._tasks.get(task_id)
+        return task.phase if task is not None else None
+
+    def waiting_count(self) -> int:
+        return len(self._waiting)
+
+    def launched_count(self) -> int:
+        return sum(1 for t in self._tasks.values() if t.phase in LAUNCHED_PHASES)
+
+    def wait_reasons(self) -> dict[str, str]:
+        return {tid: t.wait_reason or "" for tid, t in self._waiting.items()}
+
+    def task_ids(self) -> list[str]:
+        return list(self._tasks)
+
+    def key_of(self, task_id: str) -> Hashable | None:
+        task = self._tasks.get(task_id)
+        return task.work.key if task is not None else None
+
+    # --- stimuli ------------------------------------------------------------------------------
+
+    def submit(self, work: Work, now: float) -> list[Instruction]:
+        """A workload was queued to the executor."""
+        if work.task_id in self._tasks:
+            return []  # the same try handed twice: keep the one we have
+        task = _Task(work=work, phase=Phase.WAITING, submitted_at=now)
+        self._tasks[work.task_id] = self._waiting[work.task_id] = task
+        out: list[Instruction] = []
+        reason = "waiting for offers from Mesos" if self.connected else self._not_connected_reason()
+        out += self._set_reason(self._tasks[work.task_id], reason)
+        out += self._want_offers(now)
+        return out
+
+    def adopt(self, work: Work, now: float) -> list[Instruction]:
+        """A task an earlier scheduler launched: track it and ask Mesos how it is."""
+        if work.task_id in self._tasks:
+            return []
+        task = _Task(work=work, phase=Phase.ADOPTED, submitted_at=now, launched_at=now)
+        self._tasks[work.task_id] = task
+        out: list[Instruction] = []
+        early = self._unclaimed.pop(work.task_id, None)
+        if early is not None:
+            out += self._apply_status(task, early, now, acknowledged=True)
+        if work.task_id in self._tasks and self.connected:
+            out.append(Reconcile(((work.task_id, task.agent_id),)))
+            self._reconcile_asked_at = now
+        return out
+
+    def revoke(self, task_id: str, now: float) -> list[Instruction]:
+        """Airflow withdrew the task (stuck in queued, cleared ...): kill it, tell Airflow nothing."""
+        task = self._tasks.get(task_id)
+        if task is None:
+            return []
+        if task.phase is Phase.WAITING:
+            self._forget(task_id)
+            return self._maybe_suppress()
+        task.revoked = True
+        return [Kill(task_id, task.agent_id, self.policy.kill_grace_period)]
+
+    def subscribed(self, framework_id: str, now: float) -> list[Instruction]:
+        out: list[Instruction] = []
+        if framework_id != self.framework_id:
+            out.append(PersistFrameworkId(framework_id))
+        self.framework_id = framework_id
+        self.connected = True
+        self.disconnect_reason = None
+        # A new subscription starts unsuppressed (we subscribe without suppressed roles).
+        self._suppressed = False
+        self._last_revive = now
+        self._revive_pending = False
+        launched = [(tid, t.agent_id) for tid, t in self._tasks.items() if t.phase in LAUNCHED_PHASES]
+        if launched:
+            out.append(Reconcile(tuple(launched)))
+            self._reconcile_asked_at = now
+        for task in self._waiting.values():
+            out += self._set_reason(task, "waiting for offers from Mesos")
+        out += self._maybe_suppress()
+        return out
+
+    def disconnected(self, reason: str, now: float) -> list[Instruction]:
+        self.connected = False
+        self.disconnect_reason = reason
+        out: list[Instruction] = []
+        for task in self._waiting.values():
+            out += self._set_reason(task, self._not_connected_reason())
+        return out
+
+    def framework_removed(self, message: str, now: float) -> list[Instruction]:
+        """Mesos forgot the framework (torn down or failover timeout): every launched task is gone."""
+        self.framework_id = None
+        out = self.disconnected(f"the framework was removed from Mesos: {message}", now)
+        for task_id, task in list(self._tasks.items()):
+            if task.phase in LAUNCHED_PHASES:
+                self._forget(task_id)
+                if not task.revoked:
+                    out.append(Report(task.work.key, task_id, Outcome.FAILED,
+                                      f"Mesos removed the framework and with it the task: {message}", None,
+                                      task.ever_started))
+        return out
+
+    def offers(self, offers: Sequence[Offer], now: float, unreadable: Iterable[str] = ()) -> list[Instruction]:
+        """An OFFERS event: place what waits, decline the rest.  ``unreadable`` offer ids are declined."""
+        self.offers_received += len(offers)
+        out: list[Instruction] = []
+        unreadable = tuple(unreadable)
+        waiting = list(self._waiting.values())
+        if not waiting:
+            declined = tuple(o.id for o in offers) + unreadable
+            if declined:
+                self.offers_declined += len(declined)
+                out.append(Decline(declined, self.policy.idle_refuse_seconds))
+            out += self._maybe_suppress()
+            return out
+        placed = [PlacedTask(t.work.demand.group, t.agent_id, t.hostname or "", t.attributes)
+                  for t in self._tasks.values() if t.phase in LAUNCHED_PHASES and t.agent_id is not None]
+        result = match([t.work.demand for t in waiting], offers, placed, default_role=self.policy.default_role)
+        by_id = {o.id: o for o in offers}
+        for launch in result.launches:
+            offer = by_id[launch.offer_id]
+            tasks = []
+            for assignment in launch.tasks:
+                task = self._tasks[assignment.task_id]
+                waited = now - task.submitted_at
+                remint = waited > self.policy.token_lifetime * self.policy.token_remint_fraction
+                task.phase = Phase.LAUNCHING
+                del self._waiting[assignment.task_id]
+                task.agent_id = offer.agent_id
+                task.hostname = offer.hostname
+                task.attributes = dict(offer.attributes)
+                task.launched_at = now
+                task.wait_reason = None
+                tasks.append(LaunchTask(task.work, assignment, remint, waited))
+            self.tasks_launched += len(tasks)
+            out.append(Launch(offer, tuple(tasks), self.policy.refuse_seconds))
+        declined = tuple(result.unused_offer_ids) + unreadable
+        if declined:
+            self.offers_declined += len(declined)
+            out.append(Decline(declined, self.policy.refuse_seconds))
+        for task_id, reason in result.waiting.items():
+            out += self._set_reason(self._tasks[task_id], reason)
+        out += self._maybe_suppress()
+        return out
+
+    def launch_failed(self, task_ids: Iterable[str], reason: str, now: float) -> list[Instruction]:
+        """The ACCEPT did not reach the master: the tasks wait for another offer."""
+        out: list[Instruction] = []
+        for task_id in task_ids:
+            task = self._tasks.get(task_id)
+            if task is None or task.phase is not Phase.LAUNCHING:
+                continue
+            if task.revoked:
+                self._forget(task_id)
+                continue
+            self._back_to_waiting(task)
+            out += self._set_reason(task, f"launch did not reach Mesos ({reason}); waiting for another offer")
+        out += self._want_offers(now)
+        return out
+
+    def invalid_task(self, task_id: str, message: str) -> list[Instruction]:
+        """The task cannot be described to Mesos (bad config found at launch): fail it, it never ran."""
+        task = self._forget(task_id)
+        if task is None:
+            return []
+        return [Report(task.work.key, task_id, Outcome.FAILED, message, None, False)] + self._maybe_suppress()
+
+    def update(self, status: TaskStatus, now: float) -> list[Instruction]:
+        """An UPDATE event."""
+        task = self._tasks.get(status.task_id)
+        if task is None:
+            # Not ours (any more), or launched by an earlier scheduler and not adopted yet: keep the latest
+            # word for adoption and acknowledge, or Mesos resends it forever.
+            self._unclaimed[status.task_id] = status
+            return self._ack(status)
+        return self._apply_status(task, status, now, acknowledged=False)
+
+    def tick(self, now: float) -> list[Instruction]:
+        """Time passed: a deferred revive, unreachable grace, unanswered reconciliation."""
+        out: list[Instruction] = []
+        if self._revive_pending and self.connected:
+            out += self._want_offers(now)
+        for task_id, task in list(self._tasks.items()):
+            if task.phase is Phase.UNREACHABLE and task.unreachable_since is not None:
+                if now - task.unreachable_since >= self.policy.unreachable_grace:
+                    self._forget(task_id)
+                    out.append(Kill(task_id, task.agent_id, self.policy.kill_grace_period))
+                    if not task.revoked:
+                        out.append(Report(task.work.key, task_id, Outcome.FAILED,
+                                          f"the task's agent stayed unreachable for more than "
+                                          f"{self.policy.unreachable_grace:g} s", None, task.ever_started))
+        if self.connected and self._reconcile_asked_at is not None:
+            if now - self._reconcile_asked_at >= self.policy.reconcile_interval:
+                pending = [(tid, t.agent_id) for tid, t in self._tasks.items() if t.phase is Phase.ADOPTED]
+                if pending:
+                    out.append(Reconcile(tuple(pending)))
+                    self._reconcile_asked_at = now
+                else:
+                    self._reconcile_asked_at = None
+        return out
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _forget(self, task_id: str) -> _Task | None:
+        self._waiting.pop(task_id, None)
+        return self._tasks.pop(task_id, None)
+
+    def _not_connected_reason(self) -> str:
+        return f"not connected to the Mesos master ({self.disconnect_reason or 'connecting'})"
+
+    def _ack(self, status: TaskStatus) -> list[Instruction]:
+        return [Acknowledge(status)] if status.uuid is not None else []
+
+    def _set_reason(self, task: _Task, reason: str) -> list[Instruction]:
+        if task.wait_reason == reason:
+            return []
+        task.wait_reason = reason
+        return [WaitReason(task.work.key, task.work.task_id, reason)]
+
+    def _back_to_waiting(self, task: _Task) -> None:
+        task.phase = Phase.WAITING
+        self._waiting[task.work.task_id] = task
+        task.agent_id = None
+        task.hostname = None
+        task.attributes = {}
+        task.launched_at = None
+        task.wait_reason = None
+
+    def _want_offers(self, now: float) -> list[Instruction]:
+        """REVIVE when suppressed and work waits, at most once per ``revive_min_interval``."""
+        if not self.connected or not self._suppressed or self.waiting_count() == 0:
+            self._revive_pending = False
+            return []
+        if self._last_revive is not None and now - self._last_revive < self.policy.revive_min_interval:
+            self._revive_pending = True
+            return []
+        self._suppressed = False
+        self._revive_pending = False
+        self._last_revive = now
+        return [Revive()]
+
+    def _maybe_suppress(self) -> list[Instruction]:
+        if self._waiting:
+            return []
+        self._revive_pending = False
+        if not self.connected or self._suppressed:
+            return []
+        self._suppressed = True
+        self._revive_pending = False
+        return [Suppress()]
+
+    def _apply_status(self, task: _Task, status: TaskStatus, now: float, *, acknowledged: bool) -> list[Instruction]:
+        ack = [] if acknowledged else self._ack(status)
+        verdict = judge(status)
+        task.last_status = status
+        if status.agent_id and task.agent_id is None:
+            task.agent_id = status.agent_id
+        task_id = status.task_id
+        if verdict.outcome is Outcome.RELAUNCH:
+            if task.revoked:
+                self._forget(task_id)
+                return ack
+            self._back_to_waiting(task)
+            out = ack + self._set_reason(task, f"relaunching: {verdict.summary}")
+            return out + self._want_offers(now)
+        if verdict.outcome is Outcome.PENDING:
+            if task.phase in (Phase.LAUNCHING, Phase.ADOPTED) and status.state in ("TASK_STAGING", "TASK_STARTING"):
+                task.phase = Phase.STARTING
+            return ack
+        if verdict.outcome is Outcome.UNREACHABLE:
+            if task.phase is not Phase.UNREACHABLE:
+                task.phase = Phase.UNREACHABLE
+                task.unreachable_since = now
+            return ack
+        if verdict.outcome is Outcome.RUNNING:
+            task.phase = Phase.RUNNING
+            task.unreachable_since = None
+            task.ever_started = True
+            if task.revoked or task.reported_running:
+                return ack
+            task.reported_running = True
+            return [Report(task.work.key, task_id, Outcome.RUNNING, task_id,
+                           None if acknowledged else status, True)]
+        # Terminal: SUCCESS or FAILED.
+        self._forget(task_id)
+        if task.revoked:
+            return ack + self._maybe_suppress()
+        info = verdict.summary if verdict.outcome is Outcome.FAILED else describe(status.state)
+        report = Report(task.work.key, task_id, verdict.outcome, info, None if acknowledged else status,
+                        task.ever_started or status.state == "TASK_FINISHED")
+        return [report] + self._maybe_suppress()
