@@ -27,7 +27,7 @@ class LocalCluster:
     :param work_dir: agents' work dir (``<work_dir>/slaves/<agent_id>/...``); a temp dir removed on stop if None.
     :param docker_client: docker SDK client for the agents' Docker containerizer.
     :param heartbeat_interval: seconds between HEARTBEAT events.
-    :param allocation_interval: seconds between allocation rounds.
+    :param allocation_interval: seconds between allocation rounds; ``None``: only when :meth:`allocate_now` is called.
     :param agent_ping_timeout: seconds of failed agent pings before the agent is marked unreachable.
     :param status_update_retry_interval: first retry interval of unacknowledged status updates (agents).
     :param credentials: principal -> secret; turns on HTTP basic auth for the scheduler API.
@@ -38,7 +38,7 @@ class LocalCluster:
 
     def __init__(self, agents: int | list[Any] = 1, *, host: str = "127.0.0.1", port: int = 0,
                  work_dir: str | Path | None = None, docker_client: Any = None, heartbeat_interval: float = 15.0,
-                 allocation_interval: float = 1.0, agent_ping_timeout: float = 75.0,
+                 allocation_interval: float | None = 1.0, agent_ping_timeout: float = 75.0,
                  status_update_retry_interval: float = 10.0, credentials: dict[str, str] | None = None,
                  zk: str | None = None, offer_timeout: float | None = None, clock: Clock = SYSTEM_CLOCK,
                  agent_factory: Callable[..., Any] | None = None) -> None:
@@ -125,6 +125,15 @@ class LocalCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # -- allocation -------------------------------------------------------------------------------
+    def allocate_now(self) -> list[dict]:
+        """Run one allocation round now and return the offers it made (see ``Master.allocate_now``).
+
+        With ``allocation_interval=None`` this is the only way offers go out, so a test knows exactly which
+        frameworks are subscribed when a round runs, and that an empty result means nothing was offered.
+        """
+        return self.master.allocate_now()
 
     # -- fault injection --------------------------------------------------------------------------
     def _agent(self, agent_id: str) -> Any:

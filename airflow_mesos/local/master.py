@@ -17,6 +17,7 @@ methods return at once) and call back only from their own threads.
 from __future__ import annotations
 
 import base64
+import copy
 import http.client
 import logging
 import queue
@@ -224,7 +225,9 @@ class Master:
     :param host: interface to bind and advertise.
     :param port: TCP port; 0 picks an ephemeral one.
     :param heartbeat_interval: seconds between HEARTBEAT events (Mesos: 15).
-    :param allocation_interval: seconds between allocation rounds (Mesos: 1).
+    :param allocation_interval: seconds between allocation rounds (Mesos: 1).  ``None`` runs rounds only when
+        :meth:`allocate_now` is called (not on a timer, not on a SUBSCRIBE, REVIVE or new agent), so a test or
+        an operator decides exactly when offers go out; Mesos itself has no such mode.
     :param agent_ping_timeout: seconds an agent may fail its /health pings before it is marked unreachable
         (Mesos: agent_ping_timeout x max_agent_ping_timeouts = 75).
     :param offer_timeout: rescind offers older than this many seconds (Mesos: unset).
@@ -235,7 +238,7 @@ class Master:
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, heartbeat_interval: float = 15.0,
-                 allocation_interval: float = 1.0, agent_ping_timeout: float = 75.0,
+                 allocation_interval: float | None = 1.0, agent_ping_timeout: float = 75.0,
                  offer_timeout: float | None = None, credentials: dict[str, str] | None = None,
                  zk: str | None = None, standby: bool = False, leader: str | None = None,
                  clock: Clock = SYSTEM_CLOCK, hostname: str | None = None) -> None:
@@ -243,7 +246,10 @@ class Master:
         self.hostname = hostname or host
         self._requested_port = port
         self.heartbeat_interval = float(heartbeat_interval)
-        self.allocation_interval = float(allocation_interval)
+        if allocation_interval is not None and not float(allocation_interval) > 0:
+            raise ValueError(f"allocation_interval must be a positive number of seconds or None (rounds on demand), "
+                             f"got {allocation_interval!r}")
+        self.allocation_interval = None if allocation_interval is None else float(allocation_interval)
         self.agent_ping_timeout = float(agent_ping_timeout)
         self.offer_timeout = offer_timeout
         self._credentials = dict(credentials or {})
@@ -502,8 +508,14 @@ class Master:
                 total = total + offer.resources
         return total
 
-    def allocate_now(self) -> None:
-        """One allocation round: offer every agent's unallocated resources (see allocator.allocate)."""
+    def allocate_now(self) -> list[dict]:
+        """Run one allocation round now: offer every agent's unallocated resources (see allocator.allocate).
+
+        Returns copies of the offers this round made (empty when everything is offered, in use, filtered or
+        suppressed), already queued to their frameworks' streams.  The ticker calls it every
+        ``allocation_interval``; with ``allocation_interval=None`` only callers of this method do.
+        """
+        made: list[dict] = []
         with self._lock:
             now = self.clock.monotonic()
             agents = [AgentSlot(a.id, a.total - self._used(a.id) - self._offered(a.id), a.total.scalar("gpus") > 0)
@@ -537,12 +549,15 @@ class Master:
                 self.offers[offer_id] = OfferRecord(offer_id, grant.framework_id, grant.agent_id, grant.role,
                                                     grant.resources, now, offer_json)
                 batches.setdefault(grant.framework_id, []).append(offer_json)
+                made.append(copy.deepcopy(offer_json))
             for framework_id, offers in batches.items():
                 self.frameworks[framework_id].subscription.send({"type": "OFFERS", "offers": {"offers": offers}})
+        return made
 
     # -- ticker ---------------------------------------------------------------------------------------
     def tick(self) -> None:
-        """Heartbeats, failover timeouts, offer timeouts and (when due) allocation; driven by the ticker thread."""
+        """Heartbeats, failover timeouts, offer timeouts and (when due and not on demand) allocation; driven by the
+        ticker thread."""
         with self._lock:
             now = self.clock.monotonic()
             for sub in list(self._subscriptions):
@@ -558,12 +573,13 @@ class Master:
             if self.offer_timeout is not None:
                 for offer in [o for o in self.offers.values() if now - o.created >= self.offer_timeout]:
                     self._rescind(offer)
-            if now >= self._next_allocation:
+            if self.allocation_interval is not None and now >= self._next_allocation:
                 self._next_allocation = now + self.allocation_interval
                 self.allocate_now()
 
     def _tick_loop(self) -> None:
-        step = max(0.01, min(0.1, self.allocation_interval / 4, self.heartbeat_interval / 4))
+        periods = [self.heartbeat_interval] + ([self.allocation_interval] if self.allocation_interval else [])
+        step = max(0.01, min(0.1, *(p / 4 for p in periods)))
         while not self._stop.wait(step):
             try:
                 self.tick()

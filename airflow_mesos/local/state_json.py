@@ -125,7 +125,7 @@ def agent_model(master: "Master", record: "AgentRecord") -> dict:
 
 def _flags(master: "Master") -> dict:
     return {
-        "allocation_interval": f"{master.allocation_interval:g}secs",
+        "allocation_interval": f"{master.allocation_interval:g}secs" if master.allocation_interval is not None else "",
         "authenticate_http_frameworks": "true" if master._credentials else "false",
         "http_framework_authenticators": "basic",
         "hostname": master.hostname, "ip": master.host, "port": str(master.port),

@@ -16,13 +16,19 @@ from tests.unit.local_master.stub_agent import StubAgent, StubSpec
 pytestmark = pytest.mark.integration
 
 
+ON_DEMAND = {"allocation_interval": None}
+"""Cluster options for a test that runs every allocation round itself (``cluster.allocate_now()``)."""
+
+
 @pytest.fixture
 def cluster(tmp_path, request):
-    # A short ping timeout only where a test needs agent loss; a busy machine can stall pings briefly.
-    ping_timeout = getattr(request, "param", 10.0)
+    # Tests override options through indirect parametrization: a short ping timeout only where a test needs
+    # agent loss (a busy machine can stall pings briefly), ON_DEMAND where a test must know exactly when
+    # offers go out or prove that none did.
+    options = {"heartbeat_interval": 0.3, "allocation_interval": 0.05, "agent_ping_timeout": 10.0,
+               **getattr(request, "param", {})}
     c = LocalCluster([StubSpec(), StubSpec(attributes={"rack": "r1", "weight": 2})], work_dir=tmp_path,
-                     agent_factory=StubAgent, heartbeat_interval=0.3, allocation_interval=0.05,
-                     agent_ping_timeout=ping_timeout)
+                     agent_factory=StubAgent, **options)
     with c:
         yield c
 
@@ -184,29 +190,36 @@ def test_missing_docker_image_is_a_400_like_mesos_required_field(cluster, subs):
     assert "Missing required fields: accept.operations[0].launch.task_infos[0].container.docker.image" in r.text
 
 
+def offered_agents(offers: list[dict]) -> list[str]:
+    return sorted(o["agent_id"]["value"] for o in offers)
+
+
+@pytest.mark.parametrize("cluster", [ON_DEMAND], indirect=True)
 def test_decline_filters_then_revive_reoffers(cluster, subs):
     sub = subscribe(cluster, subs)
-    first = sub.event("OFFERS")["offers"]["offers"]
+    sub.event("SUBSCRIBED")
+    first = cluster.allocate_now()
+    assert offered_agents(first) == sorted(cluster.agents)
+    assert sub.event("OFFERS")["offers"]["offers"] == first
     ids = [o["id"] for o in first]
     assert sub.call({"type": "DECLINE", "decline": {"offer_ids": ids, "filters": {"refuse_seconds": 3600}}}).status_code == 202
-    seen = {o["agent_id"]["value"] for o in first}
-    # Any agent not offered yet may still come; the declined ones must not within a few rounds.
-    import time
-    time.sleep(0.4)
-    again = [o for e in sub.events if e["type"] == "OFFERS" for o in e["offers"]["offers"] if o["id"] not in ids]
-    assert not [o for o in again if o["agent_id"]["value"] in seen]
-    sub.call({"type": "REVIVE"})
-    offer = sub.wait_for(lambda e: e["type"] == "OFFERS" and any(o["agent_id"]["value"] in seen and o["id"] not in ids for o in e["offers"]["offers"]))
-    assert offer
+    # The DECLINE is applied when its 202 arrives, so this round sees the filters: nothing goes out.
+    assert cluster.allocate_now() == []
+    assert sub.call({"type": "REVIVE"}).status_code == 202
+    again = cluster.allocate_now()
+    assert offered_agents(again) == sorted(cluster.agents)
+    assert not {o["id"]["value"] for o in again} & {i["value"] for i in ids}
+    assert sub.event("OFFERS")["offers"]["offers"] == again
+    assert [e["type"] for e in sub.events].count("OFFERS") == 2
 
 
+@pytest.mark.parametrize("cluster", [ON_DEMAND], indirect=True)
 def test_suppress_stops_offers(cluster, subs):
     sub = subscribe(cluster, subs, suppressed_roles=["test"])
     sub.event("SUBSCRIBED")
-    sub.event("HEARTBEAT")
-    sub.event("HEARTBEAT")
-    assert not [e for e in sub.events if e["type"] == "OFFERS"]
-    sub.call({"type": "REVIVE", "revive": {"roles": ["test"]}})
+    assert cluster.allocate_now() == []
+    assert sub.call({"type": "REVIVE", "revive": {"roles": ["test"]}}).status_code == 202
+    assert offered_agents(cluster.allocate_now()) == sorted(cluster.agents)
     sub.event("OFFERS")
 
 
@@ -285,13 +298,18 @@ def test_teardown_closes_stream_and_refuses_resubscribe(cluster, subs):
     assert again.event("ERROR")["error"]["message"] == "Framework has been removed"
 
 
-@pytest.mark.parametrize("cluster", [1.0], indirect=True)
+@pytest.mark.parametrize("cluster", [{**ON_DEMAND, "agent_ping_timeout": 1.0}], indirect=True)
 def test_agent_loss_sends_unreachable_or_lost_and_failure_then_gone_on_reconcile(cluster, subs):
     pa = subscribe(cluster, subs, info=framework_info("pa", roles=("a",)))
     legacy = subscribe(cluster, subs, info=framework_info("legacy", capabilities=(), roles=("b",)))
+    pa.event("SUBSCRIBED")
+    legacy.event("SUBSCRIBED")
+    # The first round runs only now that both are subscribed, so DRF gives each framework one agent.
+    offers = cluster.allocate_now()
+    assert sorted(o["framework_id"]["value"] for o in offers) == sorted([pa.framework_id, legacy.framework_id])
     pa_offer = pa.event("OFFERS")["offers"]["offers"][0]
     legacy_offer = legacy.event("OFFERS")["offers"]["offers"][0]
-    assert pa_offer["agent_id"] != legacy_offer["agent_id"]  # DRF spreads the two agents
+    assert pa_offer["agent_id"] != legacy_offer["agent_id"]
     pa.call(launch_call(pa_offer, [command_task(pa_offer, "p")]))
     legacy.call(launch_call(legacy_offer, [command_task(legacy_offer, "l")]))
     pa.update("p", "TASK_RUNNING")
@@ -308,8 +326,8 @@ def test_agent_loss_sends_unreachable_or_lost_and_failure_then_gone_on_reconcile
     assert legacy.update("l", "TASK_LOST")["reason"] == "REASON_AGENT_REMOVED"
     pa.call({"type": "RECONCILE", "reconcile": {"tasks": [{"task_id": {"value": "p"}, "agent_id": {"value": pa_agent}}]}})
     assert pa.update("p", "TASK_UNREACHABLE")["message"] == "Reconciliation: Task is unreachable"
-    cluster.start_agent(pa_agent)
-    pa.wait_for(lambda e: e["type"] == "OFFERS" and e["offers"]["offers"][0]["agent_id"]["value"] == pa_agent)
+    cluster.start_agent(pa_agent)  # re-registers before it returns
+    assert offered_agents(cluster.allocate_now()) == [pa_agent]  # back in the pool; the other agent is still down
     pa.call({"type": "RECONCILE", "reconcile": {"tasks": [{"task_id": {"value": "p"}, "agent_id": {"value": pa_agent}}]}})
     assert pa.update("p", "TASK_GONE")["message"] == "Reconciliation: Task is unknown to the agent"
 

@@ -117,8 +117,9 @@ class StubAgent:
         self._server.server_close()
 
     def restart(self) -> None:
+        """Back on the same port, re-registered with no tasks before it returns (as ``Agent.restart``)."""
         self._serve(self.port)
-        threading.Thread(target=self.master.agent_reregistered, args=(self.id, []), daemon=True).start()
+        self.master.agent_reregistered(self.id, [])
 
     def close(self) -> None:
         if self._server is not None:
