@@ -154,6 +154,9 @@ class SchedulerDriver:
         """Typed events in stream order, plus the driver's Disconnected / FrameworkRemoved."""
         self.malformed_events = 0
         """How many records could not be parsed (each is logged and skipped)."""
+        self.malformed_offers = 0
+        """How many offers of otherwise readable OFFERS events could not be parsed (each is logged and
+        delivered in ``Offers.malformed``, for the consumer to decline)."""
 
         self._lock = threading.RLock()
         self._stop_requested = threading.Event()
@@ -328,7 +331,7 @@ class SchedulerDriver:
         if response.status in (200, 202):
             return
         message = response.body.decode("utf-8", errors="replace").strip()
-        raise api_error(response.status, message, call_type, response.headers.get("location"))
+        raise api_error(response.status, message, call_type, headers=response.headers)
 
     # --- background threads ----------------------------------------------------------------
 
@@ -402,7 +405,7 @@ class SchedulerDriver:
             return
         if stream.status != 200:
             message = stream.read_error_body().decode("utf-8", errors="replace").strip()
-            error = api_error(stream.status, message, "SUBSCRIBE", stream.headers.get("location"))
+            error = api_error(stream.status, message, "SUBSCRIBE", headers=stream.headers)
             self.events.put(events.SubscribeRefused(error.status, error.message))
             self._fail_attempt(f"master {target} refused SUBSCRIBE: {error}")
             return
@@ -455,6 +458,11 @@ class SchedulerDriver:
             self.malformed_events += 1
             log.error("skipping a malformed Mesos event: %s", exc)
             return None
+        if isinstance(event, events.Offers) and event.malformed:
+            self.malformed_offers += len(event.malformed)
+            for bad in event.malformed:
+                log.warning("Mesos sent an offer that cannot be parsed (offer id %s): %s", bad.offer_id or "unknown",
+                          bad.problem)
         ended = None
         with self._lock:
             if isinstance(event, events.Subscribed):

@@ -15,10 +15,15 @@
                ├── BadRequestError           400
                ├── UnauthorizedError         401
                ├── FrameworkNotSubscribedError  403 (also a NotSubscribed)
+               ├── RateLimitedError          429, with ``retry_after`` seconds from ``Retry-After``
                └── ServiceUnavailableError   503 (no leader elected / master recovering)
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timezone
+from email.utils import parsedate_to_datetime
 
 from airflow_mesos.exceptions import AirflowMesosError
 
@@ -107,6 +112,55 @@ class ServiceUnavailableError(MesosApiError):
     """503: no leading master is elected yet, or the master has not finished recovery."""
 
 
+class RateLimitedError(MesosApiError):
+    """429 Too Many Requests: the master (or a proxy in front of it) wants fewer calls.
+
+    :param retry_after: seconds to wait before calling again, from the answer's ``Retry-After``
+        (see :func:`retry_after_seconds`); ``None`` when the answer did not say, or said it in
+        a form that cannot be read without a clock.
+    """
+
+    def __init__(self, status: int, message: str, call_type: str, retry_after: float | None = None) -> None:
+        super().__init__(status, message, call_type)
+        self.retry_after = retry_after
+
+    def __reduce__(self):
+        return (type(self), (self.status, self.message, self.call_type, self.retry_after))
+
+
+def _http_date(text: str):
+    """An HTTP-date (IMF-fixdate, RFC 850 or asctime; all in GMT) as an aware datetime, or None."""
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    # asctime dates carry no zone; HTTP dates are always GMT.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def retry_after_seconds(retry_after: str | None, date: str | None) -> float | None:
+    """Seconds to wait according to a ``Retry-After`` header (RFC 9110 §10.2.3); reads no clock.
+
+    - ``delay-seconds`` (``"120"``) is taken as it is;
+    - an HTTP-date is taken relative to the same answer's ``Date`` header (a date already
+      past gives 0.0); without a readable ``Date`` there is nothing to measure from, so None;
+    - a missing or unreadable header gives None.
+    """
+    if retry_after is None:
+        return None
+    text = retry_after.strip()
+    if text.isascii() and text.isdigit():
+        try:
+            return float(int(text))
+        except OverflowError:  # more digits than a float holds: not a usable delay
+            return None
+    until = _http_date(text)
+    sent = _http_date(date.strip()) if date is not None else None
+    if until is None or sent is None:
+        return None
+    return max(0.0, (until - sent).total_seconds())
+
+
 _ERRORS_BY_STATUS: dict[int, type[MesosApiError]] = {
     400: BadRequestError,
     401: UnauthorizedError,
@@ -115,8 +169,18 @@ _ERRORS_BY_STATUS: dict[int, type[MesosApiError]] = {
 }
 
 
-def api_error(status: int, message: str, call_type: str, location: str | None = None) -> MesosApiError:
-    """The typed :class:`MesosApiError` for an HTTP error answer."""
+def api_error(status: int, message: str, call_type: str, location: str | None = None, *,
+              headers: Mapping[str, str] | None = None) -> MesosApiError:
+    """The typed :class:`MesosApiError` for an HTTP error answer.
+
+    :param location: the ``Location`` of a 307 (taken from ``headers`` when not given).
+    :param headers: the answer's headers, keys lower-case (as :class:`~airflow_mesos.mesos.transport.Response`
+        has them): ``location``, ``retry-after`` and ``date`` are read.
+    """
+    headers = headers or {}
     if status == 307:
-        return NotLeaderError(status, message, call_type, location)
+        return NotLeaderError(status, message, call_type, location if location is not None else headers.get("location"))
+    if status == 429:
+        return RateLimitedError(status, message, call_type,
+                                retry_after_seconds(headers.get("retry-after"), headers.get("date")))
     return _ERRORS_BY_STATUS.get(status, MesosApiError)(status, message, call_type)

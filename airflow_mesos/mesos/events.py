@@ -7,6 +7,12 @@
 is not JSON, or lacks a required field, or has a field of the wrong type raises
 :class:`~airflow_mesos.mesos.errors.MalformedEvent` naming the field path.
 
+OFFERS is parsed offer by offer: one unreadable offer must not hide the good ones of
+the same event (their resources would sit unused until the offers time out).  It
+becomes a :class:`MalformedOffer` in :attr:`Offers.malformed`, with its id when that
+much could be read, so the scheduler can decline it; only a broken envelope (no
+``offers`` object, ``offers.offers`` not a list) makes the whole event malformed.
+
 The driver also puts two events of its own on the queue: :class:`Disconnected`
 (the subscription was lost; it is re-established automatically) and
 :class:`FrameworkRemoved` (terminal: the master forgot our framework id).
@@ -31,6 +37,7 @@ __all__ = [
     "Subscribed",
     "Offers",
     "Offer",
+    "MalformedOffer",
     "Rescind",
     "Update",
     "TaskStatus",
@@ -127,11 +134,32 @@ class Offer:
 
 
 @dataclass(frozen=True)
+class MalformedOffer:
+    """An offer of an OFFERS event that could not be parsed.
+
+    ``offer_id`` and ``agent_id`` are set when they at least could be read (decline the
+    offer by its id so its resources go back to the allocator at once); ``problem`` is the
+    :class:`~airflow_mesos.mesos.errors.MalformedEvent` message, naming the field path
+    (``"malformed OFFERS event at 'offers.offers[1].hostname': required field is missing"``).
+    """
+
+    offer_id: str | None
+    agent_id: str | None
+    problem: str
+    raw: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
 class Offers(Event):
-    """OFFERS: new resource offers (``Event.offers.offers`` in the proto)."""
+    """OFFERS: new resource offers (``Event.offers.offers`` in the proto).
+
+    ``offers`` holds the offers that parsed, in stream order; ``malformed`` the ones that
+    did not (see :class:`MalformedOffer`).
+    """
 
     offers: tuple[Offer, ...]
-    raw: dict[str, Any] = field(repr=False, compare=False)
+    malformed: tuple[MalformedOffer, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -469,13 +497,24 @@ def _subscribed(r: _Reader, event: dict) -> Subscribed:
     )
 
 
+def _readable_id(data: Any, key: str) -> str | None:
+    """``data[key].value`` if it is there and a non-empty string (for naming a malformed offer)."""
+    wrapper = data.get(key) if isinstance(data, dict) else None
+    value = wrapper.get("value") if isinstance(wrapper, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
 def _offers(r: _Reader, event: dict) -> Offers:
     body = r.obj(event, "offers", "")
-    offers = tuple(
-        parse_offer(offer, path=f"offers.offers[{i}]", event_type=r.event_type)
-        for i, offer in enumerate(r.list_(body, "offers", "offers"))
-    )
-    return Offers(offers=offers, raw=event)
+    offers: list[Offer] = []
+    malformed: list[MalformedOffer] = []
+    for i, data in enumerate(r.list_(body, "offers", "offers")):
+        try:
+            offers.append(parse_offer(data, path=f"offers.offers[{i}]", event_type=r.event_type))
+        except MalformedEvent as exc:
+            malformed.append(MalformedOffer(offer_id=_readable_id(data, "id"), agent_id=_readable_id(data, "agent_id"),
+                                            problem=str(exc), raw=data))
+    return Offers(offers=tuple(offers), malformed=tuple(malformed), raw=event)
 
 
 def _rescind(r: _Reader, event: dict) -> Rescind:

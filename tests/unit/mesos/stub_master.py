@@ -63,6 +63,7 @@ class StubMaster:
     subscribe: Callable[[StreamWriter, Recorded], None] | None = None
     call_status: int = 202
     call_body: bytes = b""
+    call_headers: dict = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -89,6 +90,8 @@ class StubMaster:
                     return
                 self.send_response(stub.call_status)
                 self.send_header("Content-Length", str(len(stub.call_body)))
+                for key, value in stub.call_headers.items():
+                    self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(stub.call_body)
 

@@ -18,6 +18,7 @@ from airflow_mesos.mesos.errors import (
     MesosError,
     NotLeaderError,
     NotSubscribed,
+    RateLimitedError,
     UnauthorizedError,
 )
 from airflow_mesos.mesos.transport import Response
@@ -273,6 +274,30 @@ def test_call_errors_are_typed(make_driver, transport, status, body, error_type)
         driver.kill("t1")
     assert (caught.value.status, caught.value.call_type) == (status, "KILL")
     assert caught.value.message == body.decode()
+
+
+def test_429_is_rate_limited_with_the_masters_retry_after(make_driver, transport):
+    driver, _ = start_subscribed(make_driver, transport)
+    transport.post_responses.append(Response(429, {"retry-after": "Sun, 06 Nov 1994 08:49:47 GMT",
+                                                   "date": "Sun, 06 Nov 1994 08:49:37 GMT"}, b"Too Many Requests"))
+    transport.post_responses.append(Response(429, {}, b""))
+    with pytest.raises(RateLimitedError) as caught:
+        driver.decline(["O1"])
+    assert (caught.value.status, caught.value.call_type, caught.value.retry_after) == (429, "DECLINE", 10.0)
+    with pytest.raises(RateLimitedError) as caught:
+        driver.revive()
+    assert caught.value.retry_after is None
+
+
+def test_offers_event_keeps_its_good_offers_and_lists_the_malformed(make_driver, transport):
+    driver, stream = start_subscribed(make_driver, transport)
+    good = {"id": {"value": "O1"}, "agent_id": {"value": "S1"}, "hostname": "h1"}
+    bad = {"id": {"value": "O2"}, "agent_id": {"value": "S2"}}  # no hostname
+    stream.send(frame({"type": "OFFERS", "offers": {"offers": [good, bad]}}))
+    offers = next_event(driver, events.Offers)
+    assert [o.id for o in offers.offers] == ["O1"]
+    assert [(m.offer_id, m.agent_id) for m in offers.malformed] == [("O2", "S2")]
+    assert (driver.malformed_offers, driver.malformed_events) == (1, 0)
 
 
 def test_403_is_also_a_not_subscribed_error(make_driver, transport):

@@ -125,6 +125,49 @@ def test_unknown_types_are_forwarded_not_fatal(kind):
     assert event.raw["whatever"] == {}
 
 
+def test_one_malformed_offer_does_not_drop_the_good_ones_of_the_same_event():
+    second = {**OFFER, "id": {"value": "M-O2"}, "agent_id": {"value": "M-S2"}, "hostname": "agent2"}
+    no_hostname = {key: value for key, value in OFFER.items() if key != "hostname"} | {"id": {"value": "M-O3"}}
+    event = events.parse_event(record({"type": "OFFERS", "offers": {"offers": [
+        OFFER, no_hostname, second, {"id": "not-an-OfferID", "agent_id": {"value": "M-S4"}}, "junk"]}}))
+    assert [(o.id, o.hostname) for o in event.offers] == [("M-O1", "agent1"), ("M-O2", "agent2")]
+    assert [(m.offer_id, m.agent_id) for m in event.malformed] == [("M-O3", "M-S1"), (None, "M-S4"), (None, None)]
+    problems = [m.problem for m in event.malformed]
+    assert problems[0] == "malformed OFFERS event at 'offers.offers[1].hostname': required field is missing"
+    assert "'offers.offers[3].id'" in problems[1] and "'offers.offers[4]'" in problems[2]
+    assert event.malformed[0].raw is event.raw["offers"]["offers"][1]
+    assert "raw" not in repr(event.malformed[0])
+
+
+@pytest.mark.parametrize(
+    "offer, path",
+    [
+        ({"id": {"value": "O"}, "agent_id": {"value": "S"},
+          "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": "lots"}}]},
+         "offers.offers[0].hostname"),
+        ({"id": {"value": "O"}, "agent_id": {"value": "S"}, "hostname": "h",
+          "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": "lots"}}]},
+         "offers.offers[0].resources[0].scalar.value"),
+        ({"id": {"value": "O"}, "agent_id": {"value": "S"}, "hostname": "h",
+          "resources": [{"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 9, "end": 1}]}}]},
+         "offers.offers[0].resources[0].ranges.range[0]"),
+    ],
+)
+def test_a_malformed_offer_names_its_field_path_and_keeps_its_ids(offer, path):
+    event = events.parse_event(record({"type": "OFFERS", "offers": {"offers": [offer]}}))
+    assert event.offers == ()
+    (bad,) = event.malformed
+    assert (bad.offer_id, bad.agent_id) == ("O", "S")
+    assert bad.problem.startswith(f"malformed OFFERS event at {path!r}: ")
+
+
+def test_offers_without_malformed_ones_and_the_old_constructor():
+    event = events.parse_event(record({"type": "OFFERS", "offers": {"offers": [OFFER]}}))
+    assert event.malformed == ()
+    assert events.parse_event(record({"type": "OFFERS", "offers": {}})) == events.Offers(offers=(), raw={})
+    assert events.Offers(offers=()).malformed == ()
+
+
 @pytest.mark.parametrize(
     "data, event_type, path",
     [
@@ -140,14 +183,7 @@ def test_unknown_types_are_forwarded_not_fatal(kind):
          "SUBSCRIBED", "subscribed.heartbeat_interval_seconds"),
         # the docs' wrong shape: offers directly as a list
         (b'{"type":"OFFERS","offers":[]}', "OFFERS", "offers"),
-        (b'{"type":"OFFERS","offers":{"offers":[{"id":{"value":"O"},"agent_id":{"value":"S"}}]}}',
-         "OFFERS", "offers.offers[0].hostname"),
-        (b'{"type":"OFFERS","offers":{"offers":[{"id":{"value":"O"},"agent_id":{"value":"S"},"hostname":"h",'
-         b'"resources":[{"name":"cpus","type":"SCALAR","scalar":{"value":"lots"}}]}]}}',
-         "OFFERS", "offers.offers[0].resources[0].scalar.value"),
-        (b'{"type":"OFFERS","offers":{"offers":[{"id":{"value":"O"},"agent_id":{"value":"S"},"hostname":"h",'
-         b'"resources":[{"name":"ports","type":"RANGES","ranges":{"range":[{"begin":9,"end":1}]}}]}]}}',
-         "OFFERS", "offers.offers[0].resources[0].ranges.range[0]"),
+        (b'{"type":"OFFERS","offers":{"offers":{"id":{"value":"O"}}}}', "OFFERS", "offers.offers"),
         (b'{"type":"RESCIND","rescind":{"offer_id":"O1"}}', "RESCIND", "rescind.offer_id"),
         (b'{"type":"UPDATE","update":{"status":{"task_id":{"value":"t"}}}}', "UPDATE", "update.status.state"),
         (b'{"type":"UPDATE","update":{"status":{"task_id":{"value":"t"},"state":"TASK_RUNNING","uuid":"%%%"}}}',
@@ -180,6 +216,5 @@ def test_non_finite_numbers_are_malformed_not_a_crash(literal):
     record = ('{"type":"OFFERS","offers":{"offers":[{"id":{"value":"o"},"framework_id":{"value":"f"},'
               '"agent_id":{"value":"a"},"hostname":"h","resources":[{"name":"ports","type":"RANGES",'
               '"ranges":{"range":[{"begin":1,"end":%s}]}}]}]}}' % literal)
-    with pytest.raises(MalformedEvent) as info:
-        events.parse_event(record)
-    assert "finite" in str(info.value) and "ranges.range[0].end" in str(info.value)
+    (bad,) = events.parse_event(record).malformed
+    assert "finite" in bad.problem and "ranges.range[0].end" in bad.problem and bad.offer_id == "o"

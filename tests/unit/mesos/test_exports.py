@@ -11,3 +11,8 @@ def test_every_exported_name_exists():
 
 def test_the_documented_entry_points_are_exported():
     assert {"SchedulerDriver", "events", "calls", "NotSubscribed", "MesosApiError"} <= set(mesos.__all__)
+
+
+def test_rate_limits_and_malformed_offers_are_public():
+    assert "RateLimitedError" in mesos.__all__ and issubclass(mesos.RateLimitedError, mesos.MesosApiError)
+    assert "MalformedOffer" in events.__all__

@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from airflow_mesos.mesos import SchedulerDriver, events
-from airflow_mesos.mesos.errors import MesosConnectionError
+from airflow_mesos.mesos.errors import MesosConnectionError, RateLimitedError, api_error
 from airflow_mesos.mesos.recordio import RecordIODecoder, encode
 from airflow_mesos.mesos.transport import MAX_ERROR_BODY, HttpxTransport
 
@@ -95,6 +95,19 @@ def test_post_reads_a_bounded_body():
         finally:
             transport.close()
     assert response.status == 400 and len(response.body) == MAX_ERROR_BODY
+
+
+def test_429_headers_reach_the_typed_error_over_real_http():
+    # http.server adds its own Date header; Retry-After in seconds needs none.
+    with StubMaster(call_status=429, call_body=b"Too Many Requests", call_headers={"Retry-After": "4"}) as master:
+        transport = HttpxTransport()
+        try:
+            response = transport.post(master.url + "/api/v1/scheduler", b'{"type":"KILL"}', {}, timeout=5)
+        finally:
+            transport.close()
+    assert response.headers["retry-after"] == "4" and "date" in response.headers
+    error = api_error(response.status, response.body.decode(), "KILL", headers=response.headers)
+    assert isinstance(error, RateLimitedError) and error.retry_after == 4.0
 
 
 def test_connection_refused_is_a_mesos_connection_error():
