@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid as uuid_module
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -201,6 +202,8 @@ class Agent:
         self._server: ThreadingHTTPServer | None = None
         self._server_thread: threading.Thread | None = None
         self._dispatcher: threading.Thread | None = None
+        # Every runner thread started and maybe still alive, also those of tasks a crash forgot.
+        self._runners: list[threading.Thread] = []
         self._epoch = 0
         self._closed = False
         self._start_time = 0.0
@@ -334,6 +337,7 @@ class Agent:
             self._tasks[key] = task
             task.thread = threading.Thread(target=self._run_task, args=(task,), daemon=True,
                                            name=f"agent-{self.id}-task-{task_id}")
+            self._runners = [t for t in self._runners if t.is_alive()] + [task.thread]
             task.thread.start()
 
     def kill(self, framework_id: str, task_id: str, kill_policy: dict | None = None) -> None:
@@ -563,6 +567,23 @@ class Agent:
                     master.status_update(self.id, update.framework_id, dict(update.status))
                 except Exception:  # the master's bug must not stop updates of other tasks
                     log.exception("agent %s: master rejected a status update of task %s", self.id, update.task_id)
+
+    def wait_runners_ended(self, timeout: float = 30.0) -> bool:
+        """Wait until every task runner started so far has ended (those of tasks a crash forgot too).
+
+        Runners are what generate status updates, so once they have ended and :meth:`pending_updates` is
+        empty, nothing more can reach the master: tests prove "no more updates" with this instead of
+        sleeping.  Returns False if a runner is still alive after ``timeout`` seconds.
+        """
+        with self._lock:
+            runners = list(self._runners)
+        # Real time, whatever self.clock is: a thread join blocks in real time.
+        deadline = time.monotonic() + timeout
+        for thread in runners:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            self._runners = [t for t in self._runners if t.is_alive()]
+        return not any(t.is_alive() for t in runners)
 
     def pending_updates(self) -> list[dict]:
         """Updates not yet acknowledged (for tests and debugging)."""

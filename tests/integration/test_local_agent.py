@@ -427,7 +427,10 @@ def test_crash_kills_everything_silently_and_restart_reregisters(make_agent, doc
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
     assert docker_client.containers.list(all=True, filters={"label": f"airflow-mesos.local.agent-id={agent.id}"}) == []
-    time.sleep(0.5)  # give a wrongly surviving runner the chance to report
+    # No runner is left to report and nothing is queued (a sent update stays queued until it is acknowledged),
+    # so what the master has is all it will get.
+    assert agent.wait_runners_ended()
+    assert agent.pending_updates() == []
     assert len(master.updates) == seen
     assert agent.live_tasks() == []
 
@@ -444,11 +447,10 @@ def test_shutdown_framework_kills_its_tasks_and_reports_nothing_more(make_agent)
     agent.launch(FRAMEWORK, task_info("fw-proc", "sleep 60", kill_policy={"grace_period": {"nanoseconds": 0}}))
     master.wait_state("fw-proc", "TASK_RUNNING")
     agent.shutdown_framework(FID)
-    deadline = time.monotonic() + 10
-    while agent.live_tasks():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    time.sleep(0.3)
+    # The runner has seen the task die and ended, and nothing is queued: no TASK_KILLED can follow.
+    assert agent.wait_runners_ended()
+    assert agent.live_tasks() == []
+    assert agent.pending_updates() == []
     assert master.states("fw-proc") == ["TASK_STARTING", "TASK_RUNNING"]
     state = agent.state()
     assert state["frameworks"] == [] and state["completed_frameworks"][0]["id"] == FID
