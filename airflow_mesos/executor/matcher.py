@@ -1,0 +1,714 @@
+"""The MesosExecutor's offer matcher: which waiting task goes into which offer, and why the rest wait.
+
+:func:`match` takes the demands of one cycle (:class:`TaskDemand`), the offers on hand
+(:class:`~airflow_mesos.mesos.events.Offer`) and the tasks already launched or running
+(:class:`PlacedTask`, which count for the constraints), and returns a :class:`MatchResult`:
+the tasks to launch per offer, the offers to decline, and for every demand left waiting one
+reason in words a data engineer understands.  Pure: no I/O, no clock, no Airflow; the same
+input always gives the same result.
+
+Order
+    Demands are considered one at a time in ``(-priority, sequence)`` order (input position
+    breaks a remaining tie).  Each one takes the best offer left for it before any later demand
+    is looked at, so a lower-priority demand never takes resources that a higher-priority one
+    could have used this cycle; when a higher-priority demand fits nowhere, smaller ones behind
+    it still take what is left.
+
+Packing: best fit
+    A demand goes into the offer with the least cpus left that still holds it (then the least
+    mem, disk and gpus left, then the earliest offer).  Best fit packs small tasks into offers
+    that are already partly used, keeps big offers whole for the big tasks behind them, and
+    leaves whole offers untouched so they go back to Mesos (declined) for other frameworks,
+    where first fit or worst fit would scatter a few tasks over every offer.  cpus lead because
+    they are the dimension Airflow tasks usually run out of first.
+
+GPU agents
+    An offer that still has gpus left is used by a demand without gpus only when no offer
+    without gpus can take it, as Mesos' GPU documentation advises, so the GPU tasks behind it
+    find the GPU agents free.  (GROUP_BY balance wins over this preference.)
+
+Roles
+    A demand with role ``R`` uses only offers allocated to ``R`` (``offer.role``, or
+    ``default_role`` for an offer without ``allocation_info``).  Within such an offer it may use
+    the resources reserved for ``R`` and the unreserved (``"*"``) ones, reserved first; each
+    :class:`Assignment` lists the shares per reservation role.  Resources reserved for any other
+    role are never used.  Scalars are counted in fixed point with three decimals, as Mesos does
+    (and :mod:`~airflow_mesos.mesos.events`), so three tasks of 0.1 cpus fit 0.3.
+
+Constraints (Marathon's operators; :mod:`~airflow_mesos.executor.constraints`)
+    All of a demand's constraints must hold.  The field is the agent's hostname
+    (``offer.hostname``) or one of its attributes, compared in text form: TEXT as is, SCALAR as
+    the number with up to three decimals and no trailing zeros (``2`` for 2.0, ``2.5``), RANGES
+    as ``[1-5,7-7]``, SET as ``{a,b}`` (items sorted).  ``IS`` on a SCALAR attribute also
+    accepts a value that is the same number (``2.0`` IS 2).  The instances a constraint counts
+    are the tasks of the same ``group``: the placed ones plus those placed earlier in this
+    cycle.  An agent without the attribute fails every operator except UNLIKE, which it passes.
+
+    ======== =====================================================================================
+    UNIQUE   the agent's value holds no instance yet
+    MAX_PER  the agent's value holds fewer than ``N`` instances
+    CLUSTER  with a value: the agent's value is that value.  Without one: the value of the first
+             instance (in ``placed`` order, then this cycle's order) whose agent has the field;
+             with no such instance any agent with the field will do, and the first instance
+             placed this cycle fixes the value for the rest
+    GROUP_BY when ``N`` is given and fewer than ``N`` values hold an instance, only a value that
+             holds none is accepted (as Marathon: wait for the missing values rather than stack).
+             Otherwise the candidates are the offers that can take the task on everything else
+             (role, resources left, the other constraints) and the task goes to a candidate whose
+             value holds the fewest instances among the candidates' values; best fit decides
+             between those.  So tasks spread evenly over the values on offer, and a value whose
+             agents are full this cycle does not hold the others up
+    LIKE     the value matches the regular expression as a whole (``re.fullmatch``)
+    UNLIKE   the value does not match it as a whole
+    IS       the value equals the given one
+    ======== =====================================================================================
+
+Reasons (:attr:`MatchResult.waiting`), the most fundamental that applies, judged at the end of the
+cycle against the offers of the demand's role as they came (empty), with the instances counted so far:
+
+1. ``no offers yet`` -- there are no offers at all;
+2. ``no offers for role 'gpu' (offers this cycle are for role 'airflow')``;
+3. the constraints rule out every offer: the first constraint that does so on its own is named
+   (``no agent with rack=r2``, ``no agent whose rack matches r[3-4]``, ``UNIQUE hostname: every
+   offered agent already runs an instance of my_dag.my_task``, ``MAX_PER rack 2: ...``), else
+   the constraints together are (GROUP_BY counts here only with its ``N``: its balance rule
+   chooses among the offers that can take a task and never rules them all out);
+4. no offer left by the constraints is big enough even empty: ``needs 8 cpus; the largest offer
+   has 4`` (each dimension short: cpus, MiB mem, MiB disk, gpus), or, when every dimension fits
+   some offer but no one offer has them all, the largest offer's figures;
+5. otherwise ``waiting for resources: ...`` -- what fits it was taken by tasks ahead of it.
+
+Speed
+    Offers sit in one sorted list per role and tier (with gpus left or not) keyed by what they
+    have left, so a demand's best fit is a binary search plus a short scan.  Demands of one shape
+    (resources, role, constraints; and group when a constraint counts instances) share their
+    precomputed plan, and once a shape fits nowhere the demands of that shape behind it wait
+    without another search: resources only shrink during a cycle.  (A shape with counting
+    constraints is searched again after its group gained an instance, since GROUP_BY with a count
+    may then accept more; if it fits then, the identical demand that waited longest in the queue
+    takes the place.)  ``benchmarks/matcher.py`` prints timings.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, insort
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_mesos.exceptions import AirflowMesosError
+from airflow_mesos.executor.constraints import Constraint
+
+if TYPE_CHECKING:
+    from airflow_mesos.mesos.events import Offer
+
+__all__ = [
+    "Assignment",
+    "MatchInputError",
+    "MatchResult",
+    "OfferLaunch",
+    "PlacedTask",
+    "ResourceShare",
+    "TaskDemand",
+    "attribute_text",
+    "match",
+]
+
+# The scalars a task asks for, in the order of every resource vector below.
+_DIMENSIONS = ("cpus", "mem", "disk", "gpus")
+_UNITS = ("cpus", "MiB mem", "MiB disk", "gpus")
+_CPUS, _MEM, _DISK, _GPUS = range(4)
+# Fixed point with three decimals, as Mesos and airflow_mesos.mesos.events count scalars.
+_SCALE = 1000
+# Operators that look only at the agent (precomputed once per offer); the others count instances.
+_STATIC_OPERATORS = frozenset({"IS", "LIKE", "UNLIKE"})
+
+WAITING_FOR_RESOURCES = ("waiting for resources: the offers that fit were used by tasks ahead of it "
+                         "(higher priority or queued earlier)")
+
+
+class MatchInputError(AirflowMesosError, ValueError):
+    """A demand or offer handed to :func:`match` is malformed; the message names which and what."""
+
+
+@dataclass(frozen=True)
+class TaskDemand:
+    """One task waiting for resources.
+
+    :param task_id: the Mesos task id.
+    :param group: the constraint group (``"my_dag.my_task"``): the instances constraints count.
+    :param priority: Airflow's ``priority_weight``; higher is placed first.
+    :param sequence: submission order; lower first among equal priority.
+    :param mem: MiB.  :param disk: MiB.
+    :param role: the Mesos role whose offers it may use.
+    """
+
+    task_id: str
+    group: str
+    priority: int
+    sequence: int
+    cpus: float
+    mem: float
+    disk: float
+    gpus: float = 0.0
+    role: str = "*"
+    constraints: tuple[Constraint, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.task_id, str) or not self.task_id:
+            raise MatchInputError(f"TaskDemand.task_id must be a non-empty string, got {self.task_id!r}")
+        where = f"TaskDemand {self.task_id!r}"
+        for name in ("priority", "sequence"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise MatchInputError(f"{where}: {name} must be an integer, got {value!r}")
+        for name in _DIMENSIONS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value < 0:
+                raise MatchInputError(f"{where}: {name} must be a finite number >= 0, got {value!r}")
+        if not isinstance(self.role, str) or not self.role:
+            raise MatchInputError(f"{where}: role must be a non-empty string, got {self.role!r}")
+        if not isinstance(self.constraints, tuple):
+            object.__setattr__(self, "constraints", tuple(self.constraints))
+        for i, constraint in enumerate(self.constraints):
+            if not isinstance(constraint, Constraint):
+                raise MatchInputError(f"{where}: constraints[{i}] must be a Constraint (see "
+                                      f"constraints.parse_constraints), got {constraint!r}")
+
+
+@dataclass(frozen=True)
+class PlacedTask:
+    """A task launched or running already; it counts for UNIQUE, CLUSTER, GROUP_BY and MAX_PER.
+
+    :param hostname: that agent's hostname; empty when not known, and then it counts for no hostname
+        constraint.
+    :param attributes: that agent's attributes, as in ``Offer.attributes``.
+    """
+
+    group: str
+    agent_id: str
+    hostname: str
+    attributes: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ResourceShare:
+    """An amount of one scalar taken from one offer.
+
+    :param name: ``cpus``, ``mem``, ``disk`` or ``gpus``.
+    :param reservation_role: ``"*"`` for unreserved, else the role the resources are reserved for.
+    """
+
+    name: str
+    amount: float
+    reservation_role: str
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One task placed into an offer, with the resources it takes from it (reserved ones first)."""
+
+    task_id: str
+    resources: tuple[ResourceShare, ...]
+
+
+@dataclass(frozen=True)
+class OfferLaunch:
+    """One offer and the tasks to launch with it, in the order they were placed."""
+
+    offer_id: str
+    agent_id: str
+    hostname: str
+    tasks: tuple[Assignment, ...]
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """What to do with this cycle's offers.
+
+    :param launches: offers that got at least one task, in the order the offers came.
+    :param unused_offer_ids: offers that got nothing (the caller declines them), in offer order.
+    :param waiting: ``task_id -> reason`` for every demand not placed, in placement order.
+    """
+
+    launches: tuple[OfferLaunch, ...]
+    unused_offer_ids: tuple[str, ...]
+    waiting: Mapping[str, str]
+
+
+def match(demands: Sequence[TaskDemand], offers: Sequence[Offer], placed: Sequence[PlacedTask] = (),
+          *, default_role: str = "*") -> MatchResult:
+    """Place as many ``demands`` into ``offers`` as fit, highest priority first (see the module doc).
+
+    :param placed: tasks already launched or running; they count for the constraints.
+    :param default_role: the role of an offer that carries no ``allocation_info``.
+    :raises MatchInputError: a duplicate task or offer id, or a demand that is not a TaskDemand.
+    """
+    return _Cycle(demands, offers, placed, default_role).run()
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _milli(value: float) -> int:
+    return round(value * _SCALE)
+
+
+def _number_text(milli: int) -> str:
+    """``2000 -> "2"``, ``2500 -> "2.5"``, ``100 -> "0.1"``."""
+    whole, fraction = divmod(abs(milli), _SCALE)
+    sign = "-" if milli < 0 else ""
+    if not fraction:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{fraction:03d}".rstrip("0")
+
+
+def attribute_text(value: Any) -> str | None:
+    """The text form a constraint compares an attribute value in (``None`` when it is absent)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return _number_text(_milli(value))
+    if isinstance(value, (set, frozenset)):
+        return "{" + ",".join(sorted(str(item) for item in value)) + "}"
+    if isinstance(value, tuple) and all(isinstance(r, tuple) and len(r) == 2 for r in value):
+        return "[" + ",".join(f"{begin}-{end}" for begin, end in value) + "]"
+    return str(value)
+
+
+def _counts_instances(c: Constraint) -> bool:
+    """UNIQUE, MAX_PER, GROUP_BY and CLUSTER without a value depend on where the group's instances are."""
+    return c.operator not in _STATIC_OPERATORS and not (c.operator == "CLUSTER" and c.value is not None)
+
+
+def _amounts(milli: Sequence[int], dims: Sequence[int]) -> str:
+    return " and ".join(f"{_number_text(milli[k])} {_UNITS[k]}" for k in dims)
+
+
+def _instances(n: int) -> str:
+    return "an instance" if n == 1 else f"{n} instances"
+
+
+class _Plan:
+    """What every demand of one shape shares: its needs, its offer filter and its counters."""
+
+    __slots__ = ("need", "role", "group", "constraints", "static_ok", "counting", "group_by", "failed_at",
+                 "waiting", "reason")
+
+    def __init__(self) -> None:
+        self.failed_at: int | None = None  # the group's version when this shape last fit nowhere
+        self.waiting: deque[tuple[int, TaskDemand]] = deque()  # (rank, demand), best rank first
+        self.reason: str | None = None
+
+
+class _Cycle:
+    def __init__(self, demands: Sequence[TaskDemand], offers: Sequence[Offer], placed: Sequence[PlacedTask],
+                 default_role: str) -> None:
+        self.demands = list(demands)
+        self.offers = list(offers)
+        seen: set[str] = set()
+        for i, demand in enumerate(self.demands):
+            if not isinstance(demand, TaskDemand):
+                raise MatchInputError(f"demands[{i}] must be a TaskDemand, got {type(demand).__name__}")
+            if demand.task_id in seen:
+                raise MatchInputError(f"demands[{i}]: task_id {demand.task_id!r} appears more than once")
+            seen.add(demand.task_id)
+        offer_ids: set[str] = set()
+        for i, offer in enumerate(self.offers):
+            if offer.id in offer_ids:
+                raise MatchInputError(f"offers[{i}]: offer id {offer.id!r} appears more than once")
+            offer_ids.add(offer.id)
+
+        # Per offer: its role, what it had for that role (capacity), what is left in total and
+        # what is left of the part reserved for its role; all in milli units.
+        self.offer_role: list[str] = []
+        self.capacity: list[tuple[int, ...]] = []
+        self.free: list[list[int]] = []
+        self.reserved: list[list[int]] = []
+        self.entry: list[tuple[int, ...]] = []
+        # role -> (offers without gpus left, offers with gpus left), each sorted by (free..., index).
+        self.index: dict[str, tuple[list[tuple[int, ...]], list[tuple[int, ...]]]] = {}
+        for idx, offer in enumerate(self.offers):
+            role = offer.role or default_role
+            by_role = offer.scalars_by_role
+            unreserved = [_milli(by_role.get((name, "*"), 0.0)) for name in _DIMENSIONS]
+            reserved = [0] * 4 if role == "*" else [_milli(by_role.get((name, role), 0.0)) for name in _DIMENSIONS]
+            free = [r + u for r, u in zip(reserved, unreserved, strict=True)]
+            entry = (*free, idx)
+            self.offer_role.append(role)
+            self.capacity.append(tuple(free))
+            self.free.append(free)
+            self.reserved.append(reserved)
+            self.entry.append(entry)
+            self.index.setdefault(role, ([], []))[1 if free[_GPUS] > 0 else 0].append(entry)
+        self.capacity_columns = [[have[k] for have in self.capacity] for k in range(4)]
+        for tiers in self.index.values():
+            tiers[0].sort()
+            tiers[1].sort()
+
+        self.field_values_cache: dict[str, list[str | None]] = {}
+        self.static_cache: dict[tuple[Constraint, ...], bytearray | None] = {}
+        self.plans: dict[tuple, _Plan] = {}
+        self.role_offers: dict[str, list[int]] = {}
+        self.role_largest: dict[str, list[int]] = {}
+        self.role_field_values: dict[tuple[str, str], set[str]] = {}
+        # Identical shares are one object: most tasks of a cycle share a few shapes.
+        self.shares: dict[tuple[int, int, str], ResourceShare] = {}
+
+        # Instance counts, only for the groups some demand constrains by counting, and only for
+        # the fields those constraints name: (group, field) -> value -> instances.
+        self.counted_fields: dict[str, set[str]] = {}
+        for demand in self.demands:
+            for c in demand.constraints:
+                if _counts_instances(c):
+                    self.counted_fields.setdefault(demand.group, set()).add(c.field)
+        self.counts: dict[tuple[str, str], dict[str, int]] = {
+            (group, name): {} for group, names in self.counted_fields.items() for name in names}
+        self.cluster_value: dict[tuple[str, str], str] = {}
+        self.group_version: dict[str, int] = {}
+        for task in placed:
+            for name in self.counted_fields.get(task.group, ()):
+                # An empty hostname (not known yet, e.g. an adopted task) counts nowhere.
+                value = (task.hostname or None) if name == "hostname" else \
+                    attribute_text((task.attributes or {}).get(name))
+                self._count(task.group, name, value)
+
+    # --- bookkeeping ---------------------------------------------------------------------------
+
+    def _count(self, group: str, name: str, value: str | None) -> None:
+        if value is None:
+            return
+        counts = self.counts[(group, name)]
+        counts[value] = counts.get(value, 0) + 1
+        self.cluster_value.setdefault((group, name), value)
+
+    def field_values(self, name: str) -> list[str | None]:
+        values = self.field_values_cache.get(name)
+        if values is None:
+            if name == "hostname":
+                values = [offer.hostname for offer in self.offers]
+            else:
+                values = [attribute_text(offer.attributes.get(name)) for offer in self.offers]
+            self.field_values_cache[name] = values
+        return values
+
+    def _agent_passes(self, c: Constraint, idx: int) -> bool:
+        """The part of ``c`` that depends on the agent alone (for counting operators: has the field)."""
+        value = self.field_values(c.field)[idx]
+        if value is None:
+            return c.operator == "UNLIKE"
+        if c.operator == "IS" or (c.operator == "CLUSTER" and c.value is not None):
+            return value == c.value or self._same_number(c, idx)
+        if c.operator == "LIKE":
+            return c.pattern.fullmatch(value) is not None
+        if c.operator == "UNLIKE":
+            return c.pattern.fullmatch(value) is None
+        return True
+
+    def _same_number(self, c: Constraint, idx: int) -> bool:
+        if c.field == "hostname":
+            return False
+        raw = self.offers[idx].attributes.get(c.field)
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            return False
+        try:
+            wanted = float(c.value)
+        except ValueError:
+            return False
+        return math.isfinite(wanted) and _milli(wanted) == _milli(raw)
+
+    def _static_ok(self, constraints: tuple[Constraint, ...]) -> bytearray | None:
+        if not constraints:
+            return None
+        if constraints not in self.static_cache:
+            self.static_cache[constraints] = bytearray(
+                all(self._agent_passes(c, idx) for c in constraints) for idx in range(len(self.offers)))
+        return self.static_cache[constraints]
+
+    def _plan(self, demand: TaskDemand) -> _Plan:
+        constraints = demand.constraints
+        counting = bool(constraints) and any(_counts_instances(c) for c in constraints)
+        key = (demand.role, demand.cpus, demand.mem, demand.disk, demand.gpus, demand.constraints,
+               demand.group if counting else None)
+        plan = self.plans.get(key)
+        if plan is not None:
+            return plan
+        plan = _Plan()
+        plan.need = tuple(_milli(getattr(demand, name)) for name in _DIMENSIONS)
+        plan.role = demand.role
+        plan.group = demand.group if counting else None
+        plan.constraints = demand.constraints
+        plan.static_ok = self._static_ok(demand.constraints)
+        plan.counting = []
+        plan.group_by = []
+        for c in demand.constraints:
+            if c.operator in ("UNIQUE", "MAX_PER") or (c.operator == "CLUSTER" and c.value is None):
+                limit = 1 if c.operator == "UNIQUE" else c.count
+                plan.counting.append((c.operator, self.field_values(c.field), self.counts[(demand.group, c.field)],
+                                      limit, (demand.group, c.field)))
+            elif c.operator == "GROUP_BY":
+                plan.group_by.append((c.count, self.field_values(c.field), self.counts[(demand.group, c.field)],
+                                      c.field))
+        self.plans[key] = plan
+        return plan
+
+    # --- placing -------------------------------------------------------------------------------
+
+    def _counting_ok(self, plan: _Plan, idx: int) -> bool:
+        for operator, values, counts, limit, key in plan.counting:
+            value = values[idx]
+            if operator == "CLUSTER":
+                first = self.cluster_value.get(key)
+                if first is not None and value != first:
+                    return False
+            elif counts.get(value, 0) >= limit:
+                return False
+        return True
+
+    def _fitting(self, plan: _Plan) -> Iterator[int]:
+        """The offers that can take a demand of ``plan`` now, best fit first."""
+        tiers = self.index[plan.role]
+        cpus, mem, disk, gpus = plan.need
+        static_ok = plan.static_ok
+        counting = plan.counting
+        # A demand without gpus tries the offers without gpus left first (keeps GPU agents for GPU tasks).
+        for entries in (tiers[1],) if gpus > 0 else tiers:
+            # Sorted by cpus left first: the first entry that fits is the best fit.
+            for i in range(bisect_left(entries, (cpus,)), len(entries)):
+                entry = entries[i]
+                if entry[_MEM] < mem or entry[_DISK] < disk or entry[_GPUS] < gpus:
+                    continue
+                idx = entry[4]
+                if static_ok is not None and not static_ok[idx]:
+                    continue
+                if counting and not self._counting_ok(plan, idx):
+                    continue
+                yield idx
+
+    def _find(self, plan: _Plan) -> int | None:
+        if plan.role not in self.index:
+            return None
+        fitting = self._fitting(plan)
+        if not plan.group_by:
+            return next(fitting, None)
+        if len(plan.group_by) == 1:
+            return self._find_group_by(plan, fitting)
+        candidates = list(fitting)
+        for expected, values, counts, _ in plan.group_by:
+            if not candidates:
+                break
+            if expected is not None and len(counts) < expected:
+                candidates = [idx for idx in candidates if values[idx] not in counts]
+            else:
+                fewest = min(counts.get(values[idx], 0) for idx in candidates)
+                candidates = [idx for idx in candidates if counts.get(values[idx], 0) == fewest]
+        return candidates[0] if candidates else None
+
+    def _find_group_by(self, plan: _Plan, fitting: Iterator[int]) -> int | None:
+        """One GROUP_BY: the best fit among the candidates whose value holds the fewest instances,
+        without listing every candidate when a value at the lowest count on offer turns up early."""
+        expected, values, counts, name = plan.group_by[0]
+        if expected is not None and len(counts) < expected:
+            return next((idx for idx in fitting if values[idx] not in counts), None)
+        key = (plan.role, name)
+        offered = self.role_field_values.get(key)
+        if offered is None:
+            offered = {values[idx] for idx in self.role_offers_of(plan.role)} - {None}
+            self.role_field_values[key] = offered
+        # No candidate can hold fewer instances than the emptiest value on offer.
+        floor = min((counts.get(value, 0) for value in offered), default=0)
+        first_by_value: dict[str, int] = {}
+        for idx in fitting:
+            value = values[idx]
+            if counts.get(value, 0) == floor:
+                return idx
+            first_by_value.setdefault(value, idx)
+        if not first_by_value:
+            return None
+        # min keeps the first of equals: the value whose best fit came first in best-fit order.
+        return min(first_by_value.items(), key=lambda item: counts.get(item[0], 0))[1]
+
+    def _take(self, idx: int, need: tuple[int, ...]) -> tuple[ResourceShare, ...]:
+        role = self.offer_role[idx]
+        tiers = self.index[role]
+        old = self.entry[idx]
+        entries = tiers[1 if old[_GPUS] > 0 else 0]
+        del entries[bisect_left(entries, old)]
+        free, reserved = self.free[idx], self.reserved[idx]
+        shares = []
+        for k, amount in enumerate(need):
+            if not amount:
+                continue
+            from_reserved = min(amount, reserved[k])
+            if from_reserved:
+                shares.append(self._share(k, from_reserved, role))
+                reserved[k] -= from_reserved
+            if amount > from_reserved:
+                shares.append(self._share(k, amount - from_reserved, "*"))
+            free[k] -= amount
+        new = (*free, idx)
+        self.entry[idx] = new
+        insort(tiers[1 if new[_GPUS] > 0 else 0], new)
+        return tuple(shares)
+
+    def _share(self, k: int, milli: int, role: str) -> ResourceShare:
+        share = self.shares.get((k, milli, role))
+        if share is None:
+            share = self.shares[(k, milli, role)] = ResourceShare(_DIMENSIONS[k], milli / _SCALE, role)
+        return share
+
+    def _record(self, group: str, idx: int) -> None:
+        names = self.counted_fields.get(group)
+        if not names:
+            return
+        for name in names:
+            self._count(group, name, self.field_values(name)[idx])
+        self.group_version[group] = self.group_version.get(group, 0) + 1
+
+    def run(self) -> MatchResult:
+        order = sorted(range(len(self.demands)),
+                       key=lambda i: (-self.demands[i].priority, self.demands[i].sequence, i))
+        assignments: list[list[Assignment]] = [[] for _ in self.offers]
+        for rank, i in enumerate(order):
+            demand = self.demands[i]
+            plan = self._plan(demand)
+            version = self.group_version.get(plan.group, 0) if plan.group is not None else 0
+            if plan.failed_at == version:
+                plan.waiting.append((rank, demand))
+                continue
+            idx = self._find(plan)
+            if idx is None:
+                plan.failed_at = version
+                plan.waiting.append((rank, demand))
+                continue
+            if plan.waiting:
+                # Its group gained an instance since an identical demand ahead of it fit nowhere
+                # (GROUP_BY with a count may now accept more): that one takes the place, as it
+                # would take exactly the same one.
+                plan.waiting.append((rank, demand))
+                rank, demand = plan.waiting.popleft()
+            assignments[idx].append(Assignment(demand.task_id, self._take(idx, plan.need)))
+            self._record(demand.group, idx)
+        waiting = sorted((rank, demand.task_id, plan) for plan in self.plans.values()
+                         for rank, demand in plan.waiting)
+        reasons = {}
+        for _, task_id, plan in waiting:
+            if plan.reason is None:
+                plan.reason = self._reason(plan)
+            reasons[task_id] = plan.reason
+        return MatchResult(
+            launches=tuple(OfferLaunch(offer.id, offer.agent_id, offer.hostname, tuple(assignments[idx]))
+                           for idx, offer in enumerate(self.offers) if assignments[idx]),
+            unused_offer_ids=tuple(offer.id for idx, offer in enumerate(self.offers) if not assignments[idx]),
+            waiting=reasons,
+        )
+
+    # --- reasons -------------------------------------------------------------------------------
+
+    def _alone_mask(self, c: Constraint, group: str | None) -> bytearray:
+        """Which offers ``c`` accepts on its own, with the instances counted at the end of the cycle.
+        GROUP_BY applies only its expected-values rule here: its balance rule picks among the offers
+        that can take a task and so never rules them all out."""
+        agent_ok = self._static_ok((c,))
+        if not _counts_instances(c):
+            return agent_ok
+        values = self.field_values(c.field)
+        counts = self.counts[(group, c.field)]
+        if c.operator == "UNIQUE":
+            return bytearray(ok and values[idx] not in counts for idx, ok in enumerate(agent_ok))
+        if c.operator == "MAX_PER":
+            limit = c.count
+            return bytearray(ok and counts.get(values[idx], 0) < limit for idx, ok in enumerate(agent_ok))
+        if c.operator == "CLUSTER":
+            first = self.cluster_value.get((group, c.field))
+            if first is None:
+                return agent_ok
+            return bytearray(ok and values[idx] == first for idx, ok in enumerate(agent_ok))
+        # GROUP_BY
+        if c.count is None or len(counts) >= c.count:
+            return agent_ok
+        return bytearray(ok and values[idx] not in counts for idx, ok in enumerate(agent_ok))
+
+    def _constraint_reason(self, c: Constraint, group: str, role_offers: list[int]) -> str:
+        name, operator = c.field, c.operator
+        if operator == "IS" or (operator == "CLUSTER" and c.value is not None):
+            return f"no agent with {name}={c.value}"
+        if operator == "LIKE":
+            return f"no agent whose {name} matches {c.value}"
+        if operator == "UNLIKE":
+            return f"no agent whose {name} does not match {c.value}"
+        values = self.field_values(name)
+        if all(values[idx] is None for idx in role_offers):
+            return f"no agent with attribute {name}"
+        counts = self.counts[(group, name)]
+        where = "agent already runs" if c.is_hostname else f"{name} already has"
+        if operator == "UNIQUE":
+            return f"UNIQUE {name}: every offered {where} an instance of {group}"
+        if operator == "MAX_PER":
+            return f"MAX_PER {name} {c.value}: every offered {where} {_instances(c.count)} of {group}"
+        if operator == "CLUSTER":
+            return f"no agent with {name}={self.cluster_value[(group, name)]} (CLUSTER {name}: {group} runs there)"
+        used = sorted(counts)
+        listed = ", ".join(used[:5]) + (", ..." if len(used) > 5 else "")
+        return (f"GROUP_BY {name} {c.value}: {group} runs on {len(used)} of {c.value} expected {name} values "
+                f"({listed}); waiting for an agent with another {name}")
+
+    def role_offers_of(self, role: str) -> list[int]:
+        offers = self.role_offers.get(role)
+        if offers is None:
+            offers = self.role_offers[role] = [idx for idx, offer_role in enumerate(self.offer_role)
+                                               if offer_role == role]
+        return offers
+
+    def _largest(self, offers: list[int]) -> list[int]:
+        """Per dimension, the most any of ``offers`` had (they are never empty here)."""
+        return [max(map(column.__getitem__, offers)) for column in self.capacity_columns]
+
+    def _reason(self, plan: _Plan) -> str:
+        if not self.offers:
+            return "no offers yet"
+        if plan.role not in self.index:
+            roles = sorted(self.index)
+            return (f"no offers for role {plan.role!r} (offers this cycle are for role{'s' if len(roles) > 1 else ''} "
+                    f"{', '.join(repr(role) for role in roles)})")
+        role_offers = self.role_offers_of(plan.role)
+        # plan.group is None only for shapes without counting constraints, which never look at it.
+        group = plan.group
+        eligible = role_offers
+        for c in plan.constraints:
+            accepted = self._alone_mask(c, group)
+            if not any(accepted[idx] for idx in role_offers):
+                return self._constraint_reason(c, group, role_offers)
+            eligible = [idx for idx in eligible if accepted[idx]]
+        if not eligible:
+            together = "; ".join(str(c) for c in plan.constraints)
+            return f"no offered agent meets all its constraints together ({together})"
+        need = plan.need
+        if eligible is role_offers:
+            largest = self.role_largest.get(plan.role)
+            if largest is None:
+                largest = self.role_largest[plan.role] = self._largest(eligible)
+        else:
+            largest = self._largest(eligible)
+        short = [k for k in range(4) if need[k] > largest[k]]
+        if len(short) == 1:
+            k = short[0]
+            return f"needs {_amounts(need, short)}; the largest offer has {_number_text(largest[k])}"
+        if short:
+            return f"needs {_amounts(need, short)}; the largest offers have {_amounts(largest, short)}"
+        cpus, mem, disk, gpus = need
+        if not any(have[_CPUS] >= cpus and have[_MEM] >= mem and have[_DISK] >= disk and have[_GPUS] >= gpus
+                   for have in (self.capacity[idx] for idx in eligible)):
+            needed = [k for k in range(4) if need[k]]
+            biggest = max(eligible, key=lambda idx: (self.capacity[idx], -idx))
+            what = "both" if len(needed) == 2 else "all of it"
+            return (f"needs {_amounts(need, needed)}; no single offer has {what} "
+                    f"(the largest has {_amounts(self.capacity[biggest], needed)})")
+        return WAITING_FOR_RESOURCES
