@@ -50,6 +50,7 @@ from airflow_mesos.local.process_containerizer import ExitInfo, ProcessRun, desc
 from airflow_mesos.local.sandbox import FileServer, FilesError, create_run_directory, run_directory, virtual_latest
 from airflow_mesos.local.state_json import public_container
 from airflow_mesos.local.status_updates import StatusUpdateManager, encode_uuid, is_terminal, new_uuid
+from airflow_mesos.run_labels import run_labels
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +206,8 @@ class Agent:
         # Every runner thread started and maybe still alive, also those of tasks a crash forgot.
         self._runners: list[threading.Thread] = []
         self._epoch = 0
+        # Read once, at the edge: the run label scripts/lib.sh removes this run's containers by.
+        self._run_labels = run_labels()
         self._closed = False
         self._start_time = 0.0
 
@@ -411,6 +414,9 @@ class Agent:
             create_run_directory(task.directory)
             self._attach(task)
             plan = self._plan(task)
+            if plan.kind != "process" and self._run_labels:
+                # Beside the task's own labels; container_labels() still adds airflow-mesos.local and the ids.
+                plan.docker_options["labels"] = {**plan.docker_options.get("labels", {}), **self._run_labels}
             task.kind = plan.kind
             if task.kill_grace is None:
                 task.kill_grace = plan.kill_grace

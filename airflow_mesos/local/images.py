@@ -25,6 +25,8 @@ import sys
 import tarfile
 from pathlib import Path
 
+from airflow_mesos.run_labels import PROJECT_LABEL, run_labels
+
 BUSYBOX_IMAGE = "airflow-mesos/busybox:2"
 PYTHON_IMAGE = "airflow-mesos/python:3.11"
 BUSYBOX = Path("/bin/busybox")
@@ -217,6 +219,7 @@ def ensure_python_image(client, tag: str = PYTHON_IMAGE, prefix: str | None = No
     # wheel it ships with, offline.
     container = client.containers.run(
         tag, ["python3", "-m", "ensurepip", "--default-pip"], detach=True, network_mode="none",
+        labels={PROJECT_LABEL: "images.ensurepip", **run_labels()},  # found by cleanup if we die before remove
     )
     try:
         result = container.wait(timeout=300)

@@ -23,12 +23,13 @@ import httpx
 import pytest
 
 from airflow_mesos.image import DEFAULT_TAG
+from airflow_mesos.run_labels import PROJECT_LABEL, run_labels
 
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IMAGE_TAG = DEFAULT_TAG
-LABELS = {"airflow-mesos.local": "test_docker_image"}
+LABELS = {PROJECT_LABEL: "test_docker_image", **run_labels()}
 CONTAINER_TIMEOUT = 240
 
 # A password with every character that needs quoting in a URL.

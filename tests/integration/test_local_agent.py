@@ -469,6 +469,27 @@ def test_without_docker_processes_run_and_container_tasks_fail(make_agent, busyb
     assert failed["state"] == "TASK_FAILED" and "None of the enabled containerizers" in failed["message"]
 
 
+def test_containers_carry_the_id_of_the_run_that_made_them(make_agent, docker_client, busybox_image, monkeypatch):
+    """scripts/lib.sh removes only containers labelled with its own AIRFLOW_MESOS_RUN_ID."""
+    run = f"test-run-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("AIRFLOW_MESOS_RUN_ID", run)
+    master = RecordingMaster()
+    agent = make_agent(master)
+    no_grace = {"grace_period": {"nanoseconds": 0}}
+    own_label = docker_container(busybox_image, parameters=[{"key": "label", "value": "team=data"}])
+    agent.launch(FRAMEWORK, task_info("run-docker", "sleep 30", own_label, kill_policy=no_grace))
+    agent.launch(FRAMEWORK, task_info("run-mesos", "sleep 30", mesos_container(busybox_image), kill_policy=no_grace))
+    names = {tid: "mesos-" + master.wait_state(tid, "TASK_RUNNING")["container_status"]["container_id"]["value"]
+             for tid in ("run-docker", "run-mesos")}
+    labelled = {c.name: c.labels for c in docker_client.containers.list(filters={"label": f"airflow-mesos.run={run}"})}
+    assert sorted(labelled) == sorted(names.values())
+    assert labelled[names["run-docker"]]["team"] == "data"  # the task's own labels stay
+    assert labelled[names["run-docker"]]["airflow-mesos.local.agent-id"] == agent.id
+    for tid in names:
+        agent.kill(FID, tid)
+        assert master.wait_terminal(tid)["state"] == "TASK_KILLED"
+
+
 def test_state_hides_docker_parameters_that_can_carry_secrets(make_agent, busybox_image):
     master = RecordingMaster()
     agent = make_agent(master)
