@@ -1,19 +1,30 @@
-# Shared shell helpers for scripts/test and scripts/run-local.  Source it; do not run it.
+# Shared shell helpers for scripts/test, scripts/run-local and scripts/bench.  Source it; do not run it.
 # Everything here installs or starts only what is missing, and records what it
-# started so that `services_stop` stops exactly that and nothing else.
+# started so that `services_stop` stops exactly that and nothing else.  Runs at
+# the same time share one dockerd and each removes only its own containers (see
+# start_dockerd); tests/integration/test_scripts_lib.py drives two at once.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${AIRFLOW_MESOS_VENV:-$ROOT/.venv}
-# dockerd's socket lives at a fixed place so a daemon that is already running
-# (started by an earlier run or by hand) is reused rather than duplicated.
+# dockerd's socket lives at a fixed place so that runs share one daemon (its
+# image layers, its start-up time) rather than each starting its own.  Runs
+# that are at the same time register in $DOCKER_DIR/users; see start_dockerd.
 DOCKER_DIR=${AIRFLOW_MESOS_DOCKER_DIR:-/tmp/airflow-mesos-docker}
+DOCKER_DATA=${AIRFLOW_MESOS_DOCKER_DATA:-/var/tmp/airflow-mesos/docker}
 # Everything else a run starts lives in a directory of its own.
 RUN_DIR=$(mktemp -d /tmp/airflow-mesos-run.XXXXXX)
 PY=${PYTHON:-python3}
-# PIDs/dirs of what *this* run started; services_stop stops only these.
-STARTED_DOCKERD=""
+# Every container this run makes is labelled airflow-mesos.run=$AIRFLOW_MESOS_RUN_ID
+# (airflow_mesos/run_labels.py), and stop_dockerd removes exactly those.  Always
+# fresh, never inherited: a run started inside another one (a test of these
+# scripts) must not remove its parent's containers.
+export AIRFLOW_MESOS_RUN_ID="run-$$-${RUN_DIR##*.}"
+# What *this* run started or joined; services_stop stops only these.
+USING_DOCKERD=""
 STARTED_ZOOKEEPER=""
 STARTED_POSTGRES=""
+# Set while this shell holds $DOCKER_DIR/lock (on fd 200, see docker_lock).
+DOCKER_LOCKED=""
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -65,51 +76,177 @@ terminate_pid() {
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# The start time of process $1 (field 22 of /proc/PID/stat): with the pid it names
+# one process, so a pid the kernel has reused for another process is not taken
+# for it.  Fails if there is no such process, or it has exited and awaits reaping.
+proc_start_time() {
+    local stat fields
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }  # past the command name, which may hold spaces and parentheses
+    read -r -a fields <<<"$stat"
+    case "${fields[0]:-}" in Z|X|"") return 1 ;; esac
+    [ -n "${fields[19]:-}" ] || return 1
+    printf '%s\n' "${fields[19]}"
+}
+
+# Print "pid start-time" of process $1 (what identity_alive checks).
+proc_identity() {
+    local start
+    start=$(proc_start_time "$1") || return 1
+    printf '%s %s\n' "$1" "$start"
+}
+
+# True if file $1 holds "pid start-time" of a process that is still running.
+identity_alive() {
+    local pid="" start="" now
+    read -r pid start 2>/dev/null <"$1" || return 1
+    [ -n "$pid" ] && now=$(proc_start_time "$pid") && [ "$now" = "$start" ]
+}
+
+# True if a Docker engine answers /_ping on $DOCKER_DIR/docker.sock (stdlib
+# only: fast, and usable before the virtualenv exists).
+docker_answers() {
+    "$PY" - "$DOCKER_DIR/docker.sock" <<'PY' 2>/dev/null
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+s.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+reply = b""
+while chunk := s.recv(4096):
+    reply += chunk
+sys.exit(0 if reply.split(b"\r\n", 1)[0].split(b" ")[1:2] == [b"200"] else 1)
+PY
+}
+
+# $DOCKER_DIR/lock serializes every change to the users directory and every
+# start and stop of the daemon, so runs that start or end at the same moment
+# cannot both start a daemon, or stop one that the other just joined.
+docker_lock() {
+    mkdir -p "$DOCKER_DIR/users"
+    exec 200>>"$DOCKER_DIR/lock"
+    if ! flock -w 120 200; then
+        docker_unlock
+        die "$DOCKER_DIR/lock has been held by another run for 2 minutes"
+    fi
+    DOCKER_LOCKED=1
+}
+
+docker_unlock() {
+    exec 200>&-
+    DOCKER_LOCKED=""
+}
+
+# Under the lock: forget runs that ended without unregistering (killed -9).
+prune_docker_users() {
+    local user
+    for user in "$DOCKER_DIR"/users/*; do
+        [ -e "$user" ] || continue
+        identity_alive "$user" || rm -f "$user"
+    done
+}
+
 # dockerd on a private socket and data root, so it never fights a system daemon.
-# The data root persists across runs (image layers are reused); exec root and
-# socket live in $DOCKER_DIR.
+# The data root persists across runs (image layers are reused); exec root,
+# socket and log live in $DOCKER_DIR.
+#
+# Runs share the daemon: each one registers as a user ($DOCKER_DIR/users/<pid>,
+# holding its pid and start time) and unregisters in stop_dockerd, and the last
+# one to leave stops the daemon, but only one that these scripts started
+# ($DOCKER_DIR/dockerd.owner names it), never a daemon someone else runs on
+# that socket.  A run killed before it could unregister counts as gone once its
+# process is.
 start_dockerd() {
     mkdir -p "$DOCKER_DIR"
     export DOCKER_HOST="unix://$DOCKER_DIR/docker.sock"
-    if "$VENV/bin/python" - <<'PY' 2>/dev/null; then
-import docker, sys
-docker.from_env().ping()
-PY
-        log "dockerd already answers on $DOCKER_HOST; using it"
-        return 0
+    docker_lock
+    prune_docker_users
+    if docker_answers; then
+        if identity_alive "$DOCKER_DIR/dockerd.owner"; then
+            log "dockerd (started by an earlier run) answers on $DOCKER_HOST; sharing it"
+        else
+            rm -f "$DOCKER_DIR/dockerd.owner"
+            log "dockerd answers on $DOCKER_HOST; using it (not started by these scripts: never stopped by them)"
+        fi
+    else
+        launch_dockerd
     fi
-    local data=${AIRFLOW_MESOS_DOCKER_DATA:-/var/tmp/airflow-mesos/docker}
-    mkdir -p "$data" "$DOCKER_DIR/exec"
-    log "starting dockerd ($DOCKER_HOST, data root $data)"
+    proc_identity $$ >"$DOCKER_DIR/users/$$" || die "cannot read /proc/$$/stat"
+    USING_DOCKERD=1
+    docker_unlock
+}
+
+# Under the lock, with no daemon answering: start one and record it as ours.
+launch_dockerd() {
+    mkdir -p "$DOCKER_DATA" "$DOCKER_DIR/exec"
+    log "starting dockerd ($DOCKER_HOST, data root $DOCKER_DATA)"
+    # setsid: the daemon outlives this run while other runs still use it.  It
+    # must not inherit the lock's fd, or the lock would be held as long as it runs.
     # No iptables rules: the host's firewall is left alone.  Containers on the
     # bridge reach the host; builds that need the package registry use the host
-    # network.
-    setsid /usr/sbin/dockerd -H "$DOCKER_HOST" --data-root "$data" --exec-root "$DOCKER_DIR/exec" \
+    # network.  (Each dockerd claims the host's docker0 bridge, and one started
+    # with --bridge=none deletes it: a reason to share one daemon, not start more.)
+    setsid /usr/sbin/dockerd -H "$DOCKER_HOST" --data-root "$DOCKER_DATA" --exec-root "$DOCKER_DIR/exec" \
         --pidfile "$DOCKER_DIR/dockerd.pid" --storage-driver=overlay2 \
-        --iptables=false --ip6tables=false >"$RUN_DIR/dockerd.log" 2>&1 &
-    STARTED_DOCKERD=$!
+        --iptables=false --ip6tables=false \
+        </dev/null >"$DOCKER_DIR/dockerd.log" 2>&1 200>&- &
+    local pid
     for _ in $(seq 1 100); do
-        "$VENV/bin/python" -c 'import docker; docker.from_env().ping()' 2>/dev/null && return 0
+        if docker_answers; then
+            # setsid may have forked, so $! need not be the daemon: dockerd's own pidfile is.
+            pid=$(cat "$DOCKER_DIR/dockerd.pid" 2>/dev/null) && proc_identity "$pid" >"$DOCKER_DIR/dockerd.owner" \
+                || die "dockerd answers but $DOCKER_DIR/dockerd.pid names no live process"
+            return 0
+        fi
         sleep 0.2
     done
-    tail -20 "$RUN_DIR/dockerd.log" >&2
-    die "dockerd did not answer within 20 s (log: $RUN_DIR/dockerd.log)"
+    tail -20 "$DOCKER_DIR/dockerd.log" >&2
+    pid=$(cat "$DOCKER_DIR/dockerd.pid" 2>/dev/null) && terminate_pid "$pid" 5
+    die "dockerd did not answer within 20 s (log: $DOCKER_DIR/dockerd.log)"
+}
+
+# Force-remove the containers labelled with this run's id, and no others.
+remove_run_containers() {
+    local removed
+    if removed=$("$VENV/bin/python" - "$AIRFLOW_MESOS_RUN_ID" <<'PY' 2>&1
+import sys
+import docker
+client = docker.from_env()
+containers = client.containers.list(all=True, filters={"label": f"airflow-mesos.run={sys.argv[1]}"})
+for container in containers:
+    container.remove(force=True)
+print(len(containers))
+PY
+    ); then
+        [ "$removed" = 0 ] || log "removed $removed container(s) this run left behind"
+    else
+        log "warning: could not remove this run's containers: $(printf '%s' "$removed" | tail -1)"
+    fi
 }
 
 stop_dockerd() {
-    [ -n "$STARTED_DOCKERD" ] || return 0
-    local pid=$STARTED_DOCKERD
-    log "stopping dockerd (pid $pid)"
-    # Containers our tests left behind would keep the daemon busy; remove them first.
-    "$VENV/bin/python" - <<'PY' 2>/dev/null || true
-import docker
-c = docker.from_env()
-for x in c.containers.list(all=True, filters={"label": "airflow-mesos.local"}):
-    x.remove(force=True)
-PY
-    terminate_pid "$pid" 15
-    STARTED_DOCKERD=""
-    ip link del docker0 2>/dev/null || true
+    [ -n "$USING_DOCKERD" ] || return 0
+    # A die() between docker_lock and docker_unlock leaves the lock held by this very shell.
+    [ -z "$DOCKER_LOCKED" ] || docker_unlock
+    remove_run_containers
+    docker_lock
+    rm -f "$DOCKER_DIR/users/$$"
+    USING_DOCKERD=""
+    prune_docker_users
+    local others pid
+    others=$(find "$DOCKER_DIR/users" -mindepth 1 -maxdepth 1 | wc -l)
+    if [ "$others" -gt 0 ]; then
+        log "leaving dockerd running: $others other run(s) still use it"
+    elif identity_alive "$DOCKER_DIR/dockerd.owner"; then
+        read -r pid _ <"$DOCKER_DIR/dockerd.owner"
+        log "stopping dockerd (pid $pid): no other run uses it"
+        terminate_pid "$pid" 15
+        for _ in $(seq 1 50); do identity_alive "$DOCKER_DIR/dockerd.owner" || break; sleep 0.1; done
+        rm -f "$DOCKER_DIR/dockerd.owner"
+        # dockerd leaves its bridge behind; remove it unless another daemon may be using it.
+        pgrep -x dockerd >/dev/null || ip link del docker0 2>/dev/null || true
+    fi
+    docker_unlock
 }
 
 zk_classpath() {
