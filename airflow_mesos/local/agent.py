@@ -22,6 +22,7 @@ reboot (every container and process is gone, nothing is reported);
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import threading
@@ -226,6 +227,18 @@ class Agent:
 
     # -- lifecycle ----------------------------------------------------------
 
+    @property
+    def bind_address(self) -> str:
+        """Where the agent listens: its hostname when that is a loopback address (``127.0.0.2`` ...), so
+        several agents on one machine have distinct hosts as Mesos agents do (``--ip``/``--hostname``);
+        else 127.0.0.1."""
+        try:
+            if ipaddress.ip_address(self.spec.hostname).is_loopback:
+                return self.spec.hostname
+        except ValueError:
+            pass
+        return "127.0.0.1"
+
     def start(self, master: MasterLink) -> None:
         """Start the HTTP server (ephemeral port) and the update dispatcher."""
         self._master = master
@@ -236,7 +249,7 @@ class Agent:
             self._dispatcher.start()
 
     def _serve(self, port: int) -> None:
-        server = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(self))
+        server = ThreadingHTTPServer((self.bind_address, port), _make_handler(self))
         server.daemon_threads = True
         self._server = server
         self.port = server.server_address[1]
