@@ -148,7 +148,8 @@ MESOS_CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
         '``{"host_path": "/srv/data", "container_path": "/data", "mode": "RO"}`` (mode RO or RW, default RW), '
         'a named Docker volume ``{"docker_volume": "pgdata", "driver": "rexray", "driver_options": '
         '{"size": "10"}, "container_path": "/pg", "mode": "RW"}``, or the short string '
-        '``"/srv/data:/data:ro"``. A task volume with the same container_path replaces the default one.',
+        '``"/srv/data:/data:ro"``. A task volume with the same container_path replaces the default one. '
+        "They apply to container tasks; a task with container_type process gets none of them.",
         "string",
         "[]",
         '["/srv/airflow/data:/data:ro", {"docker_volume": "scratch", "container_path": "/scratch"}]',

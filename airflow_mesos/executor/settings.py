@@ -314,8 +314,7 @@ def _volumes(reader: _Reader, container_type: str) -> tuple[Any, ...]:
     except TaskConfigError as exc:
         reader.problems.append(str(exc))
         return ()
-    if volumes and container_type == "process":
-        reader.fail("volumes", "container_type 'process' runs tasks without a container, so no volume can be mounted")
+    # With container_type 'process' the defaults still serve the tasks that ask for a container.
     return volumes
 
 

@@ -685,9 +685,12 @@ def resolve(task_config: TaskConfig, settings: MesosSettings) -> TaskSpec:
             (origin("gpus"), f"{gpus} GPU(s) need the Mesos containerizer, but {origin('container_type')} is "
                              "'docker' (GPUs work with container_type 'mesos' or 'process')")
         )
-    volumes = merge_volumes(settings.volumes, task_config.volumes or ())
+    # [mesos] volumes are the containers' defaults (a DAGs or logs mount, say); a process task has no
+    # container to mount them in, so only volumes it asks for itself are an error.
+    defaults = settings.volumes if container_type != "process" else ()
+    volumes = merge_volumes(defaults, task_config.volumes or ())
     if volumes and container_type == "process":
-        where = f"{_WHERE}.volumes" if task_config.volumes else "[mesos] volumes"
+        where = f"{_WHERE}.volumes"
         problems.append(
             (where, f"container_type 'process' ({origin('container_type')}) runs the task without a container, "
                     "so no volume can be mounted")

@@ -240,8 +240,6 @@ def test_default_role_is_first_and_all_are_subscribed():
         ({"volumes": '[{"host_path": "/a", "contanier_path": "/b"}]'},
          "[mesos] volumes[0].contanier_path: unknown key (did you mean 'container_path'?)"),
         ({"volumes": '["/a:/b", "/c:/b/"]'}, "[mesos] volumes: volumes [0] and [1] both mount at container_path '/b'"),
-        ({"volumes": '["/a:/b"]', "container_type": "process"},
-         "[mesos] volumes: container_type 'process' runs tasks without a container, so no volume can be mounted"),
         ({"env": "TZ=UTC"}, "[mesos] env: not valid JSON"),
         ({"env": '["TZ"]'}, "[mesos] env: expected a JSON object such as {\"TZ\": \"UTC\"}, got a JSON list"),
         ({"env": '{"N": 3}'}, "[mesos] env.N: Input should be a valid string"),

@@ -234,9 +234,6 @@ def test_task_spec_is_frozen():
         ({"container_type": "docker"}, {"allow_plain_token_for_docker": "True", "gpus": "1"},
          "[mesos] gpus: 1 GPU(s) need the Mesos containerizer, but executor_config.mesos.container_type is 'docker'"),
         ({"container_type": "mesos"}, {"container_type": "process", "image": ""}, None),
-        ({"container_type": "process"}, {"volumes": '["/a:/b"]'},
-         "[mesos] volumes: container_type 'process' (executor_config.mesos.container_type) runs the task without "
-         "a container"),
         ({"volumes": [{"host_path": "/a", "container_path": "/b"}]}, {"container_type": "process"},
          "executor_config.mesos.volumes: container_type 'process' ([mesos] container_type) runs the task"),
     ],
@@ -251,6 +248,13 @@ def test_resolve_refuses_what_cannot_launch(mesos, options, expected):
     with pytest.raises(TaskConfigError) as info:
         resolve(config, s)
     assert expected in str(info.value)
+
+
+def test_process_tasks_take_none_of_the_default_volumes():
+    spec = resolve(parse_executor_config({"mesos": {"container_type": "process"}}), settings(volumes='["/a:/b"]'))
+    assert spec.volumes == ()
+    spec = resolve(parse_executor_config({"mesos": {}}), settings(volumes='["/a:/b"]'))
+    assert [v.container_path for v in spec.volumes] == ["/b"]
 
 
 def test_docker_with_the_opt_in_resolves():
