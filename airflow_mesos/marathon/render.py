@@ -166,6 +166,9 @@ def _airflow_env(settings: Settings, role: str) -> dict[str, Any]:
         "AIRFLOW__API__PORT": str(api.port),
         "AIRFLOW__MESOS__MASTER": settings.mesos.master,
         "AIRFLOW__MESOS__ROLE": settings.mesos.role,
+        # Tasks run the image the components run, so a DAG parses in the worker as in the dag-processor.
+        "AIRFLOW__MESOS__IMAGE": settings.image.reference,
+        "AIRFLOW__MESOS__FORCE_PULL": str(settings.image.force_pull),
     }
     if role == "scheduler":
         env["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] = "True"
