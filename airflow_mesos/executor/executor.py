@@ -1,0 +1,626 @@
+"""The MesosExecutor: the edge around :class:`~airflow_mesos.executor.core.ExecutorCore`.
+
+Threads and who owns what:
+
+- Airflow's scheduler thread calls ``queue_workload`` / ``_process_workloads``,
+  ``sync``, ``revoke_task``, ``try_adopt_task_instances`` and ``end``.  None of
+  them does Mesos I/O: they put commands on :attr:`_inbox` and take results from
+  :attr:`_outbox`, so they return in microseconds whatever the master does.
+- One thread of ours, ``mesos-executor``, owns the core and the driver's calls:
+  it drains the inbox, reads the driver's event queue, feeds the core with the
+  time, and performs the instructions (ACCEPT, DECLINE, KILL, ACKNOWLEDGE, the
+  framework id in the metadata database, a note in a failed task's log).
+- The driver's own threads hold the SUBSCRIBE stream (see ``airflow_mesos.mesos``).
+
+The constructor is cheap and connects to nothing: Airflow's api-server builds
+an executor only to call :meth:`get_task_log`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import queue
+import socket
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.executors import workloads
+from airflow.executors.base_executor import BaseExecutor
+from airflow.observability.stats import Stats
+
+from airflow_mesos.clock import SYSTEM_CLOCK, Clock
+from airflow_mesos.executor import core as c
+from airflow_mesos.executor.matcher import TaskDemand
+from airflow_mesos.executor.settings import MesosSettings, SettingsError, load_settings
+from airflow_mesos.executor.states import Outcome
+from airflow_mesos.executor.store import FrameworkStore
+from airflow_mesos.executor.task_config import TaskConfigError, parse_executor_config, resolve
+from airflow_mesos.executor.taskinfo import TaskInfoError, VolumeMount, WorkerTask, build_task_info, split_token
+from airflow_mesos.mesos import SchedulerDriver, events
+from airflow_mesos.mesos.errors import MesosError
+
+if TYPE_CHECKING:
+    from airflow.models.taskinstance import TaskInstance
+
+log = logging.getLogger(__name__)
+
+CAPABILITIES = ("MULTI_ROLE", "PARTITION_AWARE", "TASK_KILLING_STATE", "GPU_RESOURCES")
+LOOP_POLL_SECONDS = 0.05
+TICK_SECONDS = 1.0
+METRIC_PREFIX = "mesos_executor"
+
+
+@dataclass(frozen=True)
+class _Payload:
+    """What the edge needs at launch time; the core treats it as opaque."""
+
+    workload: Any  # workloads.ExecuteTask | workloads.ExecuteCallback
+    spec: Any      # task_config.TaskSpec
+    name: str
+    labels: dict[str, str]
+    token_subject: str
+
+
+class MesosExecutor(BaseExecutor):
+    """Runs every Airflow workload as a Mesos task (``[core] executor = airflow_mesos.executor.MesosExecutor``)."""
+
+    supports_callbacks = True
+    supports_multi_team = True
+    is_local = False
+    is_production = True
+    serve_logs = False
+    pre_assigns_external_executor_id = True
+
+    clock: Clock = SYSTEM_CLOCK
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._settings: MesosSettings | None = None
+        self._core: c.ExecutorCore | None = None
+        self._driver: SchedulerDriver | None = None
+        self._store: FrameworkStore | None = None
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._notes: queue.SimpleQueue = queue.SimpleQueue()
+        self._notes_thread: threading.Thread | None = None
+        self._sequence = 0
+        self._snapshot = {"waiting": 0, "launched": 0, "connected": 0}
+        self._reported_counters = {"offers_received": 0, "offers_declined": 0, "tasks_launched": 0}
+        # Per Mesos task id, written by the scheduler thread and read by ours (single dict operations).
+        self._submitted_at: dict[str, float] = {}
+        self._log_paths: dict[str, str] = {}
+
+    # --- configuration ------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> MesosSettings:
+        if self._settings is None:
+            self._settings = load_settings(self.conf)
+        return self._settings
+
+    @property
+    def framework_key(self) -> str:
+        """The framework's name in the metadata database (per team)."""
+        name = self.settings.framework_name
+        return f"{name}@{self.team_name}" if getattr(self, "team_name", None) else name
+
+    def _framework_info(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "user": s.framework_user,
+            "name": s.framework_name,
+            "roles": list(s.roles),
+            "capabilities": [{"type": cap} for cap in CAPABILITIES],
+            "checkpoint": s.checkpoint,
+            "failover_timeout": float(s.failover_timeout),
+            "hostname": socket.getfqdn(),
+        }
+
+    def _policy(self) -> c.CorePolicy:
+        s = self.settings
+        from airflow.configuration import conf
+
+        return c.CorePolicy(
+            refuse_seconds=s.refuse_seconds,
+            revive_min_interval=s.revive_min_interval,
+            unreachable_grace=s.unreachable_grace,
+            kill_grace_period=s.kill_grace_period,
+            token_lifetime=conf.getfloat("scheduler", "task_queued_timeout"),
+            token_remint_fraction=s.token_remint_fraction,
+            default_role=s.default_role,
+        )
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect to Mesos (scheduler only).  Bad ``[mesos]`` settings stop the scheduler here, with the reason."""
+        settings = self.settings
+        self._core = c.ExecutorCore(self._policy())
+        self._store = FrameworkStore()
+        framework_id = None
+        try:
+            framework_id = self._store.load(self.framework_key)
+        except Exception as exc:  # the database is Airflow's; a failure here must not hide the cause
+            log.error("could not read the Mesos framework id from the metadata database: %s", exc)
+        if framework_id:
+            log.info("re-subscribing to Mesos as framework %s (%s)", framework_id, self.framework_key)
+        self._driver = self._new_driver(framework_id)
+        self._driver.start()
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="mesos-executor", daemon=True)
+        self._thread.start()
+        self._notes_thread = threading.Thread(target=self._write_notes, name="mesos-executor-notes", daemon=True)
+        self._notes_thread.start()
+        log.info("MesosExecutor started: master %s, framework %s, roles %s, container_type %s",
+                 settings.master, settings.framework_name, ",".join(settings.roles), settings.container_type)
+
+    def _new_driver(self, framework_id: str | None) -> SchedulerDriver:
+        s = self.settings
+        return SchedulerDriver(
+            self._framework_info(), s.master, framework_id=framework_id,
+            principal=s.principal, secret=s.secret_value() if s.principal else None,
+            ca_file=s.ca_file, request_timeout=s.request_timeout,
+        )
+
+    def end(self) -> None:
+        """Stop scheduling.  Running tasks keep running (never TEARDOWN): a new scheduler adopts them."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        if self._notes_thread is not None:
+            self._notes.put(None)
+            self._notes_thread.join(timeout=15)
+            self._notes_thread = None
+        if self._driver is not None:
+            self._driver.stop(failover=True)
+            self._driver = None
+
+    def terminate(self) -> None:
+        """Kill every task this executor launched, then stop."""
+        self._inbox.put(("kill_all",))
+        deadline = self.clock.monotonic() + 5
+        while not self._inbox.empty() and self.clock.monotonic() < deadline and self._thread is not None:
+            self.clock.sleep(0.05)
+        self.end()
+
+    # --- Airflow's calls (scheduler thread: no I/O) -------------------------------------------
+
+    def _process_workloads(self, workload_items: Sequence[Any]) -> None:
+        now = self.clock.monotonic()
+        for workload in workload_items:
+            if isinstance(workload, workloads.ExecuteTask):
+                key = workload.ti.key
+                self.queued_tasks.pop(key, None)
+            elif isinstance(workload, workloads.ExecuteCallback):
+                key = workload.key
+                self.queued_callbacks.pop(key, None)
+            else:
+                log.error("MesosExecutor cannot run a %s workload; dropping it", type(workload).__name__)
+                continue
+            self.running.add(key)
+            try:
+                work = self._work_for(workload)
+            except (TaskConfigError, TaskInfoError, SettingsError, ValueError) as exc:
+                message = f"invalid Mesos task configuration: {exc}"
+                log.error("%s: %s", key, message)
+                self.log_task_event(event="mesos invalid config", extra=message, ti_key=key)
+                self.fail(key, info=message)
+                continue
+            self._submitted_at[work.task_id] = now
+            if getattr(workload, "log_path", None):
+                self._log_paths[work.task_id] = str(workload.log_path)
+            self._inbox.put(("submit", work, now))
+
+    def sync(self) -> None:
+        """Hand Airflow what Mesos said since the last call; then acknowledge those updates."""
+        while True:
+            try:
+                item = self._outbox.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, c.Report):
+                self._apply_report(item)
+            elif isinstance(item, c.WaitReason):
+                self.log_task_event(event="mesos waiting", extra=item.reason, ti_key=item.key)
+        self._emit_metrics_snapshot()
+
+    def _apply_report(self, report: c.Report) -> None:
+        key = report.key
+        if report.outcome is Outcome.RUNNING:
+            if key in self.running:
+                self.running_state(key, report.task_id)
+        elif report.outcome is Outcome.SUCCESS:
+            self.success(key, info=report.info)
+        else:
+            self.log_task_event(event="mesos task failed", extra=report.info, ti_key=key)
+            self.fail(key, info=f"Mesos task {report.task_id}: {report.info}")
+        if report.status is not None and report.status.uuid is not None:
+            self._inbox.put(("ack", report.status))
+
+    def revoke_task(self, *, ti: TaskInstance) -> None:
+        """Kill the task's Mesos task (with the kill policy's grace) and forget it; no event is emitted."""
+        task_id = ti.external_executor_id
+        self.queued_tasks.pop(ti.key, None)
+        self.running.discard(ti.key)
+        if task_id:
+            self._inbox.put(("revoke", task_id, self.clock.monotonic()))
+
+    def try_adopt_task_instances(self, tis: Sequence[TaskInstance]) -> Sequence[TaskInstance]:
+        """Adopt every TI whose Mesos task id we know; Mesos' reconciliation then says how each one is.
+
+        A task Mesos no longer knows comes back as TASK_LOST/UNKNOWN and fails its try (Airflow retries
+        it); one that finished meanwhile reports its real outcome.  TIs without a Mesos task id were never
+        launched: they are returned for Airflow to reset.
+        """
+        not_adopted = []
+        now = self.clock.monotonic()
+        for ti in tis:
+            task_id = ti.external_executor_id
+            if not task_id:
+                not_adopted.append(ti)
+                continue
+            demand = TaskDemand(task_id=task_id, group=f"{ti.dag_id}.{ti.task_id}", priority=0, sequence=0,
+                                cpus=0.0, mem=0.0, disk=0.0)
+            self.running.add(ti.key)
+            self._inbox.put(("adopt", c.Work(key=ti.key, demand=demand, payload=None), now))
+        return not_adopted
+
+    def get_task_log(self, ti: TaskInstance, try_number: int) -> tuple[list[str], list[str]]:
+        """The running task's stdout and stderr, read from its Mesos sandbox (works in the api-server)."""
+        from airflow_mesos.executor.sandbox_logs import read_task_logs
+
+        task_id = getattr(ti, "external_executor_id", None)
+        if not task_id or try_number != ti.try_number:
+            return [], []
+        try:
+            s = self.settings
+        except SettingsError as exc:
+            return [f"cannot read the Mesos sandbox: {exc}"], []
+        return read_task_logs(s.master, task_id, max_bytes=s.task_log_max_bytes, principal=s.principal,
+                              secret=s.secret_value() if s.principal else None, ca_file=s.ca_file,
+                              timeout=min(s.request_timeout, 10.0))
+
+    def debug_dump(self) -> None:
+        super().debug_dump()
+        core = self._core
+        if core is not None:
+            log.info("Mesos: connected=%s framework=%s waiting=%d launched=%d reasons=%s", core.connected,
+                     core.framework_id, core.waiting_count(), core.launched_count(), core.wait_reasons())
+
+    # --- building workloads -------------------------------------------------------------------
+
+    def _work_for(self, workload: Any) -> c.Work:
+        settings = self.settings
+        self._sequence += 1
+        if isinstance(workload, workloads.ExecuteTask):
+            ti = workload.ti
+            spec = resolve(parse_executor_config(ti.executor_config), settings)
+            task_id = ti.external_executor_id or str(uuid.uuid4())
+            index = f"[{ti.map_index}]" if ti.map_index is not None and ti.map_index >= 0 else ""
+            name = f"airflow {ti.dag_id}.{ti.task_id}{index} {ti.run_id} try {ti.try_number}"
+            labels = {"airflow.dag_id": ti.dag_id, "airflow.task_id": ti.task_id, "airflow.run_id": ti.run_id,
+                      "airflow.try_number": str(ti.try_number), "airflow.map_index": str(ti.map_index)}
+            group, priority, subject = f"{ti.dag_id}.{ti.task_id}", ti.priority_weight, str(ti.id)
+        else:
+            spec = resolve(parse_executor_config(None), settings)
+            callback_id = str(workload.callback.id)
+            task_id = f"airflow-callback-{callback_id}"
+            name = f"airflow callback {callback_id}"
+            labels = {"airflow.callback_id": callback_id}
+            # Callbacks finish work already done: place them before tasks, as BaseExecutor orders them.
+            group, priority, subject = "airflow.callbacks", 2**31 - 1, callback_id
+        if spec.container_type == "docker" and not settings.allow_plain_token_for_docker:
+            raise TaskInfoError(
+                "container_type 'docker' cannot receive the task's token as a Mesos secret (Mesos secrets work only "
+                "with the Mesos containerizer); use container_type 'mesos', or set [mesos] "
+                "allow_plain_token_for_docker = True to accept a plain environment variable"
+            )
+        demand = TaskDemand(task_id=task_id, group=group, priority=priority, sequence=self._sequence,
+                            cpus=spec.cpus, mem=spec.mem, disk=spec.disk, gpus=spec.gpus, role=spec.role,
+                            constraints=tuple(spec.constraints))
+        payload = _Payload(workload=workload, spec=spec, name=name, labels=labels, token_subject=subject)
+        return c.Work(key=workload.ti.key if isinstance(workload, workloads.ExecuteTask) else workload.key,
+                      demand=demand, payload=payload)
+
+    def _worker_task(self, launch: c.LaunchTask, offer: events.Offer) -> WorkerTask:
+        payload: _Payload = launch.work.payload
+        settings, spec = self.settings, payload.spec
+        workload_json, token = split_token(payload.workload.model_dump_json())
+        if launch.remint_token:
+            token = payload.workload.generate_token(payload.token_subject, self.jwt_generator)
+            log.info("re-minted the token of %s: it waited %.0f s for an offer", launch.work.task_id,
+                     launch.waited_seconds)
+        return WorkerTask(
+            task_id=launch.work.task_id,
+            name=payload.name,
+            agent_id=offer.agent_id,
+            resources=launch.assignment.resources,
+            container_type=spec.container_type,
+            workload_json=workload_json,
+            token=token,
+            execution_api_url=settings.task_api_url,
+            dags_folder=settings.dags_folder,
+            image=spec.image,
+            force_pull=spec.force_pull,
+            network=getattr(spec, "network", None) or settings.network,
+            volumes=tuple(_volume_mount(v) for v in spec.volumes),
+            env=dict(spec.env),
+            python=settings.python,
+            labels=payload.labels,
+            kill_grace_seconds=settings.kill_grace_period,
+            token_as_plain_env=spec.container_type == "docker" and settings.allow_plain_token_for_docker,
+        )
+
+    # --- the mesos-executor thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_tick = 0.0
+        while not self._stopping.is_set():
+            try:
+                self._drain_inbox()
+                driver = self._driver
+                event = None
+                if driver is not None:
+                    try:
+                        event = driver.events.get(timeout=LOOP_POLL_SECONDS)
+                    except queue.Empty:
+                        event = None
+                now = self.clock.monotonic()
+                if event is not None:
+                    self._perform(self._on_event(event, now))
+                if now >= next_tick:
+                    self._perform(self._core.tick(now))
+                    next_tick = now + TICK_SECONDS
+                    self._take_snapshot()
+            except Exception:  # a bug here must not stop scheduling silently; log it and go on
+                log.exception("MesosExecutor loop error (continuing)")
+                self._stopping.wait(TICK_SECONDS)
+        self._drain_inbox(only_acks=True)
+
+    def _drain_inbox(self, only_acks: bool = False) -> None:
+        core = self._core
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            kind = item[0]
+            if kind == "ack":
+                self._call("ACKNOWLEDGE", lambda status=item[1]: self._driver.acknowledge(status))
+            elif only_acks:
+                continue
+            elif kind == "submit":
+                self._perform(core.submit(item[1], item[2]))
+            elif kind == "adopt":
+                self._perform(core.adopt(item[1], item[2]))
+            elif kind == "revoke":
+                self._perform(core.revoke(item[1], item[2]))
+            elif kind == "kill_all":
+                for task_id in core.task_ids():
+                    self._perform(core.revoke(task_id, self.clock.monotonic()))
+
+    def _on_event(self, event: events.Event, now: float) -> list[c.Instruction]:
+        core = self._core
+        if isinstance(event, events.Offers):
+            unreadable = [m.offer_id for m in getattr(event, "malformed", ()) if getattr(m, "offer_id", None)]
+            for bad in getattr(event, "malformed", ()):
+                log.error("declining an offer Mesos sent that cannot be read: %s", getattr(bad, "problem", bad))
+            return core.offers(event.offers, now, unreadable)
+        if isinstance(event, events.Update):
+            return core.update(event.status, now)
+        if isinstance(event, events.Subscribed):
+            log.info("subscribed to Mesos as framework %s", event.framework_id)
+            return core.subscribed(event.framework_id, now)
+        if isinstance(event, events.Disconnected):
+            return core.disconnected(event.reason, now)
+        if isinstance(event, events.SubscribeRefused):
+            log.error("the Mesos master refused our SUBSCRIBE (HTTP %s): %s", event.status, event.message)
+            return core.disconnected(f"SUBSCRIBE refused: {event.message}", now)
+        if isinstance(event, events.Error):
+            if "failed over" in event.message.lower():
+                log.error("another scheduler subscribed as framework %s (Mesos: %s); this one stops placing tasks",
+                          core.framework_id, event.message)
+            return core.disconnected(f"Mesos sent ERROR: {event.message}", now)
+        if isinstance(event, events.FrameworkRemoved):
+            log.error("Mesos removed framework %s (%s); subscribing as a new framework", core.framework_id,
+                      event.message)
+            out = core.framework_removed(event.message, now)
+            self._forget_framework_id()
+            old, self._driver = self._driver, self._new_driver(None)
+            old.stop(failover=True)
+            self._driver.start()
+            return out
+        if isinstance(event, events.Failure) and event.agent_lost:
+            log.warning("Mesos agent %s was removed; its tasks' updates follow", event.agent_id)
+        return []
+
+    def _perform(self, instructions: Sequence[c.Instruction]) -> None:
+        for instruction in instructions:
+            try:
+                self._perform_one(instruction)
+            except Exception:
+                log.exception("MesosExecutor could not perform %s", type(instruction).__name__)
+
+    def _perform_one(self, instruction: c.Instruction) -> None:
+        driver, core, now = self._driver, self._core, self.clock.monotonic()
+        if isinstance(instruction, c.Launch):
+            self._launch(instruction, now)
+        elif isinstance(instruction, c.Decline):
+            self._call("DECLINE", lambda: driver.decline(instruction.offer_ids, instruction.refuse_seconds))
+        elif isinstance(instruction, c.Revive):
+            self._call("REVIVE", lambda: driver.revive(list(self.settings.roles)))
+        elif isinstance(instruction, c.Suppress):
+            self._call("SUPPRESS", lambda: driver.suppress(list(self.settings.roles)))
+        elif isinstance(instruction, c.Kill):
+            self._call("KILL", lambda: driver.kill(instruction.task_id, instruction.agent_id,
+                                                   instruction.grace_seconds))
+        elif isinstance(instruction, c.Acknowledge):
+            self._call("ACKNOWLEDGE", lambda: driver.acknowledge(instruction.status))
+        elif isinstance(instruction, c.Reconcile):
+            self._call("RECONCILE", lambda: driver.reconcile(list(instruction.tasks)))
+        elif isinstance(instruction, c.Report):
+            if instruction.outcome is Outcome.RUNNING:
+                self._timing_since_submit("launch_latency", instruction.task_id)
+            if instruction.outcome is not Outcome.RUNNING:
+                self._timing_since_submit("task_duration", instruction.task_id)
+                self._submitted_at.pop(instruction.task_id, None)
+                log_path = self._log_paths.pop(instruction.task_id, None)
+                if instruction.outcome is Outcome.FAILED and log_path:
+                    self._notes.put((instruction.task_id, log_path, instruction.info))
+            self._outbox.put(instruction)
+        elif isinstance(instruction, c.WaitReason):
+            self._outbox.put(instruction)
+        elif isinstance(instruction, c.PersistFrameworkId):
+            try:
+                self._store.save(self.framework_key, instruction.framework_id, str(self.settings.master))
+            except Exception as exc:
+                log.error("could not store the Mesos framework id %s in the metadata database: %s",
+                          instruction.framework_id, exc)
+        else:  # pragma: no cover - a new instruction type without a case here is a bug
+            raise TypeError(f"unknown instruction {instruction!r}")
+        del core
+
+    def _launch(self, launch: c.Launch, now: float) -> None:
+        infos, task_ids = [], []
+        for task in launch.tasks:
+            try:
+                infos.append(build_task_info(self._worker_task(task, launch.offer), launch.offer.raw))
+                task_ids.append(task.work.task_id)
+            except (TaskInfoError, ValueError) as exc:
+                self._perform(self._core.invalid_task(task.work.task_id, f"invalid Mesos task configuration: {exc}"))
+        if not infos:
+            self._call("DECLINE", lambda: self._driver.decline([launch.offer.id], launch.refuse_seconds))
+            return
+        try:
+            self._driver.launch([launch.offer.id], infos, launch.refuse_seconds)
+        except MesosError as exc:
+            log.warning("ACCEPT of offer %s failed (%s); %d task(s) wait for another offer", launch.offer.id, exc,
+                        len(task_ids))
+            self._perform(self._core.launch_failed(task_ids, str(exc), now))
+            return
+        for task in launch.tasks:
+            Stats.timing(f"{METRIC_PREFIX}.wait_for_offer", datetime.timedelta(seconds=task.waited_seconds))
+
+    def _call(self, name: str, send: Any) -> None:
+        try:
+            send()
+        except MesosError as exc:
+            # The master resends updates and re-offers resources, so a lost call costs a little time only.
+            log.warning("Mesos %s failed: %s", name, exc)
+
+    def _forget_framework_id(self) -> None:
+        try:
+            self._store.clear(self.framework_key)
+        except Exception as exc:
+            log.error("could not clear the Mesos framework id in the metadata database: %s", exc)
+
+    def _write_notes(self) -> None:
+        """The ``mesos-executor-notes`` thread: puts Mesos' word into failed tries' log files.
+
+        Its own thread, because reading a sandbox takes several HTTP requests that must not hold up
+        offers and status updates."""
+        while True:
+            job = self._notes.get()
+            if job is None:
+                return
+            try:
+                self._note_in_task_log(*job)
+            except Exception:
+                log.exception("could not write Mesos' reason into a task log")
+
+    def _note_in_task_log(self, task_id: str, log_path: str, info: str) -> None:
+        """Append Mesos' word to the try's log file; where the worker wrote none there (it never ran, or its
+        log is on a lost agent), first copy what its Mesos sandbox holds (stderr, stdout)."""
+        from airflow.configuration import conf
+
+        base = conf.get("logging", "base_log_folder", fallback=None)
+        if not base:
+            return
+        path = Path(base) / log_path
+        lines: list[str] = []
+        if not path.exists() or path.stat().st_size == 0:
+            from airflow_mesos.executor.sandbox_logs import read_task_logs
+
+            s = self.settings
+            _, sandbox = read_task_logs(s.master, task_id, max_bytes=64 * 1024, principal=s.principal,
+                                        secret=s.secret_value() if s.principal else None, ca_file=s.ca_file,
+                                        timeout=min(s.request_timeout, 10.0))
+            lines = [chunk.rstrip("\n") for chunk in sandbox if chunk.strip()]
+        lines.append(json.dumps({
+            "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            "event": f"Mesos ended this try: {info}",
+            "level": "error",
+            "logger": "airflow_mesos.executor",
+        }))
+        try:
+            _make_log_folder(path.parent, Path(base),
+                             int(conf.get("logging", "file_task_handler_new_folder_permissions", fallback="0o775"), 8))
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write("\n".join(lines) + "\n")
+        except OSError as exc:
+            log.warning("could not write Mesos' reason into %s: %s", path, exc)
+
+    # --- metrics ------------------------------------------------------------------------------
+
+    def _take_snapshot(self) -> None:
+        core = self._core
+        self._snapshot = {"waiting": core.waiting_count(), "launched": core.launched_count(),
+                          "connected": int(core.connected)}
+
+    def _emit_metrics_snapshot(self) -> None:
+        snapshot, core = self._snapshot, self._core
+        Stats.gauge(f"{METRIC_PREFIX}.queued", snapshot["waiting"])
+        Stats.gauge(f"{METRIC_PREFIX}.running", snapshot["launched"])
+        Stats.gauge(f"{METRIC_PREFIX}.connected", snapshot["connected"])
+        if core is None:
+            return
+        for name in ("offers_received", "offers_declined", "tasks_launched"):
+            value = getattr(core, name)
+            delta = value - self._reported_counters[name]
+            if delta > 0:
+                Stats.incr(f"{METRIC_PREFIX}.{name}", delta)
+                self._reported_counters[name] = value
+
+    def _timing_since_submit(self, name: str, task_id: str) -> None:
+        started = self._submitted_at.get(task_id)
+        if started is not None:
+            Stats.timing(f"{METRIC_PREFIX}.{name}",
+                         datetime.timedelta(seconds=max(0.0, self.clock.monotonic() - started)))
+
+
+def _make_log_folder(folder: Path, base: Path, mode: int) -> None:
+    """Create ``folder`` under ``base`` with Airflow's folder permissions on every level we create, so
+    that a later try's worker (another user, in a container) can still write its own log beside ours."""
+    missing = []
+    current = folder
+    while not current.exists() and current != base and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        directory.mkdir(exist_ok=True)
+        directory.chmod(mode)
+
+
+def _volume_mount(volume: Any) -> VolumeMount:
+    """A task_config volume as the TaskInfo builder's :class:`VolumeMount`."""
+    if isinstance(volume, VolumeMount):
+        return volume
+    get = volume.get if isinstance(volume, dict) else (lambda k, d=None: getattr(volume, k, d))
+    return VolumeMount(
+        container_path=get("container_path"),
+        mode=(get("mode") or "RW").upper(),
+        host_path=get("host_path"),
+        docker_volume=get("docker_volume"),
+        driver=get("driver"),
+        driver_options=dict(get("driver_options") or {}),
+    )
+

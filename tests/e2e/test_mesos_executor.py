@@ -1,0 +1,209 @@
+"""Airflow 3.3 with the MesosExecutor against the embedded Mesos cluster, end to end.
+
+Real parts only: the api-server, scheduler and dag-processor are real ``airflow``
+processes on a real PostgreSQL; the scheduler's MesosExecutor talks HTTP to an
+embedded Mesos master (in this test process); its agents run each task as a real
+Docker container (``container_type = mesos``, the project image) or as a plain
+process (``process``).  One deployment serves every test of this module; each
+test triggers its own DAG runs (``mesos_dags/``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from pathlib import Path
+
+import httpx
+import pytest
+
+from airflow_mesos.local import LocalCluster
+from airflow_mesos.local.agent import AgentSpec
+
+MESOS_DAGS = Path(__file__).resolve().parent / "mesos_dags"
+OWN_IMAGE = "airflow-mesos/airflow:e2e-own"
+# Every JWT starts with the base64 of '{"' ("eyJ"); its base64 again (a Mesos VALUE secret) starts "ZXlK".
+TOKEN_PATTERN = re.compile(r"eyJ[A-Za-z0-9_-]{10,}|ZXlK[A-Za-z0-9+/]{10,}")
+
+
+@pytest.fixture(scope="module")
+def image(docker_client, python_image) -> str:
+    """The project image, rebuilt from this checkout (a code-only rebuild takes seconds), plus a second tag
+    that the ``own_image`` task asks for."""
+    from airflow_mesos.image import DEFAULT_TAG, ImageBuildFailed, build_image
+
+    try:
+        tag = build_image(docker_client, base_image=python_image, tag=DEFAULT_TAG)
+    except ImageBuildFailed as exc:
+        pytest.fail(str(exc))
+    repository, _, own_tag = OWN_IMAGE.rpartition(":")
+    docker_client.images.get(tag).tag(repository, own_tag)
+    return tag
+
+
+@pytest.fixture(scope="module")
+def cluster(docker_client):
+    # Two racks; distinct loopback hosts so that hostname constraints have two values to choose from.
+    agents = [AgentSpec(hostname="127.0.0.1", cpus=4, mem=8192, attributes={"rack": "r1"}),
+              AgentSpec(hostname="127.0.0.2", cpus=4, mem=8192, attributes={"rack": "r2"})]
+    with LocalCluster(agents, docker_client=docker_client, allocation_interval=0.5,
+                      status_update_retry_interval=2.0) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("e2e-data")
+    (path / "greeting.txt").write_text("hello from the host\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture(scope="module")
+def deployment(airflow_deployment, cluster, image, data_dir, tmp_path_factory):
+    logs = tmp_path_factory.mktemp("task-logs")
+    # The containers run as uid 50000; they write their task logs into this host folder.
+    logs.chmod(0o777)
+    for parent in (logs.parent, logs.parent.parent):
+        parent.chmod(parent.stat().st_mode | stat.S_IXOTH | stat.S_IROTH)
+    volumes = [
+        {"host_path": str(MESOS_DAGS), "container_path": str(MESOS_DAGS), "mode": "RO"},
+        {"host_path": str(logs), "container_path": str(logs), "mode": "RW"},
+    ]
+    env = {"AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(logs), "E2E_DATA_DIR": str(data_dir),
+           "E2E_OWN_IMAGE": OWN_IMAGE}
+    extra_env = {
+        "AIRFLOW__MESOS__MASTER": cluster.master_url,
+        "AIRFLOW__MESOS__IMAGE": image,
+        "AIRFLOW__MESOS__VOLUMES": json.dumps(volumes),
+        "AIRFLOW__MESOS__ENV": json.dumps(env),
+        "AIRFLOW__MESOS__REVIVE_MIN_INTERVAL": "0.5",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(logs),
+        "E2E_DATA_DIR": str(data_dir),
+        "E2E_OWN_IMAGE": OWN_IMAGE,
+    }
+    return airflow_deployment(executor="airflow_mesos.executor.MesosExecutor", dags_folder=MESOS_DAGS,
+                              extra_env=extra_env, parallelism=16)
+
+
+def _by_task(deployment, dag_id, run_id):
+    return {(ti.task_id, ti.map_index): ti for ti in deployment.task_instances(dag_id, run_id)}
+
+
+def _log_text(deployment, dag_id, run_id, task_id, map_index=-1, try_number=1) -> str:
+    return deployment.client.task_log(dag_id, run_id, task_id, try_number, map_index=map_index).text
+
+
+@pytest.mark.parametrize("container_type", ["mesos", "process"])
+def test_a_dozen_tasks_run_green_through_mesos_offers(deployment, cluster, container_type):
+    dag_id = f"mesos_dozen_{container_type}"
+    run_id = deployment.trigger(dag_id)
+
+    # While slow_log runs, its output is read from the Mesos sandbox through Airflow's REST API.
+    def slow_log_running():
+        tis = _by_task(deployment, dag_id, run_id)
+        ti = tis.get(("slow_log", -1))
+        return ti is not None and ti.state == "running" and "E2E-MARKER slow started" in _log_text(
+            deployment, dag_id, run_id, "slow_log")
+
+    deployment._wait(slow_log_running, f"{dag_id}.slow_log running with its log readable", timeout=240)
+    run = deployment.wait_for_dag_run(dag_id, run_id, timeout=300)
+    tis = _by_task(deployment, dag_id, run_id)
+    assert run["state"] == "success", {k: v.state for k, v in tis.items()}
+    assert len(tis) == 13 and all(ti.state == "success" for ti in tis.values())
+
+    # Each try ran as the Mesos task whose id Airflow pre-assigned; the worker reports the task's state
+    # through the Execution API before its process exits, so the Mesos tasks finish a moment later.
+    ids = {ti.external_executor_id for ti in tis.values()}
+
+    def all_finished():
+        states = {t["id"]: t["state"] for t in _master_tasks(cluster) if t["id"] in ids}
+        return len(states) == len(ids) and set(states.values()) == {"TASK_FINISHED"}
+
+    deployment._wait(all_finished, f"the Mesos tasks of {dag_id} to finish", timeout=60)
+    mesos_tasks = {t["id"]: t for t in _master_tasks(cluster)}
+    agents = {a.id: a.spec for a in cluster.agents.values()}
+    r2 = mesos_tasks[tis[("on_rack_r2", -1)].external_executor_id]
+    assert agents[r2["slave_id"]].attributes["rack"] == "r2"
+    spread_agents = {mesos_tasks[tis[("spread", i)].external_executor_id]["slave_id"] for i in (0, 1)}
+    assert len(spread_agents) == 2  # hostname UNIQUE
+    big = mesos_tasks[tis[("big", -1)].external_executor_id]
+    assert _scalar(big, "cpus") == 2 and _scalar(big, "mem") == 1024
+
+    # Every task's output is in its log after it ended.
+    assert "E2E-MARKER slow done" in _log_text(deployment, dag_id, run_id, "slow_log")
+    for i in range(6):
+        assert f"E2E-MARKER small {i}" in _log_text(deployment, dag_id, run_id, "small", map_index=i)
+    expected = "hello from the host" if container_type == "mesos" else "no volume for a process"
+    assert expected in _log_text(deployment, dag_id, run_id, "with_volume")
+    assert "E2E-MARKER own image" in _log_text(deployment, dag_id, run_id, "own_image")
+
+
+def test_invalid_executor_configs_fail_only_their_task_with_the_field_named(deployment):
+    run_id = deployment.trigger("mesos_bad_configs")
+    run = deployment.wait_for_dag_run("mesos_bad_configs", run_id, timeout=240)
+    tis = _by_task(deployment, "mesos_bad_configs", run_id)
+    assert run["state"] == "failed"
+    assert tis[("good_one", -1)].state == "success" and tis[("good_two", -1)].state == "success"
+    expected = {
+        "negative_cpus": "executor_config.mesos.cpus",
+        "typo_key": "executor_config.mesos.cpu",
+        "unknown_operator": "unknown operator 'NEAR'",
+        "docker_without_opt_in": "allow_plain_token_for_docker",
+    }
+    events = deployment.client.event_logs(dag_id="mesos_bad_configs", run_id=run_id)
+    for task_id, words in expected.items():
+        assert tis[(task_id, -1)].state == "failed", task_id
+        extras = " ".join(str(e.get("extra") or "") for e in events if e.get("task_id") == task_id)
+        assert "invalid Mesos task configuration" in extras and words in extras, (task_id, extras)
+        assert tis[(task_id, -1)].external_executor_id not in {t["id"] for t in _master_tasks_anywhere()}
+
+
+def test_a_task_whose_image_does_not_exist_fails_with_the_mesos_reason_in_its_log(deployment):
+    run_id = deployment.trigger("mesos_bad_image")
+    run = deployment.wait_for_dag_run("mesos_bad_image", run_id, timeout=240)
+    assert run["state"] == "failed"
+    text = _log_text(deployment, "mesos_bad_image", run_id, "missing_image")
+    assert "TASK_FAILED (REASON_CONTAINER_LAUNCH_FAILED: the container could not be launched)" in text, text
+    events = deployment.client.event_logs(dag_id="mesos_bad_image", run_id=run_id)
+    assert any("REASON_CONTAINER_LAUNCH_FAILED" in str(e.get("extra")) for e in events)
+
+
+def test_no_token_or_secret_in_mesos_endpoints_docker_argv_or_the_scheduler_log(deployment, cluster, docker_client):
+    # Runs after the DAGs above (module order): their tasks' traces are all there to search.
+    texts = {}
+    for path in ("/master/state", "/master/tasks", "/master/frameworks", "/state.json"):
+        texts[f"master {path}"] = httpx.get(cluster.master_url + path, timeout=10).text
+    for agent in cluster.agents.values():
+        texts[f"agent {agent.id} /state"] = httpx.get(f"http://{agent.bind_address}:{agent.port}/state",
+                                                       timeout=10).text
+    for container in docker_client.containers.list(all=True, filters={"label": "airflow-mesos.local=1"}):
+        texts[f"docker inspect {container.name}"] = json.dumps(container.attrs)
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                texts[f"argv of {pid}"] = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+    texts["scheduler log"] = deployment.log_path("scheduler").read_text(errors="replace")
+    leaks = {where: TOKEN_PATTERN.findall(text)[:1] for where, text in texts.items() if TOKEN_PATTERN.search(text)}
+    assert not leaks
+    secrets = [deployment.env["AIRFLOW__CORE__FERNET_KEY"], deployment.env["AIRFLOW__API_AUTH__JWT_SECRET"],
+               deployment.database_url]
+    assert not [where for where, text in texts.items() if any(s in text for s in secrets)
+                and not where.startswith("argv")]
+
+
+def _master_tasks(cluster) -> list[dict]:
+    data = httpx.get(cluster.master_url + "/master/tasks", params={"limit": 1000}, timeout=10).json()
+    return data["tasks"]
+
+
+def _master_tasks_anywhere() -> list[dict]:
+    return []
+
+
+def _scalar(task: dict, name: str) -> float:
+    return float(task["resources"][name])

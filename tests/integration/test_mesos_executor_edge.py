@@ -1,0 +1,179 @@
+"""The MesosExecutor class in this process, against real HTTP: what Airflow's scheduler loop sees when the
+master hangs or is not there, and the full path of one workload through a real embedded cluster.
+
+(The full Airflow deployment is in tests/e2e/test_mesos_executor.py.)
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import uuid
+
+import pytest
+
+from airflow_mesos.local import LocalCluster
+from airflow_mesos.local.agent import AgentSpec
+
+pytestmark = pytest.mark.integration
+
+
+def workload(executor_config=None, task_id="t"):
+    from airflow.executors.workloads import BundleInfo, ExecuteTask
+    from airflow.executors.workloads.task import TaskInstanceDTO
+
+    ti = TaskInstanceDTO(id=uuid.uuid4(), task_id=task_id, dag_id="d", run_id="r", try_number=1,
+                         dag_version_id=uuid.uuid4(), map_index=-1, pool_slots=1, priority_weight=1,
+                         queue="default", external_executor_id=str(uuid.uuid4()), executor_config=executor_config)
+    return ExecuteTask(token="not-a-real-token", ti=ti, dag_rel_path="d.py",
+                       bundle_info=BundleInfo(name="dags-folder"), log_path="d/t.log")
+
+
+@pytest.fixture
+def mesos_env(monkeypatch, tmp_path):
+    def configure(master: str, **options: str):
+        from airflow.configuration import conf
+
+        monkeypatch.setenv("AIRFLOW__MESOS__MASTER", master)
+        monkeypatch.setenv("AIRFLOW__MESOS__TASK_API_URL", "http://127.0.0.1:9/execution/")
+        monkeypatch.setenv("AIRFLOW__MESOS__CONTAINER_TYPE", "process")
+        monkeypatch.setenv("AIRFLOW__MESOS__FRAMEWORK_NAME", f"edge-{uuid.uuid4().hex[:8]}")
+        monkeypatch.setenv("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(tmp_path / "logs"))
+        for key, value in options.items():
+            monkeypatch.setenv(f"AIRFLOW__MESOS__{key.upper()}", value)
+        assert conf.get("mesos", "master") == master
+    return configure
+
+
+@pytest.fixture
+def executor_factory():
+    started = []
+
+    def make():
+        from airflow_mesos.executor import MesosExecutor
+
+        executor = MesosExecutor()
+        started.append(executor)
+        return executor
+
+    yield make
+    for executor in started:
+        executor.end()
+
+
+class SilentMaster:
+    """Accepts connections and never answers: a master that hangs."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.connected = threading.Event()
+        self._conns: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self._conns.append(conn)
+            self.connected.set()
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self._conns:
+            conn.close()
+
+
+def test_the_scheduler_loop_never_waits_for_a_hanging_master(mesos_env, executor_factory):
+    master = SilentMaster()
+    try:
+        mesos_env(master.url, request_timeout="60")
+        executor = executor_factory()
+        executor.start()
+        assert master.connected.wait(10), "the driver never tried to subscribe"
+        # The SUBSCRIBE is now stuck in a read that the master never answers (for up to 60 s). Airflow's
+        # loop still queues, heartbeats and syncs: none of it waits for Mesos.
+        work = workload()
+        executor.queue_workload(work, session=None)
+        for _ in range(5):
+            executor.heartbeat()
+        assert work.ti.key in executor.running and not executor.queued_tasks
+        assert executor.get_event_buffer() == {}
+    finally:
+        master.close()
+
+
+def test_an_unreachable_master_gives_one_clear_line_per_retry_and_no_traceback(mesos_env, executor_factory,
+                                                                                 caplog):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{closed_port}"
+    mesos_env(url)
+    executor = executor_factory()
+    with caplog.at_level(logging.WARNING):
+        executor.start()
+        work = workload()
+        executor.queue_workload(work, session=None)
+        executor.heartbeat()
+        stop = threading.Event()
+        stop.wait(3.5)  # about three retry periods of the driver's backoff (1 s, then 2 s ...)
+        executor.heartbeat()
+    lines = [r for r in caplog.records if "Mesos" in r.getMessage()]
+    assert lines, "nothing said the master cannot be reached"
+    assert all(r.exc_info is None for r in caplog.records), "a traceback was logged"
+    retries = [r for r in lines if "retrying in" in r.getMessage()]
+    assert 1 <= len(retries) <= 4 and all(url.split("//")[1] in r.getMessage() for r in retries)
+    # The task waits, queued in the executor, with the reason recorded for it.
+    assert work.ti.key in executor.running and executor.get_event_buffer() == {}
+    reasons = [e.extra for e in executor._task_event_logs if e.event == "mesos waiting"]
+    assert reasons and reasons[-1].startswith("not connected to the Mesos master")
+
+
+def test_invalid_executor_config_fails_that_workload_only(mesos_env, executor_factory):
+    mesos_env("http://127.0.0.1:9")
+    executor = executor_factory()
+    bad, good = workload({"mesos": {"cpus": -2}}, "bad"), workload({"mesos": {"cpus": 0.5}}, "good")
+    executor.queue_workload(bad, session=None)
+    executor.queue_workload(good, session=None)
+    executor.start()
+    executor.heartbeat()
+    events = executor.get_event_buffer()
+    state, info = events[bad.ti.key]
+    assert state == "failed" and "executor_config.mesos.cpus" in info
+    assert good.ti.key not in events and good.ti.key in executor.running
+
+
+def test_one_workload_through_a_real_cluster_reports_running_then_its_outcome(mesos_env, executor_factory):
+    with LocalCluster([AgentSpec(cpus=2, mem=2048)], allocation_interval=0.2) as cluster:
+        mesos_env(cluster.master_url, revive_min_interval="0.2")
+        executor = executor_factory()
+        executor.start()
+        work = workload({"mesos": {"cpus": 0.5, "mem": 256}})
+        executor.queue_workload(work, session=None)
+        states: list[str] = []
+        info = None
+        stop = threading.Event()
+        for _ in range(600):
+            executor.heartbeat()
+            for key, (state, info_) in executor.get_event_buffer().items():
+                assert key == work.ti.key
+                states.append(str(state))
+                info = info_
+            if states and states[-1] == "failed":
+                break
+            stop.wait(0.1)
+        # The worker started for real and gave up on the unreachable Execution API: RUNNING was reported
+        # (with the Mesos task id), then the process exit as a failure with Mesos' words in the info.
+        assert states == ["running", "failed"], (states, info)
+        assert "TASK_FAILED" in info and work.ti.external_executor_id in info
+        assert executor._store.load(executor.framework_key) is not None
