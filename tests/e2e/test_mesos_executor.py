@@ -13,79 +13,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 from pathlib import Path
 
 import httpx
 import pytest
 
-from airflow_mesos.local import LocalCluster
-from airflow_mesos.local.agent import AgentSpec
-
-MESOS_DAGS = Path(__file__).resolve().parent / "mesos_dags"
-OWN_IMAGE = "airflow-mesos/airflow:e2e-own"
 # Every JWT starts with the base64 of '{"' ("eyJ"); its base64 again (a Mesos VALUE secret) starts "ZXlK".
 TOKEN_PATTERN = re.compile(r"eyJ[A-Za-z0-9_-]{10,}|ZXlK[A-Za-z0-9+/]{10,}")
-
-
-@pytest.fixture(scope="module")
-def image(docker_client, python_image) -> str:
-    """The project image, rebuilt from this checkout (a code-only rebuild takes seconds), plus a second tag
-    that the ``own_image`` task asks for."""
-    from airflow_mesos.image import DEFAULT_TAG, ImageBuildFailed, build_image
-
-    try:
-        tag = build_image(docker_client, base_image=python_image, tag=DEFAULT_TAG)
-    except ImageBuildFailed as exc:
-        pytest.fail(str(exc))
-    repository, _, own_tag = OWN_IMAGE.rpartition(":")
-    docker_client.images.get(tag).tag(repository, own_tag)
-    return tag
-
-
-@pytest.fixture(scope="module")
-def cluster(docker_client):
-    # Two racks; distinct loopback hosts so that hostname constraints have two values to choose from.
-    agents = [AgentSpec(hostname="127.0.0.1", cpus=4, mem=8192, attributes={"rack": "r1"}),
-              AgentSpec(hostname="127.0.0.2", cpus=4, mem=8192, attributes={"rack": "r2"})]
-    with LocalCluster(agents, docker_client=docker_client, allocation_interval=0.5,
-                      status_update_retry_interval=2.0) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("e2e-data")
-    (path / "greeting.txt").write_text("hello from the host\n")
-    path.chmod(0o755)
-    return path
-
-
-@pytest.fixture(scope="module")
-def deployment(airflow_deployment, cluster, image, data_dir, tmp_path_factory):
-    logs = tmp_path_factory.mktemp("task-logs")
-    # The containers run as uid 50000; they write their task logs into this host folder.
-    logs.chmod(0o777)
-    for parent in (logs.parent, logs.parent.parent):
-        parent.chmod(parent.stat().st_mode | stat.S_IXOTH | stat.S_IROTH)
-    volumes = [
-        {"host_path": str(MESOS_DAGS), "container_path": str(MESOS_DAGS), "mode": "RO"},
-        {"host_path": str(logs), "container_path": str(logs), "mode": "RW"},
-    ]
-    env = {"AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(logs), "E2E_DATA_DIR": str(data_dir),
-           "E2E_OWN_IMAGE": OWN_IMAGE}
-    extra_env = {
-        "AIRFLOW__MESOS__MASTER": cluster.master_url,
-        "AIRFLOW__MESOS__IMAGE": image,
-        "AIRFLOW__MESOS__VOLUMES": json.dumps(volumes),
-        "AIRFLOW__MESOS__ENV": json.dumps(env),
-        "AIRFLOW__MESOS__REVIVE_MIN_INTERVAL": "0.5",
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(logs),
-        "E2E_DATA_DIR": str(data_dir),
-        "E2E_OWN_IMAGE": OWN_IMAGE,
-    }
-    return airflow_deployment(executor="airflow_mesos.executor.MesosExecutor", dags_folder=MESOS_DAGS,
-                              extra_env=extra_env, parallelism=16)
 
 
 def _by_task(deployment, dag_id, run_id):
@@ -97,7 +31,8 @@ def _log_text(deployment, dag_id, run_id, task_id, map_index=-1, try_number=1) -
 
 
 @pytest.mark.parametrize("container_type", ["mesos", "process"])
-def test_a_dozen_tasks_run_green_through_mesos_offers(deployment, cluster, container_type):
+def test_a_dozen_tasks_run_green_through_mesos_offers(mesos_airflow, mesos_cluster, container_type):
+    deployment, cluster = mesos_airflow, mesos_cluster
     dag_id = f"mesos_dozen_{container_type}"
     run_id = deployment.trigger(dag_id)
 
@@ -141,7 +76,8 @@ def test_a_dozen_tasks_run_green_through_mesos_offers(deployment, cluster, conta
     assert "E2E-MARKER own image" in _log_text(deployment, dag_id, run_id, "own_image")
 
 
-def test_invalid_executor_configs_fail_only_their_task_with_the_field_named(deployment):
+def test_invalid_executor_configs_fail_only_their_task_with_the_field_named(mesos_airflow):
+    deployment = mesos_airflow
     run_id = deployment.trigger("mesos_bad_configs")
     run = deployment.wait_for_dag_run("mesos_bad_configs", run_id, timeout=240)
     tis = _by_task(deployment, "mesos_bad_configs", run_id)
@@ -158,10 +94,10 @@ def test_invalid_executor_configs_fail_only_their_task_with_the_field_named(depl
         assert tis[(task_id, -1)].state == "failed", task_id
         extras = " ".join(str(e.get("extra") or "") for e in events if e.get("task_id") == task_id)
         assert "invalid Mesos task configuration" in extras and words in extras, (task_id, extras)
-        assert tis[(task_id, -1)].external_executor_id not in {t["id"] for t in _master_tasks_anywhere()}
 
 
-def test_a_task_whose_image_does_not_exist_fails_with_the_mesos_reason_in_its_log(deployment):
+def test_a_task_whose_image_does_not_exist_fails_with_the_mesos_reason_in_its_log(mesos_airflow):
+    deployment = mesos_airflow
     run_id = deployment.trigger("mesos_bad_image")
     run = deployment.wait_for_dag_run("mesos_bad_image", run_id, timeout=240)
     assert run["state"] == "failed"
@@ -171,7 +107,9 @@ def test_a_task_whose_image_does_not_exist_fails_with_the_mesos_reason_in_its_lo
     assert any("REASON_CONTAINER_LAUNCH_FAILED" in str(e.get("extra")) for e in events)
 
 
-def test_no_token_or_secret_in_mesos_endpoints_docker_argv_or_the_scheduler_log(deployment, cluster, docker_client):
+def test_no_token_or_secret_in_mesos_endpoints_docker_argv_or_the_scheduler_log(mesos_airflow, mesos_cluster,
+                                                                               docker_client):
+    deployment, cluster = mesos_airflow, mesos_cluster
     # Runs after the DAGs above (module order): their tasks' traces are all there to search.
     texts = {}
     for path in ("/master/state", "/master/tasks", "/master/frameworks", "/state.json"):
@@ -199,10 +137,6 @@ def test_no_token_or_secret_in_mesos_endpoints_docker_argv_or_the_scheduler_log(
 def _master_tasks(cluster) -> list[dict]:
     data = httpx.get(cluster.master_url + "/master/tasks", params={"limit": 1000}, timeout=10).json()
     return data["tasks"]
-
-
-def _master_tasks_anywhere() -> list[dict]:
-    return []
 
 
 def _scalar(task: dict, name: str) -> float:
