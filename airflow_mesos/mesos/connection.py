@@ -24,6 +24,7 @@ class Phase(enum.Enum):
     SUBSCRIBING = "subscribing"  # stream open (HTTP 200), waiting for SUBSCRIBED
     SUBSCRIBED = "subscribed"  # SUBSCRIBED received; calls may be sent
     REMOVED = "removed"  # the master removed the framework: terminal
+    FAILED_OVER = "failed-over"  # another scheduler subscribed with our framework id: terminal
     STOPPED = "stopped"  # stopped by us: terminal
 
 
@@ -176,7 +177,7 @@ class ConnectionState:
     def connection_lost(self, *, rotate: bool = True) -> float:
         """The attempt failed or the stream ended.  Forget the stream, move on to the next
         configured master (unless ``rotate`` is false) and return the backoff delay in seconds."""
-        if self.phase in (Phase.REMOVED, Phase.STOPPED):
+        if self.terminal:
             return 0.0
         self.phase = Phase.IDLE
         self.stream_id = None
@@ -198,8 +199,15 @@ class ConnectionState:
         self.master_url = None
         self._last_activity = None
 
+    def failed_over(self) -> None:
+        """Another scheduler took the framework over: re-subscribing would take it back from it."""
+        self.phase = Phase.FAILED_OVER
+        self.stream_id = None
+        self.master_url = None
+        self._last_activity = None
+
     def stopped(self) -> None:
-        if self.phase is not Phase.REMOVED:
+        if self.phase not in (Phase.REMOVED, Phase.FAILED_OVER):
             self.phase = Phase.STOPPED
         self.stream_id = None
         self.master_url = None
@@ -207,4 +215,4 @@ class ConnectionState:
 
     @property
     def terminal(self) -> bool:
-        return self.phase in (Phase.REMOVED, Phase.STOPPED)
+        return self.phase in (Phase.REMOVED, Phase.FAILED_OVER, Phase.STOPPED)

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 SCHEDULER_PATH = "/api/v1/scheduler"
 FRAMEWORK_REMOVED_MESSAGE = "Framework has been removed"
+# master.cpp failoverFramework: the old subscription's last event when another one takes the framework id.
+FRAMEWORK_FAILED_OVER_MESSAGE = "Framework failed over"
 
 
 class BasicAuth:
@@ -151,7 +153,7 @@ class SchedulerDriver:
         self._state = ConnectionState(masters, policy, framework_id=framework_id or existing_id, rng=rng)
 
         self.events: queue.Queue[events.Event] = queue.Queue()
-        """Typed events in stream order, plus the driver's Disconnected / FrameworkRemoved."""
+        """Typed events in stream order, plus the driver's Disconnected / FrameworkRemoved / FailedOver."""
         self.malformed_events = 0
         """How many records could not be parsed (each is logged and skipped)."""
         self.malformed_offers = 0
@@ -418,10 +420,14 @@ class SchedulerDriver:
         reason = self._read_events(stream)
         with self._lock:
             removed = self._state.phase is Phase.REMOVED
+            failed_over = self._state.phase is Phase.FAILED_OVER
             was_subscribed = self._state.phase is Phase.SUBSCRIBED
             stopping = self._stop_requested.is_set() or self._tearing_down.is_set() or self._state.terminal
         if removed:
             self.events.put(events.FrameworkRemoved(reason))
+            return
+        if failed_over:
+            self.events.put(events.FailedOver(reason))
             return
         if stopping:
             return
@@ -471,6 +477,8 @@ class SchedulerDriver:
             elif isinstance(event, events.Error):
                 if event.message.startswith(FRAMEWORK_REMOVED_MESSAGE):
                     self._state.framework_removed()
+                elif event.message.startswith(FRAMEWORK_FAILED_OVER_MESSAGE):
+                    self._state.failed_over()
                 ended = f"master sent ERROR: {event.message}"
         self.events.put(event)
         if ended is not None:

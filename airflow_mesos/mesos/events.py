@@ -15,7 +15,8 @@ much could be read, so the scheduler can decline it; only a broken envelope (no
 
 The driver also puts two events of its own on the queue: :class:`Disconnected`
 (the subscription was lost; it is re-established automatically) and
-:class:`FrameworkRemoved` (terminal: the master forgot our framework id).
+:class:`FrameworkRemoved` (terminal: the master forgot our framework id) and
+:class:`FailedOver` (terminal: another scheduler subscribed with our framework id).
 
 Every parsed event keeps the decoded JSON in ``raw`` for fields not modelled here.
 """
@@ -48,6 +49,7 @@ __all__ = [
     "Unknown",
     "Disconnected",
     "FrameworkRemoved",
+    "FailedOver",
     "SubscribeRefused",
     "TERMINAL_STATES",
     "parse_event",
@@ -265,6 +267,16 @@ class Disconnected(Event):
 class FrameworkRemoved(Event):
     """Made by the driver, terminal: the master removed our framework (torn down or failover
     timeout expired).  The driver stops; tasks of that framework are gone."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class FailedOver(Event):
+    """Made by the driver, terminal: another scheduler subscribed with our framework id and the master
+    moved the framework to it (ERROR "Framework failed over").  The driver stops instead of
+    re-subscribing, which would take the framework back and make the two fight over it; the tasks
+    run on under the other scheduler."""
 
     message: str
 

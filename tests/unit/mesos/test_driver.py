@@ -344,13 +344,25 @@ def test_framework_removed_is_terminal(make_driver, transport):
         driver.revive()
 
 
+def test_failed_over_is_terminal_so_two_schedulers_never_take_the_framework_back_and_forth(make_driver, transport):
+    driver, stream = start_subscribed(make_driver, transport)
+    stream.send(frame({"type": "ERROR", "error": {"message": "Framework failed over"}}))
+    assert next_event(driver, events.Error).message == "Framework failed over"
+    assert "Framework failed over" in next_event(driver, events.FailedOver).message
+    wait_until(lambda: not driver._runner.is_alive(), "the subscription thread to end")
+    assert len(transport.subscribes) == 1
+    assert not driver.connected
+    with pytest.raises(NotSubscribed):
+        driver.revive()
+
+
 def test_other_errors_reconnect(make_driver, transport):
     driver, first = start_subscribed(make_driver, transport)
     second = FakeStream(stream_id="s2")
     transport.script(second)
-    first.send(frame({"type": "ERROR", "error": {"message": "Framework failed over"}}))
-    assert next_event(driver, events.Error).message == "Framework failed over"
-    assert "Framework failed over" in next_event(driver, events.Disconnected).reason
+    first.send(frame({"type": "ERROR", "error": {"message": "Framework is not subscribed"}}))
+    assert next_event(driver, events.Error).message == "Framework is not subscribed"
+    assert "Framework is not subscribed" in next_event(driver, events.Disconnected).reason
     second.send(subscribed())
     next_event(driver, events.Subscribed)
 
