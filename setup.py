@@ -26,6 +26,8 @@ setup(
             "pytest>=8",
             "pytest-timeout>=2.3",
             "ruff>=0.6",
+            # The browser test of the Mesos UI page drives Debian's chromium (never a downloaded browser).
+            "playwright>=1.40",
         ],
     },
     entry_points={

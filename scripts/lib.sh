@@ -36,6 +36,8 @@ ensure_debian_packages() {
     [ -e /usr/share/java/zookeeper.jar ] || ls /usr/share/java/zookeeper-*.jar >/dev/null 2>&1 || missing+=(zookeeper)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
     [ -x /bin/busybox ] && /bin/busybox --list >/dev/null 2>&1 && file_is_static /bin/busybox || missing+=(busybox-static)
+    # The browser test of the Mesos UI page (Playwright drives this chromium; it never downloads one).
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
     [ ${#missing[@]} -eq 0 ] && return 0
     log "installing Debian packages: ${missing[*]}"
     [ "$(id -u)" = 0 ] || die "need root to apt-get install ${missing[*]}"
