@@ -223,7 +223,8 @@ class Agent:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        """Where the agent's HTTP API answers (its bind address: ``127.0.0.2`` for such a hostname)."""
+        return f"http://{self.bind_address}:{self.port}"
 
     # -- lifecycle ----------------------------------------------------------
 
