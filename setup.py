@@ -20,6 +20,8 @@ setup(
         "pydantic>=2.6",
         "jsonschema>=4.20",
         "referencing>=0.30",
+        # S3 remote task logging (S3RemoteLogIO) and boto3 for the example DAGs.
+        "apache-airflow-providers-amazon>=9.6",
     ],
     extras_require={
         "test": [
@@ -28,6 +30,8 @@ setup(
             "ruff>=0.6",
             # The browser test of the Mesos UI page drives Debian's chromium (never a downloaded browser).
             "playwright>=1.40",
+            # The S3-compatible server the log and example-DAG tests run against (python -m moto.server).
+            "moto[server]>=5.0",
         ],
     },
     entry_points={
