@@ -373,7 +373,7 @@ def add_image_commands(subparsers: argparse._SubParsersAction) -> None:
 def cmd_local(args: argparse.Namespace) -> int:
     from airflow_mesos.local.__main__ import main as local_main
 
-    return local_main([args.local_mode, *args.local_args])
+    return local_main([args.local_mode, *args.local_args], prog=f"airflow-mesos local {args.local_mode}")
 
 
 def add_local_commands(subparsers: argparse._SubParsersAction) -> None:

@@ -84,7 +84,13 @@ class LocalCluster:
         if self._own_work_dir:
             self._work_dir = Path(tempfile.mkdtemp(prefix="airflow-mesos-local-"))
         self._work_dir.mkdir(parents=True, exist_ok=True)
-        self.master.start()
+        try:
+            self.master.start()
+        except BaseException:
+            # Nothing else started yet (a port in use, an address this machine lacks): leave no folder behind.
+            if self._own_work_dir:
+                shutil.rmtree(self._work_dir, ignore_errors=True)
+            raise
         self._started = True
         try:
             for spec in self._specs:
