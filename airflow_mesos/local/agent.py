@@ -18,6 +18,11 @@ lock, so the agent never calls the master synchronously from those calls):
 Faults: :meth:`Agent.crash` is the agent process dying together with a host
 reboot (every container and process is gone, nothing is reported);
 :meth:`Agent.restart` brings the agent back on the same port with no tasks.
+:meth:`Agent.partition` cuts the network between the agent and the master: the
+master's pings get no answer, its messages (launch, kill, acknowledgement,
+framework shutdown) are lost, and the agent holds its status updates while its
+tasks keep running; :meth:`Agent.heal` re-registers with the tasks it has and
+then resends what it held, as a Mesos agent does when it finds the master again.
 """
 
 from __future__ import annotations
@@ -211,6 +216,8 @@ class Agent:
         self._run_labels = run_labels()
         self._closed = False
         self._start_time = 0.0
+        # Cut off from the master (partition()): nothing goes to it, nothing it sends arrives.
+        self._partitioned = False
 
     def __repr__(self) -> str:
         return f"Agent(id={self.id!r}, url={self.url!r})"
@@ -296,12 +303,70 @@ class Agent:
                 log.warning("agent %s: could not sweep its containers: %s", self.id, exc)
 
     def crash(self) -> None:
-        """The agent process dies and its host reboots: server down, everything killed, nothing reported."""
+        """The agent process dies and its host reboots: server down, everything killed, nothing reported.
+
+        A partition ends with it: :meth:`restart` reconnects."""
         self._stop_server()
         tasks = self._destroy_everything()
         with self._lock:
             self._completed_frameworks.clear()
+            self._partitioned = False
         self._kill_runs(tasks)
+
+    @property
+    def partitioned(self) -> bool:
+        return self._partitioned
+
+    def partition(self) -> None:
+        """A network partition between this agent and the master; the agent and its tasks keep running.
+
+        The master's pings fail (``/health`` closes the connection unanswered), so after its
+        ``agent_ping_timeout`` the master marks the agent unreachable; what the master sends meanwhile
+        (launch, kill, acknowledgement, framework shutdown) is lost; the agent's status updates wait in
+        its status update manager, none dropped.  The agent's other endpoints (``/state``, ``/files``) keep
+        answering: the partition is between agent and master only.
+        """
+        with self._lock:
+            if self._server is None:
+                raise RuntimeError(f"agent {self.id} is not running; partition() needs a live agent")
+            if self._partitioned:
+                raise RuntimeError(f"agent {self.id} is already partitioned from the master")
+            self._partitioned = True
+        log.info("agent %s: partitioned from the master", self.id)
+
+    def heal(self) -> None:
+        """The partition heals: re-register with the tasks the agent still has, then resend held updates.
+
+        As a Mesos agent that finds its master again (slave.cpp ``doReliableRegistration``, then the task
+        status update manager's ``resume()``): the re-registration reports every task whose terminal update
+        has not been acknowledged, each in its latest state (so a task that ended during the partition is
+        reported with its terminal state); once re-registered, the head of each task's update stream is sent
+        at once and retried from the first interval again.
+        """
+        with self._lock:
+            if not self._partitioned:
+                raise RuntimeError(f"agent {self.id} is not partitioned from the master")
+            report = self._reregistration_report_locked()
+            master = self._master
+        # Never call the master holding our lock (it calls into us holding its own).
+        if master is not None:
+            master.agent_reregistered(self.id, report)
+        with self._lock:
+            self._partitioned = False
+            self._updates.resume()
+            self._cv.notify_all()
+        log.info("agent %s: partition healed; re-registered with %d task(s)", self.id, len(report))
+
+    def _reregistration_report_locked(self) -> list[dict]:
+        """``[{framework_id, task_id, state}]`` of the tasks a re-registration reports: every task whose
+        terminal update is not acknowledged yet, of frameworks not removed."""
+        out = []
+        for (framework_id, task_id), task in self._tasks.items():
+            framework = self._frameworks.get(framework_id)
+            if task.completed or framework is None or framework.removed:
+                continue
+            out.append({"framework_id": framework_id, "task_id": task_id, "state": task.state})
+        return out
 
     def restart(self) -> None:
         """Come back on the same port with no tasks and re-register with the master."""
@@ -334,6 +399,9 @@ class Agent:
         """Start running a (master-validated) task; returns at once."""
         framework_id = framework_info["id"]["value"]
         task_id = task_info["task_id"]["value"]
+        if self._partitioned:
+            log.info("agent %s: partitioned; the launch of task %s never arrives", self.id, task_id)
+            return
         container_id = str(uuid_module.uuid4())
         directory = run_directory(self.work_dir, self.id, framework_id, task_id, container_id)
         with self._lock:
@@ -360,6 +428,9 @@ class Agent:
     def kill(self, framework_id: str, task_id: str, kill_policy: dict | None = None) -> None:
         """Kill a task: SIGTERM (``docker stop``), SIGKILL after the grace period; returns at once."""
         with self._lock:
+            if self._partitioned:
+                log.info("agent %s: partitioned; the kill of task %s never arrives", self.id, task_id)
+                return
             task = self._tasks.get((framework_id, task_id))
             if task is None or task.terminated or task.killed:
                 return
@@ -385,6 +456,8 @@ class Agent:
     def acknowledge(self, framework_id: str, task_id: str, uuid: bytes) -> None:
         """Pop the task's head update if ``uuid`` matches; the next queued one is then sent."""
         with self._lock:
+            if self._partitioned:
+                return  # lost on the way; the update is sent again after the partition heals
             popped = self._updates.acknowledge(framework_id, task_id, uuid)
             if popped is None:
                 return
@@ -397,6 +470,11 @@ class Agent:
     def shutdown_framework(self, framework_id: str) -> None:
         """The framework is gone: kill its tasks, drop its pending updates, report nothing more."""
         with self._lock:
+            if self._partitioned:
+                # Lost too: Mesos shuts such a framework down when the agent re-registers (master.cpp
+                # __reregisterSlave); here the master's books already hold its tasks as killed.
+                log.info("agent %s: partitioned; the shutdown of framework %s never arrives", self.id, framework_id)
+                return
             framework = self._frameworks.get(framework_id)
             if framework is None:
                 return
@@ -575,9 +653,10 @@ class Agent:
                 if self._closed:
                     return
                 now = self.clock.monotonic()
-                due = self._updates.due(now) if self._server is not None else []
+                sending = self._server is not None and not self._partitioned
+                due = self._updates.due(now) if sending else []
                 if not due:
-                    deadline = self._updates.next_deadline()
+                    deadline = self._updates.next_deadline() if sending else None
                     timeout = 1.0 if deadline is None else min(max(deadline - now, 0.01), 1.0)
                     self._cv.wait(timeout)
                     continue
@@ -753,6 +832,10 @@ def _make_handler(agent: Agent) -> type[BaseHTTPRequestHandler]:
             if path.startswith("/slave(1)/"):
                 path = path[len("/slave(1)"):]
             query = dict(parse_qsl(url.query, keep_blank_values=True))
+            if path == "/health" and agent.partitioned:
+                # The master's ping gets no pong: hang up without an answer.
+                self.close_connection = True
+                return
             try:
                 reply = operator_api.agent_route(agent, self.command, self.path, self.headers, b"")
                 if reply is not None:

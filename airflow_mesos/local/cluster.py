@@ -159,6 +159,25 @@ class LocalCluster:
         """The agent comes back on the same port with no tasks and re-registers."""
         self._agent(agent_id).restart()
 
+    def partition_agent(self, agent_id: str) -> None:
+        """A network partition between the master and the agent; the agent and its tasks keep running.
+
+        The master's pings fail, so after ``agent_ping_timeout`` it marks the agent unreachable (TASK_UNREACHABLE
+        to PARTITION_AWARE frameworks, TASK_LOST to the others); what it sends the agent meanwhile is lost; the
+        agent holds its status updates until :meth:`heal_agent`.
+        """
+        self._agent(agent_id).partition()
+
+    def heal_agent(self, agent_id: str) -> None:
+        """The partition heals: the agent re-registers with its tasks and then resends the updates it held.
+
+        An agent the master had marked unreachable gets its reported tasks back (each framework gets an update in
+        the task's latest state, REASON_AGENT_REREGISTERED); its unreachable tasks it does not report are
+        forgotten.  One the master still held as reachable is reconciled: tasks it does not report (e.g. launched
+        during the partition) become TASK_DROPPED (PARTITION_AWARE) or TASK_LOST.
+        """
+        self._agent(agent_id).heal()
+
     def drop_framework_stream(self, framework_id: str) -> None:
         """Close that framework's SUBSCRIBE connection as a network failure would."""
         self.master.drop_framework_stream(framework_id)

@@ -393,7 +393,7 @@ class Master:
                 framework.subscription.send({"type": "UPDATE", "update": {"status": status}})
 
     def agent_reregistered(self, agent_id: str, live_tasks: list[dict]) -> None:
-        """An agent came back (after a restart): reconcile the tasks it reports with ours."""
+        """An agent came back (after a restart or a healed partition): reconcile the tasks it reports with ours."""
         with self._lock:
             record = self.agents.get(agent_id)
             if record is None:
@@ -410,7 +410,10 @@ class Master:
                         live = reported.get((framework.id, task.task_id))
                         if live is None:
                             continue
-                        task.state, task.holds_resources, task.unreachable_time = live["state"], True, None
+                        # In its latest state, terminal too when it ended during a partition and its
+                        # update is still unacknowledged (the agent resends that update next).
+                        task.state, task.unreachable_time = live["state"], None
+                        task.holds_resources = live["state"] not in TERMINAL_STATES
                         framework.tasks[task.task_id] = task
                         self._send_update(framework, task, live["state"], "Unreachable agent re-reregistered",
                                           "REASON_AGENT_REREGISTERED", record=False)
@@ -590,9 +593,11 @@ class Master:
         interval = max(0.05, min(15.0, self.agent_ping_timeout / 5))
         while not self._stop.wait(interval):
             with self._lock:
-                targets = [(r.id, r.agent.port) for r in self.agents.values() if r.reachable]
-            for agent_id, port in targets:
-                ok = _ping(self.host, port, timeout=min(2.0, interval * 2))
+                # At the address the agent listens on (127.0.0.2 ... for such hostnames), not the master's.
+                targets = [(r.id, urlsplit(r.agent.url).hostname, r.agent.port) for r in self.agents.values()
+                           if r.reachable]
+            for agent_id, host, port in targets:
+                ok = _ping(host, port, timeout=min(2.0, interval * 2))
                 with self._lock:
                     record = self.agents.get(agent_id)
                     if record is None or not record.reachable:

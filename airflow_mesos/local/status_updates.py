@@ -159,5 +159,12 @@ class StatusUpdateManager:
         """Forget everything (the agent crashed)."""
         self._streams.clear()
 
+    def resume(self) -> None:
+        """The agent (re)registered after losing its master: every head is due now, and its retries start
+        again from ``retry_interval`` (``TaskStatusUpdateManagerProcess::resume``)."""
+        for stream in self._streams.values():
+            stream.next_send = None
+            stream.sends = 0
+
     def __len__(self) -> int:
         return sum(len(stream.updates) for stream in self._streams.values())

@@ -372,6 +372,124 @@ def test_agent_stopped_mid_task(cluster, make_driver, busybox_image):
     assert gone.reason == "REASON_RECONCILIATION" and gone.uuid is None
 
 
+def reregistered(rec: Recorder, task_id: str) -> events.TaskStatus:
+    return rec.wait(lambda e: isinstance(e, events.Update) and e.status.task_id == task_id
+                    and e.status.reason == "REASON_AGENT_REREGISTERED", 30, f"{task_id} re-added on re-registration").status
+
+
+def reconciled(rec: Recorder, task_id: str) -> events.TaskStatus:
+    return rec.wait(lambda e: isinstance(e, events.Update) and e.status.task_id == task_id
+                    and e.status.reason == "REASON_RECONCILIATION", 30, f"reconciliation of {task_id}").status
+
+
+def test_partitioned_agent_heals_and_its_tasks_come_back_running(cluster, make_driver, busybox_image):
+    lost_driver = make_driver(cluster.master_url, framework_info("partition-not-aware"))
+    pa_driver = make_driver(cluster.master_url, framework_info("partition-aware-heal", "PARTITION_AWARE"))
+    lost_rec, pa_rec = Recorder(lost_driver), Recorder(pa_driver)
+    subscribed(lost_rec)
+    subscribed(pa_rec)
+    for rec, task_id in ((lost_rec, "lost-2"), (pa_rec, "pa-2")):
+        run_docker_task(rec, busybox_image, task_id, "sleep 60")
+    agent_id = next(iter(cluster.agents))
+
+    cluster.partition_agent(agent_id)
+    unreachable = pa_rec.state_of("pa-2", "TASK_UNREACHABLE")
+    assert unreachable.reason == "REASON_AGENT_REMOVED" and unreachable.uuid is None
+    assert lost_rec.state_of("lost-2", "TASK_LOST").reason == "REASON_AGENT_REMOVED"
+    # The partition is between master and agent only: the agent still runs both tasks and says so.
+    agent_state = httpx.get(f"{cluster.agents[agent_id].url}/state", timeout=10).json()
+    running = {e["id"]: t["state"] for f in agent_state["frameworks"] for e in f["executors"] for t in e["tasks"]}
+    assert running == {"lost-2": "TASK_RUNNING", "pa-2": "TASK_RUNNING"}
+    pa_driver.reconcile([("pa-2", agent_id)])
+    during = reconciled(pa_rec, "pa-2")
+    assert during.state == "TASK_UNREACHABLE" and during.message == "Reconciliation: Task is unreachable"
+
+    # Mesos 1.11 (master.cpp __reregisterSlave) re-adds every task the agent reports, for partition-aware
+    # frameworks and the others alike, and forwards each framework an update in the task's state.
+    cluster.heal_agent(agent_id)
+    for rec, task_id in ((pa_rec, "pa-2"), (lost_rec, "lost-2")):
+        back = reregistered(rec, task_id)
+        assert back.state == "TASK_RUNNING" and back.source == "SOURCE_MASTER" and back.uuid is None
+        assert back.message == "Unreachable agent re-reregistered"
+    pa_driver.reconcile([("pa-2", agent_id)])
+    assert reconciled(pa_rec, "pa-2").state == "TASK_RUNNING"
+    assert [s for s in pa_rec.states("pa-2") if s not in ("TASK_STARTING", "TASK_RUNNING")] == \
+        ["TASK_UNREACHABLE", "TASK_UNREACHABLE"]
+    # The master and the agent talk again: a kill arrives.
+    pa_driver.kill("pa-2", agent_id)
+    pa_rec.state_of("pa-2", "TASK_KILLED")
+
+
+def test_updates_held_during_a_partition_arrive_once_it_heals(cluster, make_driver, tmp_path):
+    driver = make_driver(cluster.master_url, framework_info("partition-held-updates", "PARTITION_AWARE"))
+    rec = Recorder(driver)
+    sub = subscribed(rec)
+    gate = tmp_path / "gate"
+    offer = rec.offers()[0]
+    # A host process that ends when the test lets it.
+    driver.launch([offer.id], [task_info(offer, "held-1", sh(f"while [ ! -e {gate} ]; do sleep 0.05; done"))])
+    rec.state_of("held-1", "TASK_RUNNING")
+    agent = cluster.agents[offer.agent_id]
+
+    cluster.partition_agent(offer.agent_id)
+    rec.state_of("held-1", "TASK_UNREACHABLE")
+    gate.touch()
+    deadline = time.monotonic() + 30
+    while not any(u["state"] == "TASK_FINISHED" for u in agent.pending_updates()):
+        assert time.monotonic() < deadline, "the task did not finish on the partitioned agent"
+        time.sleep(0.05)
+    # Held, not sent: the master still has the task as unreachable.
+    frameworks = httpx.get(f"{cluster.master_url}/master/frameworks", timeout=10).json()["frameworks"]
+    framework = next(f for f in frameworks if f["id"] == sub.framework_id)
+    assert [(t["id"], t["state"]) for t in framework["unreachable_tasks"]] == [("held-1", "TASK_UNREACHABLE")]
+
+    cluster.heal_agent(offer.agent_id)
+    # The re-registration reports the task in its latest state, then the agent resends the update it held.
+    readded = reregistered(rec, "held-1")
+    assert readded.state == "TASK_FINISHED" and readded.uuid is None
+    resent = rec.wait(lambda e: isinstance(e, events.Update) and e.status.task_id == "held-1"
+                      and e.status.uuid is not None and e.status.state == "TASK_FINISHED", 30, "the held update").status
+    assert resent.source == "SOURCE_EXECUTOR"
+    deadline = time.monotonic() + 30
+    while agent.pending_updates():  # the Recorder acknowledged it; the agent stops resending
+        assert time.monotonic() < deadline, f"still pending: {agent.pending_updates()}"
+        time.sleep(0.05)
+    framework = next(f for f in httpx.get(f"{cluster.master_url}/master/frameworks", timeout=10).json()["frameworks"]
+                     if f["id"] == sub.framework_id)
+    assert [(t["id"], t["state"]) for t in framework["completed_tasks"]] == [("held-1", "TASK_FINISHED")]
+    assert framework["tasks"] == [] and framework["unreachable_tasks"] == []
+
+
+def test_partition_healed_before_the_master_noticed_loses_what_it_sent_meanwhile(tmp_path, make_driver):
+    # agent_ping_timeout far beyond the test: the master never marks the agent unreachable.
+    with LocalCluster([AgentSpec(cpus=2, mem=1024)], work_dir=tmp_path / "short-partition", heartbeat_interval=1.0,
+                      allocation_interval=0.2, status_update_retry_interval=0.5, agent_ping_timeout=600.0) as c:
+        driver = make_driver(c.master_url, framework_info("partition-short", "PARTITION_AWARE", "TASK_KILLING_STATE"))
+        rec = Recorder(driver)
+        subscribed(rec)
+        offer = rec.offers()[0]
+        driver.launch([offer.id], [task_info(offer, "kept-1", sh("exec sleep 60"))])
+        rec.state_of("kept-1", "TASK_RUNNING")
+        agent_id = offer.agent_id
+
+        c.partition_agent(agent_id)
+        # The master does not know yet: it offers the agent's free resources, and sends a launch and a kill,
+        # which never arrive.
+        later = rec.offers()[0]
+        driver.launch([later.id], [task_info(later, "launched-during-partition", sh("exec sleep 60"))])
+        driver.kill("kept-1", agent_id)
+        c.heal_agent(agent_id)
+
+        # The re-registration of a still-registered agent reconciles its tasks (slave.cpp reconcileTasks).
+        dropped = rec.state_of("launched-during-partition", "TASK_DROPPED")
+        assert dropped.reason == "REASON_RECONCILIATION" and dropped.message == "Reconciliation: task unknown to the agent"
+        driver.reconcile([("kept-1", agent_id)])
+        assert reconciled(rec, "kept-1").state == "TASK_RUNNING"
+        assert rec.states("kept-1") == ["TASK_STARTING", "TASK_RUNNING", "TASK_RUNNING"]  # the kill was lost
+        driver.kill("kept-1", agent_id)
+        rec.state_of("kept-1", "TASK_KILLED")
+
+
 def test_leader_found_through_zookeeper(docker_client, busybox_image, zk_hosts, tmp_path, make_driver):
     path = f"/mesos-e2e-{uuid.uuid4().hex[:8]}"
     with LocalCluster([AgentSpec(cpus=1, mem=512)], work_dir=tmp_path / "zk", docker_client=docker_client,

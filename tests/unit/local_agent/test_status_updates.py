@@ -60,6 +60,19 @@ def test_next_deadline_and_empty_manager():
     assert m.next_deadline() is None and len(m) == 0
 
 
+
+def test_resume_sends_every_head_now_and_restarts_the_backoff():
+    m = StatusUpdateManager(retry_interval=10, max_retry_interval=600)
+    sent = m.add("f", "sent", status("TASK_RUNNING"))
+    for now in (0.0, 10.0, 30.0):  # three sends unanswered: the next one is due at 70
+        assert m.due(now) == [sent]
+    never_sent = m.add("f", "never", status("TASK_FINISHED"))
+    m.resume()
+    assert m.due(31.0) == [sent, never_sent]
+    assert m.due(40.0) == []
+    assert m.due(41.0) == [sent, never_sent]  # again from the first interval (10 s), not 80 s
+
+
 def test_drop_framework_and_clear():
     m = StatusUpdateManager(retry_interval=5)
     m.add("f", "t", status("TASK_RUNNING"))
