@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 from airflow_mesos.clock import SYSTEM_CLOCK, Clock
 from airflow_mesos.exceptions import AirflowMesosError
-from airflow_mesos.local import operator_api, proto, state_json
+from airflow_mesos.local import operator_api, state_json
 from airflow_mesos.local.allocator import (
     AgentSlot,
     FrameworkSlot,
@@ -42,7 +42,16 @@ from airflow_mesos.local.allocator import (
     allocate,
     refuse_seconds,
 )
-from airflow_mesos.local.http_util import APPLICATION_JSON, APPLICATION_PROTOBUF, accepts, dumps, query_params, recordio
+from airflow_mesos.local.http_util import (
+    APPLICATION_JSON,
+    HttpReply,
+    accepts,
+    decode_call,
+    dumps,
+    not_acceptable,
+    query_params,
+    recordio,
+)
 from airflow_mesos.local.validation import (
     capabilities,
     decode_uuid,
@@ -1130,28 +1139,10 @@ class _MasterHandler(BaseHTTPRequestHandler):
         if master.standby:
             self._redirect_or_503(parts.path + (f"?{parts.query}" if parts.query else ""))
             return
-        if self.command != "POST":
-            self._respond(405, f"Expecting one of {{ 'POST' }}, but received '{self.command}'",
-                          headers={"Allow": "POST"})
-            return
-        content_type = self.headers.get("Content-Type")
-        if content_type is None:
-            self._respond(400, "Expecting 'Content-Type' to be present")
-            return
-        if content_type != APPLICATION_JSON:
-            # application/x-protobuf is valid for Mesos but not implemented here (documented).
-            self._respond(415, f"Expecting 'Content-Type' of {APPLICATION_JSON} or {APPLICATION_PROTOBUF}")
-            return
-        # Mesos' order: JSON syntax, then JSON -> Call protobuf (types and required fields), then validation.
-        try:
-            document = proto.parse_json_body(body)
-        except ValueError as exc:
-            self._respond(400, f"Failed to parse body into JSON: {exc}")
-            return
-        try:
-            call = proto.parse("Call", document)
-        except proto.ProtoError as exc:
-            self._respond(400, f"Failed to convert JSON into Call protobuf: {exc}")
+        # Mesos' order: method, Content-Type, JSON syntax, JSON -> Call protobuf, then validation.
+        call = decode_call(self.command, self.headers, body, "Call")
+        if isinstance(call, HttpReply):
+            self._respond(call.status, call.body, call.content_type, call.headers)
             return
         error = validate_call(call, principal)
         if error is not None:
@@ -1159,7 +1150,8 @@ class _MasterHandler(BaseHTTPRequestHandler):
             return
         if call["type"] == "SUBSCRIBE":
             if not accepts(self.headers.get("Accept"), APPLICATION_JSON):
-                self._respond(406, f"Expecting 'Accept' to allow '{APPLICATION_PROTOBUF}' or '{APPLICATION_JSON}'")
+                reply = not_acceptable()
+                self._respond(reply.status, reply.body, reply.content_type)
                 return
             if "Mesos-Stream-Id" in self.headers:
                 self._respond(400, "Subscribe calls should not include the 'Mesos-Stream-Id' header")

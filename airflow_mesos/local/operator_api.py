@@ -20,9 +20,7 @@ environment or docker parameters (see :func:`airflow_mesos.local.state_json.publ
 from __future__ import annotations
 
 import base64
-import json
 import logging
-import os
 import threading
 import uuid
 import weakref
@@ -36,11 +34,13 @@ from airflow_mesos.local import state_json
 from airflow_mesos.local.allocator import Resources
 from airflow_mesos.local.http_util import (
     APPLICATION_JSON,
-    APPLICATION_PROTOBUF,
+    HttpReply,
     accepts,
-    dumps,
+    decode_call,
+    not_acceptable,
     query_params,
 )
+from airflow_mesos.local.validation import validate_operator_call
 
 if TYPE_CHECKING:  # pragma: no cover
     from airflow_mesos.local.agent import Agent
@@ -54,53 +54,6 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 MESOS_VERSION = "1.11.0"
-TEXT_PLAIN = "text/plain; charset=utf-8"
-
-MASTER_CALL_TYPES = frozenset(["UNKNOWN", "GET_HEALTH", "GET_FLAGS", "GET_VERSION", "GET_METRICS", "GET_LOGGING_LEVEL", "SET_LOGGING_LEVEL", "LIST_FILES", "READ_FILE", "GET_STATE", "GET_AGENTS", "GET_FRAMEWORKS", "GET_EXECUTORS", "GET_OPERATIONS", "GET_TASKS", "GET_ROLES", "GET_WEIGHTS", "UPDATE_WEIGHTS", "GET_MASTER", "SUBSCRIBE", "RESERVE_RESOURCES", "UNRESERVE_RESOURCES", "CREATE_VOLUMES", "DESTROY_VOLUMES", "GROW_VOLUME", "SHRINK_VOLUME", "GET_MAINTENANCE_STATUS", "GET_MAINTENANCE_SCHEDULE", "UPDATE_MAINTENANCE_SCHEDULE", "START_MAINTENANCE", "STOP_MAINTENANCE", "DRAIN_AGENT", "DEACTIVATE_AGENT", "REACTIVATE_AGENT", "GET_QUOTA", "UPDATE_QUOTA", "SET_QUOTA", "REMOVE_QUOTA", "TEARDOWN", "MARK_AGENT_GONE"])
-"""``mesos.v1.master.Call.Type`` (include/mesos/v1/master/master.proto)."""
-
-AGENT_CALL_TYPES = frozenset(["UNKNOWN", "GET_HEALTH", "GET_FLAGS", "GET_VERSION", "GET_METRICS", "GET_LOGGING_LEVEL", "SET_LOGGING_LEVEL", "LIST_FILES", "READ_FILE", "GET_STATE", "GET_CONTAINERS", "GET_FRAMEWORKS", "GET_EXECUTORS", "GET_OPERATIONS", "GET_TASKS", "GET_AGENT", "GET_RESOURCE_PROVIDERS", "ADD_RESOURCE_PROVIDER_CONFIG", "UPDATE_RESOURCE_PROVIDER_CONFIG", "REMOVE_RESOURCE_PROVIDER_CONFIG", "MARK_RESOURCE_PROVIDER_GONE", "PRUNE_IMAGES", "LAUNCH_NESTED_CONTAINER", "WAIT_NESTED_CONTAINER", "KILL_NESTED_CONTAINER", "REMOVE_NESTED_CONTAINER", "LAUNCH_NESTED_CONTAINER_SESSION", "ATTACH_CONTAINER_INPUT", "ATTACH_CONTAINER_OUTPUT", "LAUNCH_CONTAINER", "WAIT_CONTAINER", "KILL_CONTAINER", "REMOVE_CONTAINER"])
-"""``mesos.v1.agent.Call.Type`` (include/mesos/v1/agent/agent.proto)."""
-
-# Calls whose payload message must be present (validation::{master,agent}::call::validate).
-_PAYLOAD_REQUIRED = {
-    "GET_METRICS": "get_metrics", "SET_LOGGING_LEVEL": "set_logging_level", "LIST_FILES": "list_files",
-    "READ_FILE": "read_file", "UPDATE_WEIGHTS": "update_weights", "RESERVE_RESOURCES": "reserve_resources",
-    "UNRESERVE_RESOURCES": "unreserve_resources", "CREATE_VOLUMES": "create_volumes",
-    "DESTROY_VOLUMES": "destroy_volumes", "GROW_VOLUME": "grow_volume", "SHRINK_VOLUME": "shrink_volume",
-    "UPDATE_MAINTENANCE_SCHEDULE": "update_maintenance_schedule", "START_MAINTENANCE": "start_maintenance",
-    "STOP_MAINTENANCE": "stop_maintenance", "DRAIN_AGENT": "drain_agent", "DEACTIVATE_AGENT": "deactivate_agent",
-    "REACTIVATE_AGENT": "reactivate_agent", "UPDATE_QUOTA": "update_quota", "SET_QUOTA": "set_quota",
-    "REMOVE_QUOTA": "remove_quota", "TEARDOWN": "teardown", "MARK_AGENT_GONE": "mark_agent_gone",
-    "KILL_CONTAINER": "kill_container", "WAIT_CONTAINER": "wait_container", "LAUNCH_CONTAINER": "launch_container",
-    "REMOVE_CONTAINER": "remove_container",
-}
-
-_PAYLOAD_FIELDS = frozenset(_PAYLOAD_REQUIRED.values()) | {"get_metrics"}
-
-# Required scalar fields of the payloads we serve (stout reports "Missing required fields: <payload>.<field>").
-_REQUIRED_FIELDS = {"list_files": ("path",), "read_file": ("path", "offset")}
-
-
-@dataclass
-class HttpReply:
-    """One HTTP response for the server's handler to write."""
-
-    status: int
-    body: bytes = b""
-    content_type: str = TEXT_PLAIN
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @staticmethod
-    def json(obj: object, status: int = 200, jsonp: str | None = None) -> HttpReply:
-        body = dumps(obj)
-        if jsonp:
-            return HttpReply(status, f"{jsonp}({body});".encode(), "text/javascript")
-        return HttpReply(status, body.encode(), APPLICATION_JSON)
-
-    @staticmethod
-    def text(status: int, message: str = "", headers: dict[str, str] | None = None) -> HttpReply:
-        return HttpReply(status, message.encode(), TEXT_PLAIN, dict(headers or {}))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -111,84 +64,21 @@ class HttpReply:
 def parse_call(method: str, headers: Mapping[str, str], body: bytes, *, api: str) -> dict | HttpReply:
     """Decode and validate one ``POST /api/v1`` request; the call dict, or the error reply Mesos would give.
 
-    :param api: ``"master"`` or ``"agent"`` (the call enum and the validation message differ).
+    The same decoding as the scheduler API (:func:`airflow_mesos.local.http_util.decode_call`: exact
+    ``application/json``, picojson's JSON, stout's conversion into ``master.Call`` / ``agent.Call``), then
+    ``validation::{master,agent}::call::validate``, then the ``Accept`` check.
+
+    :param api: ``"master"`` or ``"agent"`` (the call message and the validation message differ).
     """
-    if method != "POST":
-        return HttpReply.text(405, f"Expecting one of {{ 'POST' }}, but received '{method}'", {"Allow": "POST"})
-    content_type = headers.get("Content-Type")
-    if content_type is None:
-        return HttpReply.text(400, "Expecting 'Content-Type' to be present")
-    if content_type.split(";")[0].strip().lower() != APPLICATION_JSON:
-        return HttpReply.text(415, f"Expecting 'Content-Type' of {APPLICATION_JSON} or {APPLICATION_PROTOBUF}"
-                                   + (" (application/x-protobuf is not implemented by the embedded cluster)"
-                                      if content_type.startswith(APPLICATION_PROTOBUF) else ""))
-    try:
-        call = json.loads(body.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        return HttpReply.text(400, f"Failed to parse body into JSON: {exc}")
-    error = _convert_errors(call, MASTER_CALL_TYPES if api == "master" else AGENT_CALL_TYPES)
+    call = decode_call(method, headers, body, f"{api}.Call")
+    if isinstance(call, HttpReply):
+        return call
+    error = validate_operator_call(call, api)
     if error is not None:
-        return HttpReply.text(400, f"Failed to convert JSON into Call protobuf: {error}")
-    if "type" not in call:
-        return HttpReply.text(400, f"Failed to validate {api}::Call: Expecting 'type' to be present")
-    payload = _PAYLOAD_REQUIRED.get(call["type"])
-    if payload is not None and payload not in call:
-        return HttpReply.text(400, f"Failed to validate {api}::Call: Expecting '{payload}' to be present")
+        return HttpReply.text(400, f"Failed to validate {api}::Call: {error}")
     if not accepts(headers.get("Accept"), APPLICATION_JSON):
-        return HttpReply.text(406, f"Expecting 'Accept' to allow '{APPLICATION_PROTOBUF}' or '{APPLICATION_JSON}'"
-                                   " (only application/json is implemented by the embedded cluster)")
+        return not_acceptable()
     return call
-
-
-def _convert_errors(call: object, call_types: frozenset[str]) -> str | None:
-    """The JSON → protobuf conversion errors stout would report for the fields we know."""
-    if not isinstance(call, dict):
-        return "Expecting a JSON object"
-    call_type = call.get("type")
-    if "type" in call and not isinstance(call_type, str):
-        return f"Not expecting a JSON {_json_kind(call_type)} for field 'type'"
-    if call_type is not None and call_type not in call_types:
-        return f"Failed to find enum for '{call_type}'"
-    # Payloads are messages; stout ignores JSON keys the Call message does not have.
-    for key, value in call.items():
-        if key in _PAYLOAD_FIELDS and not isinstance(value, dict):
-            return f"Not expecting a JSON {_json_kind(value)} for field '{key}'"
-    missing = [f"{payload}.{name}" for payload, names in _REQUIRED_FIELDS.items() if payload in call
-               for name in names if name not in call[payload]]
-    if missing:
-        return "Missing required fields: " + ", ".join(missing)
-    return None
-
-
-def _json_kind(value: object) -> str:
-    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
-            dict: "object"}.get(type(value), "null")
-
-
-def _read_file_args(read_file: dict) -> tuple[str, int, int | None] | str:
-    """(path, offset, length) of a ReadFile payload, or the conversion error for bad numbers."""
-    def unsigned(name: str) -> int | None | str:
-        if name not in read_file:
-            return None
-        value = read_file[name]
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            return f"Not expecting a JSON {_json_kind(value)} for field '{name}'"
-        try:
-            number = int(value)
-        except ValueError:
-            return f"Failed to convert '{value}' to number for field '{name}'"
-        if number < 0:
-            return f"Field '{name}' must be non-negative (uint64), got {number}"
-        return number
-
-    path = read_file.get("path")
-    if not isinstance(path, str):
-        return f"Not expecting a JSON {_json_kind(path)} for field 'path'"
-    offset, length = unsigned("offset"), unsigned("length")
-    for value in (offset, length):
-        if isinstance(value, str):
-            return value
-    return path, int(offset or 0), length  # type: ignore[arg-type]
 
 
 def _unsupported(call_type: str, where: str) -> HttpReply:
@@ -699,41 +589,13 @@ def agent_flags(agent: Agent) -> dict[str, str]:
 
 
 def agent_list_files(agent: Agent, path: str) -> dict:
-    """``ListFiles``: v1 FileInfo (mode as st_mode, mtime in ns) of each entry of an attached directory."""
-    from airflow_mesos.local.sandbox import _group, _user
-
-    resolved = agent._files.resolve(path)
-    infos = []
-    if os.path.isdir(resolved):
-        for entry in sorted(os.listdir(resolved)):
-            try:
-                st = os.stat(os.path.join(resolved, entry))
-            except OSError:
-                continue
-            infos.append({"path": path.rstrip("/") + "/" + entry, "nlink": st.st_nlink, "size": st.st_size,
-                          "mtime": {"nanoseconds": int(st.st_mtime) * 1_000_000_000}, "mode": st.st_mode,
-                          "uid": _user(st.st_uid), "gid": _group(st.st_gid)})
-    return {"file_infos": infos}
+    """``ListFiles``: the v1 FileInfo of each entry of an attached directory (the /files/browse listing)."""
+    return {"file_infos": [entry.v1_json() for entry in agent._files.list_entries(path)]}
 
 
 def agent_read_file(agent: Agent, path: str, offset: int, length: int | None) -> dict:
     """``ReadFile``: ``{"size": <file size>, "data": <base64 of up to 16 pages from offset>}`` (files.cpp ``_read``)."""
-    from airflow_mesos.local.sandbox import READ_CAP, FilesError
-
-    resolved = agent._files.resolve(path)
-    if os.path.isdir(resolved):
-        raise FilesError(400, "Cannot read a directory.\n")
-    try:
-        with open(resolved, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if offset >= size or length == 0:
-                data = b""
-            else:
-                want = size - offset if length is None else length
-                handle.seek(offset)
-                data = handle.read(min(want, READ_CAP))
-    except OSError as exc:
-        raise FilesError(500, f"Failed to open file at '{resolved}': {exc.strerror}.\n") from None
+    size, data = agent._files.read_bytes(path, offset, length)
     return {"size": size, "data": base64.b64encode(data).decode("ascii")}
 
 
@@ -750,20 +612,12 @@ def agent_call(agent: Agent, call: dict) -> HttpReply:
     if kind == "UNKNOWN":
         return HttpReply.text(501)
     try:
-        if kind in ("LIST_FILES", "READ_FILE"):
-            payload = call[kind.lower()]
-            if kind == "LIST_FILES":
-                path = payload["path"]
-                if not isinstance(path, str):
-                    return HttpReply.text(400, "Failed to convert JSON into Call protobuf: "
-                                               f"Not expecting a JSON {_json_kind(path)} for field 'path'")
-                result = agent_list_files(agent, path)
-            else:
-                args = _read_file_args(payload)
-                if isinstance(args, str):
-                    return HttpReply.text(400, f"Failed to convert JSON into Call protobuf: {args}")
-                result = agent_read_file(agent, *args)
-            return HttpReply.json({"type": kind, kind.lower(): result})
+        if kind == "LIST_FILES":
+            return HttpReply.json({"type": kind, "list_files": agent_list_files(agent, call["list_files"]["path"])})
+        if kind == "READ_FILE":
+            payload = call["read_file"]
+            result = agent_read_file(agent, payload["path"], payload["offset"], payload.get("length"))
+            return HttpReply.json({"type": kind, "read_file": result})
     except FilesError as exc:
         return HttpReply.text(exc.status, exc.message)
     now = agent.clock.time()

@@ -19,7 +19,8 @@ The conversion rules (3rdparty/stout/include/stout/protobuf.hpp), as implemented
 * ``null`` means "not set", also inside arrays;
 * a string is accepted for a number or bool field when it parses as JSON of that
   kind (``"1.5"``, ``"true"``; ``"Infinity"`` for double/float);
-* a number for an integer field is truncated to an integer;
+* a number for an integer field is truncated to an integer, and wraps around as a C++ cast does
+  when it does not fit the field (``-1`` for a ``uint64`` is ``2^64 - 1``);
 * enums are matched by name; an unknown name is an error for a required enum and
   silently drops the value of an optional or repeated one (proto2 behaviour);
 * bytes are base64 (whitespace skipped, decoding stops at the first ``=``); we
@@ -31,7 +32,9 @@ The conversion rules (3rdparty/stout/include/stout/protobuf.hpp), as implemented
   ``InitializationErrorString`` order: a message's own required fields, then its
   sub-messages by field number).
 
-The table covers the messages the embedded master and agents read.  Message
+The table covers the messages the embedded master and agents read: the scheduler
+``Call`` and, for the operator API, ``master.Call`` and ``agent.Call`` (one checker
+for both APIs, as Mesos converts both with the same ``protobuf::parse``).  Message
 fields outside it (marked ``~``, e.g. ``TaskInfo.check``, ``Resource.disk``,
 ``Subscribe.offer_constraints``) are checked to be JSON objects and passed on
 unchanged; real Mesos type-checks those too (documented in docs/local-cluster.md).
@@ -191,6 +194,66 @@ _MESSAGE_TABLE: dict[str, str] = {
     "Port": ("number=1:uint32! name=2:string protocol=3:string visibility=4:DiscoveryInfo.Visibility "
              "labels=5:Labels"),
     "Request": "agent_id=1:AgentID resources=2:Resource*",
+    # mesos.v1.master.Call (include/mesos/v1/master/master.proto): the operator API of the master.
+    "master.Call": ("type=1:master.Call.Type get_metrics=2:master.Call.GetMetrics "
+                    "set_logging_level=3:master.Call.SetLoggingLevel list_files=4:master.Call.ListFiles "
+                    "read_file=5:master.Call.ReadFile update_weights=6:master.Call.UpdateWeights "
+                    "reserve_resources=7:master.Call.ReserveResources "
+                    "unreserve_resources=8:master.Call.UnreserveResources create_volumes=9:master.Call.CreateVolumes "
+                    "destroy_volumes=10:master.Call.DestroyVolumes grow_volume=18:master.Call.GrowVolume "
+                    "shrink_volume=19:master.Call.ShrinkVolume "
+                    "update_maintenance_schedule=11:master.Call.UpdateMaintenanceSchedule "
+                    "start_maintenance=12:master.Call.StartMaintenance stop_maintenance=13:master.Call.StopMaintenance "
+                    "drain_agent=21:master.Call.DrainAgent deactivate_agent=22:master.Call.DeactivateAgent "
+                    "reactivate_agent=23:master.Call.ReactivateAgent update_quota=20:master.Call.UpdateQuota "
+                    "teardown=16:master.Call.Teardown mark_agent_gone=17:master.Call.MarkAgentGone "
+                    "set_quota=14:master.Call.SetQuota remove_quota=15:master.Call.RemoveQuota"),
+    "master.Call.GetMetrics": "timeout=1:DurationInfo",
+    "master.Call.SetLoggingLevel": "level=1:uint32! duration=2:DurationInfo!",
+    "master.Call.ListFiles": "path=1:string!",
+    "master.Call.ReadFile": "path=1:string! offset=2:uint64! length=3:uint64",
+    "master.Call.UpdateWeights": "weight_infos=1:~WeightInfo*",
+    "master.Call.ReserveResources": "agent_id=1:AgentID! source=3:Resource* resources=2:Resource*",
+    "master.Call.UnreserveResources": "agent_id=1:AgentID! resources=2:Resource*",
+    "master.Call.CreateVolumes": "agent_id=1:AgentID! volumes=2:Resource*",
+    "master.Call.DestroyVolumes": "agent_id=1:AgentID! volumes=2:Resource*",
+    "master.Call.GrowVolume": "agent_id=1:AgentID volume=2:Resource! addition=3:Resource!",
+    "master.Call.ShrinkVolume": "agent_id=1:AgentID volume=2:Resource! subtract=3:Value.Scalar!",
+    "master.Call.UpdateMaintenanceSchedule": "schedule=1:~maintenance.Schedule!",
+    "master.Call.StartMaintenance": "machines=1:~MachineID*",
+    "master.Call.StopMaintenance": "machines=1:~MachineID*",
+    "master.Call.DrainAgent": "agent_id=1:AgentID! max_grace_period=2:~google.protobuf.Duration mark_gone=3:bool",
+    "master.Call.DeactivateAgent": "agent_id=1:AgentID!",
+    "master.Call.ReactivateAgent": "agent_id=1:AgentID!",
+    "master.Call.UpdateQuota": "force=1:bool quota_configs=2:~quota.QuotaConfig*",
+    "master.Call.SetQuota": "quota_request=1:~quota.QuotaRequest!",
+    "master.Call.RemoveQuota": "role=1:string!",
+    "master.Call.Teardown": "framework_id=1:FrameworkID!",
+    "master.Call.MarkAgentGone": "agent_id=1:AgentID!",
+    # mesos.v1.agent.Call (include/mesos/v1/agent/agent.proto): the operator API of an agent.  The container
+    # and resource provider payloads are only checked to be objects: the embedded agent answers 501 to them.
+    "agent.Call": ("type=1:agent.Call.Type get_metrics=2:agent.Call.GetMetrics "
+                   "set_logging_level=3:agent.Call.SetLoggingLevel list_files=4:agent.Call.ListFiles "
+                   "read_file=5:agent.Call.ReadFile get_containers=20:agent.Call.GetContainers "
+                   "launch_nested_container=6:~agent.Call.LaunchNestedContainer "
+                   "wait_nested_container=7:~agent.Call.WaitNestedContainer "
+                   "kill_nested_container=8:~agent.Call.KillNestedContainer "
+                   "remove_nested_container=12:~agent.Call.RemoveNestedContainer "
+                   "launch_nested_container_session=9:~agent.Call.LaunchNestedContainerSession "
+                   "attach_container_input=10:~agent.Call.AttachContainerInput "
+                   "attach_container_output=11:~agent.Call.AttachContainerOutput "
+                   "launch_container=13:~agent.Call.LaunchContainer wait_container=14:~agent.Call.WaitContainer "
+                   "kill_container=15:~agent.Call.KillContainer remove_container=16:~agent.Call.RemoveContainer "
+                   "add_resource_provider_config=17:~agent.Call.AddResourceProviderConfig "
+                   "update_resource_provider_config=18:~agent.Call.UpdateResourceProviderConfig "
+                   "remove_resource_provider_config=19:~agent.Call.RemoveResourceProviderConfig "
+                   "mark_resource_provider_gone=22:~agent.Call.MarkResourceProviderGone "
+                   "prune_images=21:~agent.Call.PruneImages"),
+    "agent.Call.GetMetrics": "timeout=1:DurationInfo",
+    "agent.Call.SetLoggingLevel": "level=1:uint32! duration=2:DurationInfo!",
+    "agent.Call.ListFiles": "path=1:string!",
+    "agent.Call.ReadFile": "path=1:string! offset=2:uint64! length=3:uint64",
+    "agent.Call.GetContainers": "show_nested=1:bool show_standalone=2:bool",
 }
 
 # Enum value names per enum type, in declaration order.
@@ -217,6 +280,20 @@ _ENUM_TABLE: dict[str, str] = {
     "Volume.Mode": "RW RO",
     "Volume.Source.SandboxPath.Type": "UNKNOWN SELF PARENT",
     "Volume.Source.Type": "UNKNOWN DOCKER_VOLUME HOST_PATH SANDBOX_PATH SECRET CSI_VOLUME",
+    "master.Call.Type": ("UNKNOWN GET_HEALTH GET_FLAGS GET_VERSION GET_METRICS GET_LOGGING_LEVEL SET_LOGGING_LEVEL "
+                         "LIST_FILES READ_FILE GET_STATE GET_AGENTS GET_FRAMEWORKS GET_EXECUTORS GET_OPERATIONS "
+                         "GET_TASKS GET_ROLES GET_WEIGHTS UPDATE_WEIGHTS GET_MASTER SUBSCRIBE RESERVE_RESOURCES "
+                         "UNRESERVE_RESOURCES CREATE_VOLUMES DESTROY_VOLUMES GROW_VOLUME SHRINK_VOLUME "
+                         "GET_MAINTENANCE_STATUS GET_MAINTENANCE_SCHEDULE UPDATE_MAINTENANCE_SCHEDULE "
+                         "START_MAINTENANCE STOP_MAINTENANCE DRAIN_AGENT DEACTIVATE_AGENT REACTIVATE_AGENT GET_QUOTA "
+                         "UPDATE_QUOTA SET_QUOTA REMOVE_QUOTA TEARDOWN MARK_AGENT_GONE"),
+    "agent.Call.Type": ("UNKNOWN GET_HEALTH GET_FLAGS GET_VERSION GET_METRICS GET_LOGGING_LEVEL SET_LOGGING_LEVEL "
+                        "LIST_FILES READ_FILE GET_STATE GET_CONTAINERS GET_FRAMEWORKS GET_EXECUTORS GET_OPERATIONS "
+                        "GET_TASKS GET_AGENT GET_RESOURCE_PROVIDERS ADD_RESOURCE_PROVIDER_CONFIG "
+                        "UPDATE_RESOURCE_PROVIDER_CONFIG REMOVE_RESOURCE_PROVIDER_CONFIG MARK_RESOURCE_PROVIDER_GONE "
+                        "PRUNE_IMAGES LAUNCH_NESTED_CONTAINER WAIT_NESTED_CONTAINER KILL_NESTED_CONTAINER "
+                        "REMOVE_NESTED_CONTAINER LAUNCH_NESTED_CONTAINER_SESSION ATTACH_CONTAINER_INPUT "
+                        "ATTACH_CONTAINER_OUTPUT LAUNCH_CONTAINER WAIT_CONTAINER KILL_CONTAINER REMOVE_CONTAINER"),
 }
 
 ENUMS: dict[str, frozenset[str]] = {name: frozenset(values.split()) for name, values in _ENUM_TABLE.items()}
@@ -225,6 +302,9 @@ _FLOATS = frozenset({"double", "float"})
 _INTEGERS = frozenset({"int32", "int64", "uint32", "uint64", "sint32", "sint64", "fixed32", "fixed64",
                        "sfixed32", "sfixed64"})
 _SCALARS = _FLOATS | _INTEGERS | {"string", "bytes", "bool"}
+_INTEGER_WIDTH = {"int32": (32, True), "sint32": (32, True), "sfixed32": (32, True), "int64": (64, True),
+                  "sint64": (64, True), "sfixed64": (64, True), "uint32": (32, False), "fixed32": (32, False),
+                  "uint64": (64, False), "fixed64": (64, False)}
 
 
 @dataclass(frozen=True)
@@ -425,7 +505,11 @@ def _number_value(field: Field, number: float, path: str) -> Any:
     if field.kind == "scalar" and field.type in _INTEGERS:
         if isinstance(number, float) and not math.isfinite(number):
             raise ProtoError(f"Value out of range for field '{field.name}'", path)
-        return int(number)
+        # stout's ``JSON::Number::as<T>()`` is a static_cast: out-of-range values wrap around
+        # (a uint64 offset of -1 becomes 2^64 - 1), they are not refused.
+        bits, signed = _INTEGER_WIDTH[field.type]
+        value = int(number) % (1 << bits)
+        return value - (1 << bits) if signed and value >= 1 << (bits - 1) else value
     raise ProtoError(f"Not expecting a JSON number for field '{field.name}'", path)
 
 

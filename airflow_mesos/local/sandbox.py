@@ -59,17 +59,30 @@ class FilesError(Exception):
 
 
 @dataclass(frozen=True)
-class FileInfo:
+class FileEntry:
+    """One directory entry as ``protobuf::createFileInfo`` sees it: its virtual path and what stat(2) said.
+
+    Both the ``/files/browse`` JSON and the v1 ``LIST_FILES`` FileInfo are renderings of it.
+    """
+
     path: str
     nlink: int
     size: int
-    mtime: int
-    mode: str
+    mtime: int  # seconds since the epoch, whole (st_mtime as time_t)
+    mode: int  # st_mode
     uid: str
     gid: str
 
-    def as_json(self) -> dict:
-        return self.__dict__.copy()
+    def browse_json(self) -> dict:
+        """The ``/files/browse`` model: mode as ``ls -l`` shows it, mtime in seconds."""
+        return {"path": self.path, "nlink": self.nlink, "size": self.size, "mtime": self.mtime,
+                "mode": stat.filemode(self.mode), "uid": self.uid, "gid": self.gid}
+
+    def v1_json(self) -> dict:
+        """A v1 ``FileInfo``: mode as st_mode, mtime as a TimeInfo in nanoseconds."""
+        return {"path": self.path, "nlink": self.nlink, "size": self.size,
+                "mtime": {"nanoseconds": self.mtime * 1_000_000_000}, "mode": self.mode, "uid": self.uid,
+                "gid": self.gid}
 
 
 def _user(uid: int) -> str:
@@ -152,31 +165,58 @@ class FileServer:
             return base
         raise FilesError(404)
 
-    def read(self, query: dict[str, str]) -> dict:
-        """``/files/read``: ``{"data": <raw text>, "offset": N}``."""
-        path = query.get("path")
-        if not path:
-            raise FilesError(400, "Expecting 'path=value' in query.\n")
-        offset = _parse_int(query, "offset")
-        length = _parse_int(query, "length")
-        offset = -1 if offset is None else offset
-        if length == -1:
-            length = None
+    def list_entries(self, path: str) -> list[FileEntry]:
+        """The entries of an attached directory, sorted by real path (``FilesProcess::browse``); a file or
+        an unreadable directory lists nothing.  Raises :class:`FilesError` for an unknown or escaping path."""
+        resolved = self.resolve(path)
+        try:
+            names = sorted(os.listdir(resolved)) if os.path.isdir(resolved) else []
+        except OSError:
+            names = []
+        entries = []
+        for name in names:
+            try:
+                st = os.stat(os.path.join(resolved, name))
+            except OSError:  # gone between the listing and the stat, as Mesos skips it
+                continue
+            entries.append(FileEntry(path=path.rstrip("/") + "/" + name, nlink=st.st_nlink, size=st.st_size,
+                                     mtime=int(st.st_mtime), mode=st.st_mode, uid=_user(st.st_uid),
+                                     gid=_group(st.st_gid)))
+        return entries
+
+    def read_bytes(self, path: str, offset: int, length: int | None) -> tuple[int, bytes]:
+        """(file size, up to 16 pages of data from ``offset``) of an attached file (``FilesProcess::_read``).
+
+        Past the end, or with ``length`` 0, the data is empty.  Raises :class:`FilesError` for a directory
+        (400), an unknown path (404) or an escaping one (400).
+        """
         resolved = self.resolve(path)
         if os.path.isdir(resolved):
             raise FilesError(400, "Cannot read a directory.\n")
         try:
             with open(resolved, "rb") as handle:
                 size = os.fstat(handle.fileno()).st_size
-                if offset == -1:
-                    return {"data": "", "offset": size}
                 if offset >= size or length == 0:
-                    return {"data": "", "offset": offset}
+                    return size, b""
                 want = size - offset if length is None else length
                 handle.seek(offset)
-                data = handle.read(min(want, READ_CAP))
+                return size, handle.read(min(want, READ_CAP))
         except OSError as exc:
             raise FilesError(500, f"Failed to open file at '{resolved}': {exc.strerror}.\n") from None
+
+    # -- the /files endpoints ---------------------------------------------------------------------------
+
+    def read(self, query: dict[str, str]) -> dict:
+        """``/files/read``: ``{"data": <raw text>, "offset": N}``; no offset (or -1) gives the size only."""
+        path = query.get("path")
+        if not path:
+            raise FilesError(400, "Expecting 'path=value' in query.\n")
+        offset = _parse_int(query, "offset")
+        length = _parse_int(query, "length")
+        if offset is None or offset == -1:
+            size, _ = self.read_bytes(path, 0, 0)
+            return {"data": "", "offset": size}
+        _, data = self.read_bytes(path, offset, None if length == -1 else length)
         return {"data": data.decode("utf-8", errors="replace"), "offset": offset}
 
     def browse(self, query: dict[str, str]) -> list[dict]:
@@ -184,20 +224,7 @@ class FileServer:
         path = query.get("path")
         if not path:
             raise FilesError(400, "Expecting 'path=value' in query.\n")
-        resolved = self.resolve(path)
-        if not os.path.isdir(resolved):
-            return []
-        listing = []
-        for entry in sorted(os.listdir(resolved)):
-            try:
-                st = os.stat(os.path.join(resolved, entry))
-            except OSError:
-                continue
-            listing.append(FileInfo(
-                path=path.rstrip("/") + "/" + entry, nlink=st.st_nlink, size=st.st_size, mtime=int(st.st_mtime),
-                mode=stat.filemode(st.st_mode), uid=_user(st.st_uid), gid=_group(st.st_gid),
-            ).as_json())
-        return listing
+        return [entry.browse_json() for entry in self.list_entries(path)]
 
     def download_path(self, query: dict[str, str]) -> str:
         """``/files/download``: the real file to send raw."""

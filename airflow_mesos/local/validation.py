@@ -1,4 +1,4 @@
-"""Validation of scheduler calls, FrameworkInfo and TaskInfo, with Mesos' messages.
+"""Validation of scheduler and operator calls, FrameworkInfo and TaskInfo, with Mesos' messages.
 
 Pure functions: each returns ``None`` when the input is valid, otherwise the
 error message the Mesos master produces for it (``src/master/validation.cpp``,
@@ -65,6 +65,39 @@ def validate_call(call: dict, principal: str | None) -> str | None:
         return "Not a valid UUID"
     if call_type == "UNKNOWN":
         return "Expecting 'type' to be present"
+    return None
+
+
+# Payload that must be present per operator call type (validation::master::call::validate in
+# src/master/validation.cpp, validation::agent::call::validate in src/slave/validation.cpp).
+_OPERATOR_PAYLOADS = {
+    "master": {name.upper(): name for name in (
+        "get_metrics", "set_logging_level", "list_files", "read_file", "update_weights", "reserve_resources",
+        "unreserve_resources", "create_volumes", "destroy_volumes", "grow_volume", "shrink_volume",
+        "update_maintenance_schedule", "start_maintenance", "stop_maintenance", "drain_agent", "deactivate_agent",
+        "reactivate_agent", "update_quota", "set_quota", "remove_quota", "teardown", "mark_agent_gone")},
+    "agent": {name.upper(): name for name in (
+        "get_metrics", "set_logging_level", "list_files", "read_file", "launch_nested_container",
+        "wait_nested_container", "kill_nested_container", "remove_nested_container",
+        "launch_nested_container_session", "attach_container_input", "attach_container_output", "launch_container",
+        "wait_container", "kill_container", "remove_container", "add_resource_provider_config",
+        "update_resource_provider_config", "remove_resource_provider_config", "mark_resource_provider_gone")},
+}
+
+
+def validate_operator_call(call: dict, api: str) -> str | None:
+    """``validation::{master,agent}::call::validate`` (without the "Failed to validate" prefix).
+
+    :param api: ``"master"`` or ``"agent"``.
+    """
+    call_type = call.get("type")
+    if call_type is None:
+        return "Expecting 'type' to be present"
+    payload = _OPERATOR_PAYLOADS[api].get(call_type)
+    if payload is not None and payload not in call:
+        return f"Expecting '{payload}' to be present"
+    if api == "master" and call_type in ("GROW_VOLUME", "SHRINK_VOLUME") and "agent_id" not in call[payload]:
+        return "Expecting 'agent_id' to be present; only agent default resources are supported right now"
     return None
 
 
