@@ -10,6 +10,7 @@
     airflow-mesos dns name APP_ID [--domain mesos] [--framework marathon] [--rfc952]
     airflow-mesos dns wait-for HOST:PORT [--timeout S] [--interval S]
     airflow-mesos db url
+    airflow-mesos status [--master URL] [--framework-name NAME] [--no-database] [--timeout S]
 
 Each command group is added by one function taking the top-level subparsers
 (see :data:`COMMAND_GROUPS`); a new group (e.g. ``local``) is one more function.
@@ -388,6 +389,21 @@ def add_local_commands(subparsers: argparse._SubParsersAction) -> None:
     group.set_defaults(func=cmd_local)
 
 
+def cmd_mesos_status(args: argparse.Namespace) -> int:
+    from airflow_mesos.status.cli import run_status
+
+    return run_status(args, out=args.stdout, err=args.stderr, transport=args.transport)
+
+
+def add_status_command(subparsers: argparse._SubParsersAction) -> None:
+    """``airflow-mesos status``: master, framework, agents, tasks, waiting tasks and why (also ``airflow mesos status``)."""
+    from airflow_mesos.status.cli import HELP, add_arguments
+
+    status = subparsers.add_parser("status", help=HELP, description=HELP + ".")
+    add_arguments(status)
+    status.set_defaults(func=cmd_mesos_status)
+
+
 # ----------------------------------------------------------------------------- main
 
 COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -396,6 +412,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_db_commands,
     add_local_commands,
     add_image_commands,
+    add_status_command,
 ]
 """One function per command group; each adds its parser to the top-level subparsers."""
 
