@@ -256,15 +256,16 @@ MESOS_CONFIG_SECTION: dict[str, Any] = {
 
 
 def get_cli_commands() -> list[Any]:
-    """The ``airflow`` CLI commands this package adds: none yet.
+    """The ``airflow`` CLI commands this package adds: ``airflow mesos status``.
 
     Listed under ``"cli"`` so Airflow knows the package declares its commands;
     without it every ``airflow`` command warns "Please define the 'cli' section"
-    and imports the MesosExecutor class to ask it.  New ``airflow mesos ...``
-    commands must be returned here (the executor's ``get_cli_commands`` is then
-    no longer consulted).
+    and imports the MesosExecutor class to ask it.  Airflow calls this only
+    while building its CLI parser; the command's code loads when it runs.
     """
-    return []
+    from airflow_mesos.status.cli import airflow_cli_commands
+
+    return airflow_cli_commands()
 
 
 def get_provider_info() -> dict[str, Any]:
