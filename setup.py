@@ -8,7 +8,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["airflow_mesos", "airflow_mesos.*"]),
-    package_data={"airflow_mesos.marathon": ["schema/*.json"]},
+    package_data={"airflow_mesos.marathon": ["schema/*.json"], "airflow_mesos.ui": ["page.html"]},
     install_requires=[
         "apache-airflow==3.3.*",
         "httpx>=0.27",
