@@ -280,6 +280,8 @@ class AirflowDeployment:
     :param dags_folder: the DAG files (``[core] dags_folder``).
     :param executor: ``[core] executor``: a core name, a class path, or Airflow's ``alias:path`` list form.
     :param extra_env: more environment for every component, applied last (so it can override ours).
+    :param component_env: more environment for single components, ``{"api-server": {...}}``, over
+        ``extra_env`` (e.g. an api-server that does not see the scheduler's log folder).
     :param triggerer: also run ``airflow triggerer``.
     :param parallelism: ``[core] parallelism``; kept small because the LocalExecutor forks that many
         workers at start.
@@ -298,6 +300,7 @@ class AirflowDeployment:
         dags_folder: Path,
         executor: str = "LocalExecutor",
         extra_env: Mapping[str, str] | None = None,
+        component_env: Mapping[str, Mapping[str, str]] | None = None,
         triggerer: bool = False,
         parallelism: int = 4,
         dag_ids: Sequence[str] | None = None,
@@ -330,6 +333,10 @@ class AirflowDeployment:
         self.database_url = _database_url(pg_dsn, self.name)
         self._password = secrets.token_urlsafe(18)
         self.env = self._environment(extra_env or {})
+        self.component_env = {name: dict(env) for name, env in (component_env or {}).items()}
+        for name in self.component_env:
+            if name not in COMPONENTS:
+                raise ValueError(f"component_env names {name!r}, which is none of {', '.join(COMPONENTS)}")
         self.client = AirflowRestClient(self.api_url, USERNAME, self._password)
         self._processes: dict[str, subprocess.Popen] = {}
         self.started_pids: list[int] = []
@@ -467,7 +474,7 @@ class AirflowDeployment:
             log.flush()
             process = subprocess.Popen(
                 argv,
-                env=self.env,
+                env={**self.env, **self.component_env.get(component, {})},
                 cwd=self.home,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -21,6 +21,7 @@ Every test in this folder is an integration test: it needs the PostgreSQL that
 from __future__ import annotations
 
 import json
+import os
 import stat
 from pathlib import Path
 
@@ -33,6 +34,9 @@ from tests.e2e.airflow_harness import AirflowDeployment
 E2E_DIR = Path(__file__).resolve().parent
 DAGS_FOLDER = E2E_DIR / "dags"
 MESOS_DAGS = E2E_DIR / "mesos_dags"
+EXAMPLE_DAGS = E2E_DIR.parents[1] / "dags"
+"""The shipped example DAGs; ``mesos_dags/`` links to some of them, so tasks must see this folder too."""
+LOGGING_CONFIG_CLASS = "airflow_mesos.logging_config.LOGGING_CONFIG"
 OWN_IMAGE = "airflow-mesos/airflow:e2e-own"
 
 
@@ -117,7 +121,22 @@ def e2e_data_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def mesos_airflow(pg_dsn, mesos_cluster, mesos_image, e2e_data_dir, tmp_path_factory):
+def scratch_volume(docker_client):
+    """The name of the Docker named volume ``example_mesos_resources`` writes to; removed at the end."""
+    import docker.errors
+
+    from airflow_mesos.run_labels import run_id
+
+    name = f"airflow-mesos-e2e-scratch-{run_id() or 'adhoc'}-{os.getpid()}"
+    yield name
+    try:
+        docker_client.volumes.get(name).remove(force=True)
+    except docker.errors.NotFound:
+        pass
+
+
+@pytest.fixture(scope="session")
+def mesos_airflow(pg_dsn, mesos_cluster, mesos_image, e2e_data_dir, scratch_volume, tmp_path_factory):
     """One Airflow (api-server, scheduler with the MesosExecutor, dag-processor) on PostgreSQL against
     :func:`mesos_cluster`, with ``mesos_dags/``; shared by every e2e test that does not stop components."""
     cluster, image, data_dir = mesos_cluster, mesos_image, e2e_data_dir
@@ -128,6 +147,7 @@ def mesos_airflow(pg_dsn, mesos_cluster, mesos_image, e2e_data_dir, tmp_path_fac
         parent.chmod(parent.stat().st_mode | stat.S_IXOTH | stat.S_IROTH)
     volumes = [
         {"host_path": str(MESOS_DAGS), "container_path": str(MESOS_DAGS), "mode": "RO"},
+        {"host_path": str(EXAMPLE_DAGS), "container_path": str(EXAMPLE_DAGS), "mode": "RO"},
         {"host_path": str(logs), "container_path": str(logs), "mode": "RW"},
     ]
     env = {"AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(logs), "E2E_DATA_DIR": str(data_dir),
@@ -141,6 +161,9 @@ def mesos_airflow(pg_dsn, mesos_cluster, mesos_image, e2e_data_dir, tmp_path_fac
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(logs),
         "E2E_DATA_DIR": str(data_dir),
         "E2E_OWN_IMAGE": OWN_IMAGE,
+        # The api-server reads a finished Mesos try from its sandbox where no log file or remote log has it.
+        "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": LOGGING_CONFIG_CLASS,
+        "MESOS_EXAMPLE_SCRATCH_VOLUME": scratch_volume,
     }
     deployment = AirflowDeployment(pg_dsn=pg_dsn, workdir=tmp_path_factory.mktemp("airflow-mesos"),
                                    executor="airflow_mesos.executor.MesosExecutor", dags_folder=MESOS_DAGS,
