@@ -211,6 +211,55 @@ MESOS_CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
         "300",
         "900",
     ),
+    "partition_aware": _option(
+        "Subscribe as a PARTITION_AWARE framework: a task whose agent is partitioned from the master is "
+        "TASK_UNREACHABLE and may come back (the executor waits unreachable_grace for it). When False, Mesos "
+        "reports such tasks TASK_LOST at once and Airflow retries them.",
+        "boolean",
+        "True",
+        "False",
+    ),
+    "reconcile_grace": _option(
+        "Seconds after a (re)subscription during which Mesos' reconciliation saying a launched task is "
+        "LOST or UNKNOWN is not believed at once: right after a master failover Mesos may say so of tasks "
+        "that still run until their agents re-register (MESOS-6250). The task is asked about again and "
+        "fails only if Mesos still does not know it after this time.",
+        "float",
+        "120",
+        "300",
+    ),
+    "adopt_timeout": _option(
+        "Seconds a new scheduler waits for Mesos to say which of an earlier scheduler's tasks it still "
+        "knows before adopting them (the tasks Mesos does not know are handed back to Airflow to run "
+        "again). Without an answer in time, every task with a Mesos task id is adopted and reconciled later.",
+        "float",
+        "30",
+        "60",
+    ),
+    "placement_timeout": _option(
+        "Seconds after which a queued task that no agent of the cluster could ever hold (it asks more "
+        "than any agent has, or its constraints rule out every agent) fails with the reason. 0 turns it "
+        "off. Tasks that only wait for busy agents are never failed by this.",
+        "float",
+        "300",
+        "120",
+    ),
+    "health_check_port": _option(
+        "Port of the scheduler's Mesos health endpoint (GET /health): 200 while the executor is connected "
+        "to Mesos and Airflow's scheduler loop calls it, 503 with the reason when it has been disconnected "
+        "for longer than health_disconnect_threshold, another scheduler took the framework over, or the "
+        "scheduler loop stalled. Empty: no endpoint. Point Marathon's health check at it.",
+        "integer",
+        None,
+        "8975",
+    ),
+    "health_disconnect_threshold": _option(
+        "Seconds without a Mesos subscription (or without a scheduler loop) after which the health "
+        "endpoint answers 503.",
+        "float",
+        "300",
+        "120",
+    ),
     "kill_grace_period": _option(
         "Seconds between SIGTERM and SIGKILL when a task is killed (revoked or timed out).",
         "float",

@@ -200,8 +200,25 @@ class CorePolicy:
     token_lifetime: float = 600.0
     token_remint_fraction: float = 0.5
     reconcile_interval: float = 10.0
-    """How long to wait for an explicit reconciliation's answer before asking again."""
+    """How long to wait for an explicit reconciliation's answer before asking again (doubling, up to
+    ``reconcile_max_interval``); also how often unreachable tasks are asked after."""
+    reconcile_max_interval: float = 300.0
+    implicit_reconcile_interval: float = 900.0
+    """How often to ask Mesos for the state of every task (implicit reconciliation)."""
+    reconcile_grace: float = 120.0
+    """After a (re)subscription, a reconciliation that says a launched task is LOST or UNKNOWN is not
+    believed at once (MESOS-6250: right after a master failover it may say so of tasks that run, until
+    their agents re-register): the task is asked about again, and fails only if Mesos still does not
+    know it this long after the subscription."""
+    placement_timeout: float = 0.0
+    """Fail a task that waited this long for an offer although no agent could ever hold it (0: never)."""
     default_role: str = "*"
+
+
+def _agent_words(reason: str) -> str:
+    """The matcher speaks of offers; against whole agents its reason is about agents."""
+    return reason.replace("the largest offers have", "the largest agents have").replace(
+        "the largest offer has", "the largest agent has").replace("no single offer", "no single agent")
 
 
 class ExecutorCore:
@@ -220,6 +237,14 @@ class ExecutorCore:
         self._last_revive: float | None = None
         self._revive_pending = False
         self._reconcile_asked_at: float | None = None
+        self._reconcile_backoff = self.policy.reconcile_interval
+        self._unanswered: dict[str, str | None] = {}
+        self._subscribed_at: float | None = None
+        self._last_implicit: float | None = None
+        self._last_unreachable_ask: float | None = None
+        self.taken_over: str | None = None
+        """Set when another scheduler took the framework over: this one places nothing any more."""
+        self._capacity: tuple[Offer, ...] = ()
         self._unclaimed: dict[str, TaskStatus] = {}
         # Counters for metrics; the edge reads and reports them.
         self.offers_received = 0
@@ -273,6 +298,7 @@ class ExecutorCore:
         if early is not None:
             out += self._apply_status(task, early, now, acknowledged=True)
         if work.task_id in self._tasks and self.connected:
+            self._unanswered[work.task_id] = task.agent_id
             out.append(Reconcile(((work.task_id, task.agent_id),)))
             self._reconcile_asked_at = now
         return out
@@ -299,9 +325,13 @@ class ExecutorCore:
         self._suppressed = False
         self._last_revive = now
         self._revive_pending = False
-        launched = [(tid, t.agent_id) for tid, t in self._tasks.items() if t.phase in LAUNCHED_PHASES]
+        self._subscribed_at = now
+        self._last_implicit = now
+        launched = {tid: t.agent_id for tid, t in self._tasks.items() if t.phase in LAUNCHED_PHASES}
+        self._unanswered = dict(launched)
+        self._reconcile_backoff = self.policy.reconcile_interval
         if launched:
-            out.append(Reconcile(tuple(launched)))
+            out.append(Reconcile(tuple(launched.items())))
             self._reconcile_asked_at = now
         for task in self._waiting.values():
             out += self._set_reason(task, "waiting for offers from Mesos")
@@ -397,6 +427,13 @@ class ExecutorCore:
     def update(self, status: TaskStatus, now: float) -> list[Instruction]:
         """An UPDATE event."""
         task = self._tasks.get(status.task_id)
+        if task is not None and self._doubt_unknown(task, status, now):
+            # Not believed yet (see CorePolicy.reconcile_grace): keep asking.
+            self._unanswered[status.task_id] = task.agent_id
+            if self._reconcile_asked_at is None:
+                self._reconcile_asked_at = now
+            return self._ack(status)
+        self._unanswered.pop(status.task_id, None)
         if task is None:
             # Not ours (any more), or launched by an earlier scheduler and not adopted yet: keep the latest
             # word for adoption and acknowledge, or Mesos resends it forever.
@@ -418,17 +455,88 @@ class ExecutorCore:
                         out.append(Report(task.work.key, task_id, Outcome.FAILED,
                                           f"the task's agent stayed unreachable for more than "
                                           f"{self.policy.unreachable_grace:g} s", None, task.ever_started))
-        if self.connected and self._reconcile_asked_at is not None:
-            if now - self._reconcile_asked_at >= self.policy.reconcile_interval:
-                pending = [(tid, t.agent_id) for tid, t in self._tasks.items() if t.phase is Phase.ADOPTED]
-                if pending:
-                    out.append(Reconcile(tuple(pending)))
-                    self._reconcile_asked_at = now
-                else:
-                    self._reconcile_asked_at = None
+        if not self.connected:
+            return out
+        # Explicit reconciliation until every task asked about has been answered, with backoff.
+        self._unanswered = {tid: t.agent_id for tid, t in self._tasks.items()
+                            if tid in self._unanswered and t.phase in LAUNCHED_PHASES}
+        if self._unanswered and self._reconcile_asked_at is not None:
+            if now - self._reconcile_asked_at >= self._reconcile_backoff:
+                out.append(Reconcile(tuple(self._unanswered.items())))
+                self._reconcile_asked_at = now
+                self._reconcile_backoff = min(self._reconcile_backoff * 2, self.policy.reconcile_max_interval)
+        # Unreachable tasks: ask now and then whether their agent came back (partition-aware Mesos sends
+        # nothing by itself when it does; reconciliation answers RUNNING).
+        unreachable = [(tid, t.agent_id) for tid, t in self._tasks.items() if t.phase is Phase.UNREACHABLE]
+        if unreachable and (self._last_unreachable_ask is None
+                            or now - self._last_unreachable_ask >= self.policy.reconcile_interval):
+            out.append(Reconcile(tuple(unreachable)))
+            self._last_unreachable_ask = now
+        if self._last_implicit is not None and now - self._last_implicit >= self.policy.implicit_reconcile_interval:
+            out.append(Reconcile(()))
+            self._last_implicit = now
+        out += self._placement_timeouts(now)
         return out
 
+    def set_capacity(self, agents: Sequence[Offer]) -> None:
+        """What each agent has in all (from the master's agent list, as offers of everything), to tell a task
+        that waits for resources from one that no agent could ever hold."""
+        self._capacity = tuple(agents)
+
+    def _placement_timeouts(self, now: float) -> list[Instruction]:
+        if self.policy.placement_timeout <= 0 or not self._capacity:
+            return []
+        out: list[Instruction] = []
+        for task_id, task in list(self._waiting.items()):
+            if now - task.submitted_at < self.policy.placement_timeout:
+                continue
+            result = match([task.work.demand], self._capacity, (), default_role=self.policy.default_role)
+            reason = result.waiting.get(task_id)
+            if reason is None:
+                continue  # some agent could hold it: it waits for resources, not in vain
+            self._forget(task_id)
+            out.append(Report(task.work.key, task_id, Outcome.FAILED,
+                              f"no agent can ever run this task ({_agent_words(reason)}); it waited "
+                              f"{now - task.submitted_at:.0f} s ([mesos] placement_timeout)", None, False))
+        return out + (self._maybe_suppress() if out else [])
+
+    def unclaimed_live(self) -> dict[str, str | None]:
+        """Mesos tasks of this framework that run but that this executor does not track:
+        ``task_id -> agent_id``.  The edge asks Airflow whether it still wants them."""
+        return {tid: st.agent_id for tid, st in self._unclaimed.items() if not st.is_terminal}
+
+    def kill_unwanted(self, task_id: str) -> list[Instruction]:
+        """Airflow no longer wants this Mesos task (its TI was reset, cleared or marked): kill it."""
+        task = self._tasks.get(task_id)
+        if task is not None:
+            # Killed without waiting for its end: the key leaves the executor's running set now.
+            self._forget(task_id)
+            out: list[Instruction] = [Kill(task_id, task.agent_id, self.policy.kill_grace_period)]
+            if not task.revoked:
+                out.append(Report(task.work.key, task_id, Outcome.FAILED,
+                                  "Airflow no longer wants this try (reset, cleared or marked): Mesos task killed",
+                                  None, task.ever_started))
+            return out
+        status = self._unclaimed.pop(task_id, None)
+        if status is None or status.is_terminal:
+            return []
+        return [Kill(task_id, status.agent_id, self.policy.kill_grace_period)]
+
+    def failed_over(self, message: str, now: float) -> list[Instruction]:
+        """Another scheduler subscribed with our framework id: stop placing tasks, say why, keep out of its way."""
+        self.taken_over = message
+        return self.disconnected(f"another scheduler took over the framework ({message}); this one places "
+                                 "no tasks", now)
+
     # --- internals ----------------------------------------------------------------------------
+
+    def _doubt_unknown(self, task: _Task, status: TaskStatus, now: float) -> bool:
+        """Is this a reconciliation's LOST/UNKNOWN for a launched task, too soon after subscribing to trust?"""
+        if status.state not in ("TASK_LOST", "TASK_UNKNOWN") or status.reason != "REASON_RECONCILIATION":
+            return False
+        if task.phase not in (Phase.STARTING, Phase.RUNNING, Phase.UNREACHABLE, Phase.ADOPTED):
+            return False
+        return self._subscribed_at is not None and now - self._subscribed_at < self.policy.reconcile_grace
 
     def _forget(self, task_id: str) -> _Task | None:
         self._waiting.pop(task_id, None)

@@ -53,7 +53,14 @@ log = logging.getLogger(__name__)
 CAPABILITIES = ("MULTI_ROLE", "PARTITION_AWARE", "TASK_KILLING_STATE", "GPU_RESOURCES")
 LOOP_POLL_SECONDS = 0.05
 TICK_SECONDS = 1.0
+HOUSEKEEPING_SECONDS = 15.0
+"""How often the executor thread refreshes the agents' capacity and asks Airflow which tasks it still wants."""
+# A try whose TI is in one of these states is not meant to run any more (reset, cleared, up for retry): its
+# Mesos task is killed.  Success and failure are not among them: the worker reports the task's result through
+# the Execution API a moment before its process exits.
+UNWANTED_STATES = ("scheduled", "up_for_retry", "up_for_reschedule", "restarting", "removed")
 METRIC_PREFIX = "mesos_executor"
+_NOTHING = object()
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,7 @@ class MesosExecutor(BaseExecutor):
     pre_assigns_external_executor_id = True
 
     clock: Clock = SYSTEM_CLOCK
+    housekeeping_seconds: float = HOUSEKEEPING_SECONDS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -96,6 +104,11 @@ class MesosExecutor(BaseExecutor):
         self._reported_counters = {"offers_received": 0, "offers_declined": 0, "tasks_launched": 0}
         # Per Mesos task id, written by the scheduler thread and read by ours (single dict operations).
         self._submitted_at: dict[str, float] = {}
+        self._queries: list[_AdoptQuery] = []
+        self._pending_queries: list[_AdoptQuery] = []
+        self._last_heartbeat: float | None = None
+        self._disconnected_since: float | None = None
+        self._health: Any = None
         self._log_paths: dict[str, str] = {}
 
     # --- configuration ------------------------------------------------------------------------
@@ -118,7 +131,8 @@ class MesosExecutor(BaseExecutor):
             "user": s.framework_user,
             "name": s.framework_name,
             "roles": list(s.roles),
-            "capabilities": [{"type": cap} for cap in CAPABILITIES],
+            "capabilities": [{"type": cap} for cap in CAPABILITIES
+                             if cap != "PARTITION_AWARE" or s.partition_aware],
             "checkpoint": s.checkpoint,
             "failover_timeout": float(s.failover_timeout),
             "hostname": socket.getfqdn(),
@@ -135,6 +149,8 @@ class MesosExecutor(BaseExecutor):
             kill_grace_period=s.kill_grace_period,
             token_lifetime=conf.getfloat("scheduler", "task_queued_timeout"),
             token_remint_fraction=s.token_remint_fraction,
+            reconcile_grace=s.reconcile_grace,
+            placement_timeout=s.placement_timeout,
             default_role=s.default_role,
         )
 
@@ -159,6 +175,12 @@ class MesosExecutor(BaseExecutor):
         self._thread.start()
         self._notes_thread = threading.Thread(target=self._write_notes, name="mesos-executor-notes", daemon=True)
         self._notes_thread.start()
+        self._disconnected_since = self.clock.monotonic()
+        if settings.health_check_port:
+            from airflow_mesos.executor.health import HealthServer
+
+            self._health = HealthServer(settings.health_check_port, self.health)
+            self._health.start()
         log.info("MesosExecutor started: master %s, framework %s, roles %s, container_type %s",
                  settings.master, settings.framework_name, ",".join(settings.roles), settings.container_type)
 
@@ -173,6 +195,9 @@ class MesosExecutor(BaseExecutor):
     def end(self) -> None:
         """Stop scheduling.  Running tasks keep running (never TEARDOWN): a new scheduler adopts them."""
         self._stopping.set()
+        if self._health is not None:
+            self._health.stop()
+            self._health = None
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
@@ -220,6 +245,28 @@ class MesosExecutor(BaseExecutor):
                 self._log_paths[work.task_id] = str(workload.log_path)
             self._inbox.put(("submit", work, now))
 
+    def heartbeat(self) -> None:
+        self._last_heartbeat = self.clock.monotonic()
+        super().heartbeat()
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """``(healthy, details)`` for the health endpoint: connected to Mesos (or not for long), not taken
+        over by another scheduler, and Airflow's scheduler loop still calling us."""
+        from airflow_mesos.executor.health import judge_health
+
+        core = self._core
+        return judge_health(
+            now=self.clock.monotonic(),
+            connected=bool(core and core.connected),
+            disconnected_since=self._disconnected_since,
+            disconnect_reason=core.disconnect_reason if core else "not started",
+            taken_over=core.taken_over if core else None,
+            last_loop=self._last_heartbeat,
+            threshold=self.settings.health_disconnect_threshold,
+            framework_id=core.framework_id if core else None,
+            master=self._driver.master_url if self._driver is not None else None,
+        )
+
     def sync(self) -> None:
         """Hand Airflow what Mesos said since the last call; then acknowledge those updates."""
         while True:
@@ -255,23 +302,39 @@ class MesosExecutor(BaseExecutor):
             self._inbox.put(("revoke", task_id, self.clock.monotonic()))
 
     def try_adopt_task_instances(self, tis: Sequence[TaskInstance]) -> Sequence[TaskInstance]:
-        """Adopt every TI whose Mesos task id we know; Mesos' reconciliation then says how each one is.
+        """Adopt the TIs whose Mesos tasks Mesos still knows; hand back the rest for Airflow to run again.
 
-        A task Mesos no longer knows comes back as TASK_LOST/UNKNOWN and fails its try (Airflow retries
-        it); one that finished meanwhile reports its real outcome.  TIs without a Mesos task id were never
-        launched: they are returned for Airflow to reset.
+        One explicit reconciliation of their Mesos task ids (the TIs' ``external_executor_id``) is
+        answered within ``[mesos] adopt_timeout``: a task Mesos runs (or that finished meanwhile) is
+        adopted, and its real outcome follows; one Mesos does not know (TASK_UNKNOWN/LOST from
+        reconciliation: it never launched, or is long gone) is returned, so Airflow resets it and no try
+        runs twice.  Without an answer in time (no master), every TI with a Mesos task id is adopted and
+        reconciled later.  TIs without a Mesos task id never reached Mesos: they are returned.
         """
-        not_adopted = []
+        with_id = [ti for ti in tis if ti.external_executor_id]
+        not_adopted = [ti for ti in tis if not ti.external_executor_id]
+        answers: dict[str, events.TaskStatus] = {}
+        if with_id and self._thread is not None:
+            query = _AdoptQuery({ti.external_executor_id for ti in with_id})
+            self._inbox.put(("query", query))
+            query.done.wait(self.settings.adopt_timeout)
+            answers = dict(query.answers)
         now = self.clock.monotonic()
-        for ti in tis:
+        for ti in with_id:
             task_id = ti.external_executor_id
-            if not task_id:
+            answer = answers.get(task_id)
+            if answer is not None and answer.state in ("TASK_UNKNOWN", "TASK_LOST") \
+                    and answer.reason == "REASON_RECONCILIATION":
+                log.info("not adopting %s: Mesos does not know its task %s", ti.key, task_id)
                 not_adopted.append(ti)
                 continue
             demand = TaskDemand(task_id=task_id, group=f"{ti.dag_id}.{ti.task_id}", priority=0, sequence=0,
                                 cpus=0.0, mem=0.0, disk=0.0)
             self.running.add(ti.key)
             self._inbox.put(("adopt", c.Work(key=ti.key, demand=demand, payload=None), now))
+        if with_id:
+            log.info("adopted %d of %d task instance(s) from an earlier scheduler", len(tis) - len(not_adopted),
+                     len(tis))
         return not_adopted
 
     def get_task_log(self, ti: TaskInstance, try_number: int) -> tuple[list[str], list[str]]:
@@ -364,6 +427,7 @@ class MesosExecutor(BaseExecutor):
 
     def _run(self) -> None:
         next_tick = 0.0
+        next_housekeeping = 0.0
         while not self._stopping.is_set():
             try:
                 self._drain_inbox()
@@ -381,10 +445,75 @@ class MesosExecutor(BaseExecutor):
                     self._perform(self._core.tick(now))
                     next_tick = now + TICK_SECONDS
                     self._take_snapshot()
+                if now >= next_housekeeping and self._core.connected:
+                    next_housekeeping = now + self.housekeeping_seconds
+                    self._housekeeping()
             except Exception:  # a bug here must not stop scheduling silently; log it and go on
                 log.exception("MesosExecutor loop error (continuing)")
                 self._stopping.wait(TICK_SECONDS)
         self._drain_inbox(only_acks=True)
+
+    def _housekeeping(self) -> None:
+        """Refresh what every agent has in all, and kill Mesos tasks Airflow no longer wants."""
+        try:
+            self._core.set_capacity(self._agent_capacity())
+        except Exception as exc:  # the master's read-only API; placement goes on without the capacity
+            log.warning("could not read the Mesos agents' resources: %s", exc)
+        try:
+            self._kill_unwanted()
+        except Exception as exc:
+            log.warning("could not check which Mesos tasks Airflow still wants: %s", exc)
+
+    def _agent_capacity(self) -> list[events.Offer]:
+        import httpx
+
+        master = self._driver.master_url if self._driver is not None else None
+        if master is None:
+            return []
+        s = self.settings
+        auth = (s.principal, s.secret_value()) if s.principal and s.secret is not None else None
+        verify: Any = s.ca_file or True
+        response = httpx.get(f"{master}/master/slaves", auth=auth, verify=verify, timeout=min(s.request_timeout, 10))
+        response.raise_for_status()
+        return agents_as_offers(response.json())
+
+    def _kill_unwanted(self) -> None:
+        core = self._core
+        unclaimed = core.unclaimed_live()
+        launched = {tid for tid in core.task_ids()
+                    if core.phase(tid) in c.LAUNCHED_PHASES and not tid.startswith("airflow-callback-")}
+        candidates = [tid for tid in (set(unclaimed) | launched) if not tid.startswith("airflow-callback-")]
+        if not candidates:
+            return
+        wanted = self._wanted_task_ids(candidates)
+        for task_id in candidates:
+            if task_id in wanted:
+                continue
+            if task_id in launched:
+                log.warning("Airflow no longer wants Mesos task %s (its try was reset, cleared or marked): "
+                            "killing it", task_id)
+                self._perform(core.kill_unwanted(task_id))
+            else:
+                log.warning("Mesos task %s runs for no task instance Airflow wants: killing it", task_id)
+                self._perform(core.kill_unwanted(task_id))
+
+    def _wanted_task_ids(self, task_ids: Sequence[str]) -> set[str]:
+        """The Mesos task ids that are still some task instance's try: the TI's external_executor_id, in a
+        state where the try may run or is finishing (see UNWANTED_STATES)."""
+        from sqlalchemy import select
+
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.utils.session import create_session
+
+        wanted: set[str] = set()
+        with create_session() as session:
+            for start in range(0, len(task_ids), 500):
+                chunk = list(task_ids[start:start + 500])
+                rows = session.execute(select(TaskInstance.external_executor_id, TaskInstance.state).where(
+                    TaskInstance.external_executor_id.in_(chunk)))
+                wanted.update(task_id for task_id, state in rows
+                              if state is not None and getattr(state, "value", state) not in UNWANTED_STATES)
+        return wanted
 
     def _drain_inbox(self, only_acks: bool = False) -> None:
         core = self._core
@@ -404,6 +533,13 @@ class MesosExecutor(BaseExecutor):
                 self._perform(core.adopt(item[1], item[2]))
             elif kind == "revoke":
                 self._perform(core.revoke(item[1], item[2]))
+            elif kind == "query":
+                query = item[1]
+                if core.connected:
+                    self._queries.append(query)
+                    self._call("RECONCILE", lambda q=query: self._driver.reconcile([(t, None) for t in q.task_ids]))
+                else:
+                    self._pending_queries.append(query)
             elif kind == "kill_all":
                 for task_id in core.task_ids():
                     self._perform(core.revoke(task_id, self.clock.monotonic()))
@@ -416,19 +552,36 @@ class MesosExecutor(BaseExecutor):
                 log.error("declining an offer Mesos sent that cannot be read: %s", getattr(bad, "problem", bad))
             return core.offers(event.offers, now, unreadable)
         if isinstance(event, events.Update):
+            for query in self._queries:
+                query.answer(event.status)
+            self._queries = [q for q in self._queries if not q.done.is_set()]
             return core.update(event.status, now)
         if isinstance(event, events.Subscribed):
             log.info("subscribed to Mesos as framework %s", event.framework_id)
-            return core.subscribed(event.framework_id, now)
+            self._disconnected_since = None
+            out = core.subscribed(event.framework_id, now)
+            for query in self._pending_queries:
+                self._queries.append(query)
+                self._call("RECONCILE", lambda q=query: self._driver.reconcile([(t, None) for t in q.task_ids]))
+            self._pending_queries = []
+            return out
         if isinstance(event, events.Disconnected):
+            if self._disconnected_since is None:
+                self._disconnected_since = now
             return core.disconnected(event.reason, now)
+        if isinstance(event, events.FailedOver):
+            log.error("another scheduler subscribed to Mesos as framework %s (%s): this scheduler places no more "
+                      "tasks and does not take the framework back; restart it once the other one is gone",
+                      core.framework_id, event.message)
+            if self._disconnected_since is None:
+                self._disconnected_since = now
+            return core.failed_over(event.message, now)
         if isinstance(event, events.SubscribeRefused):
+            if self._disconnected_since is None:
+                self._disconnected_since = now
             log.error("the Mesos master refused our SUBSCRIBE (HTTP %s): %s", event.status, event.message)
             return core.disconnected(f"SUBSCRIBE refused: {event.message}", now)
         if isinstance(event, events.Error):
-            if "failed over" in event.message.lower():
-                log.error("another scheduler subscribed as framework %s (Mesos: %s); this one stops placing tasks",
-                          core.framework_id, event.message)
             return core.disconnected(f"Mesos sent ERROR: {event.message}", now)
         if isinstance(event, events.FrameworkRemoved):
             log.error("Mesos removed framework %s (%s); subscribing as a new framework", core.framework_id,
@@ -475,7 +628,7 @@ class MesosExecutor(BaseExecutor):
                 self._submitted_at.pop(instruction.task_id, None)
                 log_path = self._log_paths.pop(instruction.task_id, None)
                 if instruction.outcome is Outcome.FAILED and log_path:
-                    self._notes.put((instruction.task_id, log_path, instruction.info))
+                    self._notes.put(("note", instruction.task_id, log_path, instruction.info))
             self._outbox.put(instruction)
         elif isinstance(instruction, c.WaitReason):
             self._outbox.put(instruction)
@@ -523,19 +676,58 @@ class MesosExecutor(BaseExecutor):
         except Exception as exc:
             log.error("could not clear the Mesos framework id in the metadata database: %s", exc)
 
-    def _write_notes(self) -> None:
-        """The ``mesos-executor-notes`` thread: puts Mesos' word into failed tries' log files.
+    def log_task_event(self, *, event: str, extra: str, ti_key: Any) -> None:
+        """A row in the TI's event log (Airflow's ``log`` table), written by our I/O thread.
 
-        Its own thread, because reading a sandbox takes several HTTP requests that must not hold up
-        offers and status updates."""
+        BaseExecutor's own path hands its rows to the scheduler, which saves them with
+        ``bulk_save_objects``; with Airflow 3.3.2 and SQLAlchemy 2.1 that inserts empty rows and fails
+        (NOT NULL on ``log.event``), so every executor event was lost.  Ours are added one by one.
+        """
+        from airflow.models.taskinstancekey import TaskInstanceKey
+
+        if not isinstance(ti_key, TaskInstanceKey):
+            return
+        if self._notes_thread is None:
+            super().log_task_event(event=event, extra=extra, ti_key=ti_key)
+            return
+        self._notes.put(("event", event, extra, ti_key))
+
+    def _write_notes(self) -> None:
+        """The ``mesos-executor-notes`` thread: event-log rows, and Mesos' word in failed tries' log files.
+
+        Its own thread, because these are database writes and sandbox reads (several HTTP requests) that
+        must hold up neither Airflow's loop nor offers and status updates."""
+        carried: Any = _NOTHING
         while True:
-            job = self._notes.get()
+            job = carried if carried is not _NOTHING else self._notes.get()
+            carried = _NOTHING
             if job is None:
                 return
             try:
-                self._note_in_task_log(*job)
+                if job[0] == "event":
+                    rows = [job[1:]]
+                    # Save the rows waiting behind it in the same transaction.
+                    while len(rows) < 500:
+                        try:
+                            nxt = self._notes.get_nowait()
+                        except queue.Empty:
+                            break
+                        if nxt is None or nxt[0] != "event":
+                            carried = nxt
+                            break
+                        rows.append(nxt[1:])
+                    self._save_events(rows)
+                else:
+                    self._note_in_task_log(*job[1:])
             except Exception:
-                log.exception("could not write Mesos' reason into a task log")
+                log.exception("could not write to a task's event log or log file")
+
+    def _save_events(self, rows: list[tuple]) -> None:
+        from airflow.models import Log
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            session.add_all([Log(event=event, task_instance=key, extra=extra) for event, extra, key in rows])
 
     def _note_in_task_log(self, task_id: str, log_path: str, info: str) -> None:
         """Append Mesos' word to the try's log file; where the worker wrote none there (it never ran, or its
@@ -624,3 +816,43 @@ def _volume_mount(volume: Any) -> VolumeMount:
         driver_options=dict(get("driver_options") or {}),
     )
 
+
+class _AdoptQuery:
+    """One try_adopt_task_instances' question to Mesos: the latest status of these task ids."""
+
+    def __init__(self, task_ids: set[str]) -> None:
+        self.task_ids = frozenset(task_ids)
+        self.answers: dict[str, events.TaskStatus] = {}
+        self.done = threading.Event()
+
+    def answer(self, status: events.TaskStatus) -> None:
+        if status.task_id in self.task_ids:
+            self.answers[status.task_id] = status
+            if len(self.answers) == len(self.task_ids):
+                self.done.set()
+
+
+def agents_as_offers(slaves: Any) -> list[events.Offer]:
+    """The master's ``/master/slaves`` as one offer of everything per active agent (for capacity checks)."""
+    out = []
+    for agent in (slaves or {}).get("slaves", []):
+        if not isinstance(agent, dict) or not agent.get("active", True):
+            continue
+        resources = []
+        for name, value in (agent.get("resources") or {}).items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                resources.append({"name": name, "type": "SCALAR", "scalar": {"value": float(value)}, "role": "*"})
+        attributes = []
+        for name, value in (agent.get("attributes") or {}).items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                attributes.append({"name": name, "type": "SCALAR", "scalar": {"value": float(value)}})
+            elif isinstance(value, str):
+                attributes.append({"name": name, "type": "TEXT", "text": {"value": value}})
+        try:
+            out.append(events.parse_offer({"id": {"value": f"capacity-{agent.get('id')}"},
+                                           "agent_id": {"value": str(agent.get("id"))},
+                                           "hostname": str(agent.get("hostname", "")),
+                                           "resources": resources, "attributes": attributes}))
+        except Exception as exc:  # one odd agent entry must not hide the others
+            log.debug("skipping agent entry %r: %s", agent.get("id"), exc)
+    return out

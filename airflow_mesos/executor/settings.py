@@ -179,6 +179,12 @@ class MesosSettings:
     python: str
     dags_folder: str
     unreachable_grace: float
+    partition_aware: bool
+    reconcile_grace: float
+    adopt_timeout: float
+    placement_timeout: float
+    health_check_port: int | None
+    health_disconnect_threshold: float
     kill_grace_period: float
     token_remint_fraction: float
     allow_plain_token_for_docker: bool
@@ -450,6 +456,13 @@ def load_settings(
         python=reader.text("python") or default_python or sys.executable,
         dags_folder=_dags_folder(reader),
         unreachable_grace=reader.number("unreachable_grace", minimum=0, inclusive=True),
+        partition_aware=reader.boolean("partition_aware"),
+        reconcile_grace=reader.number("reconcile_grace", minimum=0, inclusive=True),
+        adopt_timeout=reader.number("adopt_timeout", minimum=0, inclusive=True),
+        placement_timeout=reader.number("placement_timeout", minimum=0, inclusive=True),
+        health_check_port=(reader.whole("health_check_port", minimum=1) if reader.raw("health_check_port")
+                           else None),
+        health_disconnect_threshold=reader.number("health_disconnect_threshold", minimum=0, inclusive=False),
         kill_grace_period=reader.number("kill_grace_period", minimum=0, inclusive=True),
         token_remint_fraction=reader.number("token_remint_fraction", minimum=0, inclusive=True, maximum=1),
         allow_plain_token_for_docker=allow_plain,

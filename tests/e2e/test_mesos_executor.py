@@ -67,6 +67,10 @@ def test_a_dozen_tasks_run_green_through_mesos_offers(mesos_airflow, mesos_clust
     big = mesos_tasks[tis[("big", -1)].external_executor_id]
     assert _scalar(big, "cpus") == 2 and _scalar(big, "mem") == 1024
 
+    # Why each task waited is in its event log (the executor writes those rows itself).
+    waiting = [e for e in deployment.client.event_logs(dag_id=dag_id, run_id=run_id) if e.get("event") == "mesos waiting"]
+    assert {e["task_id"] for e in waiting} >= {"big", "slow_log", "small"}
+
     # Every task's output is in its log after it ended.
     assert "E2E-MARKER slow done" in _log_text(deployment, dag_id, run_id, "slow_log")
     for i in range(6):

@@ -267,3 +267,90 @@ def test_the_same_try_submitted_twice_is_kept_once(connected):
     connected.submit(work(), now=1)
     assert connected.submit(work(), now=2) == []
     assert connected.waiting_count() == 1
+
+
+# --- issue 8: reconciliation, take-over, unwanted tasks, placement timeout ------------------------------
+
+def reconcile_status(task_id, state, reason="REASON_RECONCILIATION"):
+    return TaskStatus(task_id=task_id, state=state, reason=reason, source="SOURCE_MASTER", agent_id="S1")
+
+
+def test_reconciliation_is_asked_again_with_backoff_until_answered(connected):
+    launched(connected)
+    connected.update(status(state="TASK_RUNNING"), now=2)
+    connected.disconnected("lost", now=3)
+    assert of(c.Reconcile, connected.subscribed("F-1", now=10)) == [c.Reconcile((("t1", "S1"),))]
+    assert not of(c.Reconcile, connected.tick(now=19))
+    assert of(c.Reconcile, connected.tick(now=20)) == [c.Reconcile((("t1", "S1"),))]
+    assert not of(c.Reconcile, connected.tick(now=39))  # the interval doubled
+    assert of(c.Reconcile, connected.tick(now=40))
+    connected.update(reconcile_status("t1", "TASK_RUNNING"), now=41)
+    assert not of(c.Reconcile, connected.tick(now=200))
+
+
+def test_unknown_right_after_subscribing_is_doubted_then_believed(core):
+    core.subscribed("F-1", now=0)
+    launched(core, now=1)
+    core.update(status(state="TASK_RUNNING"), now=2)
+    # MESOS-6250: right after a (master) failover reconciliation may not know a task that runs.
+    out = core.update(reconcile_status("t1", "TASK_UNKNOWN"), now=5)
+    assert not of(c.Report, out) and core.phase("t1") is c.Phase.RUNNING
+    assert of(c.Reconcile, core.tick(now=16))  # asked again
+    out = core.update(reconcile_status("t1", "TASK_UNKNOWN"), now=core.policy.reconcile_grace + 1)
+    assert of(c.Report, out)[0].outcome is Outcome.FAILED
+
+
+def test_a_lost_agent_is_not_doubted(connected):
+    launched(connected)
+    connected.update(status(state="TASK_RUNNING"), now=2)
+    out = connected.update(status(state="TASK_LOST", reason="REASON_AGENT_REMOVED"), now=3)
+    assert of(c.Report, out)[0].outcome is Outcome.FAILED
+
+
+def test_unreachable_tasks_are_reconciled_now_and_then(connected):
+    launched(connected)
+    connected.update(status(state="TASK_RUNNING"), now=2)
+    connected.update(status(state="TASK_UNREACHABLE"), now=3)
+    assert of(c.Reconcile, connected.tick(now=4)) == [c.Reconcile((("t1", "S1"),))]
+    assert not of(c.Reconcile, connected.tick(now=5))
+    assert of(c.Reconcile, connected.tick(now=15))
+
+
+def test_implicit_reconciliation_on_a_period(connected):
+    assert not of(c.Reconcile, connected.tick(now=10))
+    assert of(c.Reconcile, connected.tick(now=connected.policy.implicit_reconcile_interval)) == [c.Reconcile(())]
+
+
+def test_unclaimed_running_tasks_are_listed_and_killed_when_unwanted(connected):
+    connected.update(status("stray", state="TASK_RUNNING"), now=1)
+    connected.update(status("done", state="TASK_FINISHED"), now=1)
+    assert connected.unclaimed_live() == {"stray": "S1"}
+    assert connected.kill_unwanted("stray") == [c.Kill("stray", "S1", connected.policy.kill_grace_period)]
+    assert connected.unclaimed_live() == {}
+
+
+def test_a_known_task_airflow_no_longer_wants_is_killed_and_leaves_the_running_set(connected):
+    launched(connected)
+    out = connected.kill_unwanted("t1")
+    assert of(c.Kill, out) and of(c.Report, out)[0].outcome is Outcome.FAILED
+    assert connected.phase("t1") is None
+
+
+def test_taken_over_stops_placing_and_says_why(connected):
+    connected.submit(work(), now=1)
+    out = connected.failed_over("Framework failed over", now=2)
+    assert "another scheduler took over the framework" in of(c.WaitReason, out)[0].reason
+    assert not connected.connected and connected.taken_over == "Framework failed over"
+
+
+def test_a_task_no_agent_can_ever_hold_fails_after_the_placement_timeout():
+    core = c.ExecutorCore(c.CorePolicy(placement_timeout=60))
+    core.subscribed("F-1", now=0)
+    core.set_capacity([offer("cap-1", cpus=4), offer("cap-2", agent="S2", cpus=4)])
+    core.submit(work("huge", cpus=64), now=0)
+    core.submit(work("busy", cpus=3), now=0)  # fits an agent: it only waits for resources
+    assert not of(c.Report, core.tick(now=59))
+    reports = of(c.Report, core.tick(now=61))
+    assert [r.task_id for r in reports] == ["huge"]
+    assert "no agent can ever run this task (needs 64 cpus; the largest agent has 4)" in reports[0].info
+    assert core.phase("busy") is c.Phase.WAITING

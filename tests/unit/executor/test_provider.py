@@ -17,7 +17,8 @@ OPTION_NAMES = [
     "master", "framework_name", "role", "principal", "secret", "ca_file", "checkpoint", "failover_timeout",
     "container_type", "image", "force_pull", "cpus", "mem", "disk", "gpus", "network", "volumes", "env",
     "refuse_seconds", "revive_min_interval", "task_api_url", "framework_user", "python", "dags_folder",
-    "unreachable_grace", "kill_grace_period", "token_remint_fraction", "allow_plain_token_for_docker",
+    "unreachable_grace", "partition_aware", "reconcile_grace", "adopt_timeout", "placement_timeout",
+    "health_check_port", "health_disconnect_threshold", "kill_grace_period", "token_remint_fraction", "allow_plain_token_for_docker",
     "request_timeout", "task_log_max_bytes",
 ]
 
