@@ -173,6 +173,7 @@ def _airflow_env(settings: Settings, role: str) -> dict[str, Any]:
     if role == "scheduler":
         env["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] = "True"
         env["AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT"] = str(settings.apps.scheduler.health_port)
+        env["AIRFLOW__MESOS__HEALTH_CHECK_PORT"] = str(settings.apps.scheduler.mesos_health_port)
     if settings.secrets.mode == "marathon":
         env["AIRFLOW_MESOS_DB_PASSWORD"] = {"secret": SECRET_DB_PASSWORD}
         env["AIRFLOW__CORE__FERNET_KEY"] = {"secret": SECRET_FERNET_KEY}
@@ -202,12 +203,22 @@ def render_airflow_app(settings: Settings, role: str) -> dict[str, Any]:
     elif role == "scheduler":
         resources = apps.scheduler
         # hostPort 0: nobody outside calls it; Marathon's MESOS_HTTP check uses the container port.
-        port_mappings = [{"containerPort": apps.scheduler.health_port, "hostPort": 0, "protocol": "tcp", "name": "health"}]
+        port_mappings = [
+            {"containerPort": apps.scheduler.health_port, "hostPort": 0, "protocol": "tcp", "name": "health"},
+            {"containerPort": apps.scheduler.mesos_health_port, "hostPort": 0, "protocol": "tcp",
+             "name": "mesos-health"},
+        ]
         checks = [
             _health_check(
                 "MESOS_HTTP", path=SCHEDULER_HEALTH_PATH, portIndex=0, gracePeriodSeconds=300,
                 intervalSeconds=30, timeoutSeconds=10, maxConsecutiveFailures=3,
-            )
+            ),
+            # The executor's own check: 503 when the scheduler lost Mesos for longer than
+            # [mesos] health_disconnect_threshold, so Marathon restarts a scheduler that places nothing.
+            _health_check(
+                "MESOS_HTTP", path=SCHEDULER_HEALTH_PATH, portIndex=1, gracePeriodSeconds=300,
+                intervalSeconds=30, timeoutSeconds=10, maxConsecutiveFailures=3,
+            ),
         ]
         dependencies = [app_id(settings, "api-server")]
     elif role in ("dag-processor", "triggerer"):

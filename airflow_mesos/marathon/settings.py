@@ -65,6 +65,8 @@ class ApiServerSettings(AppResources):
 class SchedulerSettings(AppResources):
     mem: int = Field(2048, ge=32)
     health_port: int = Field(8974, ge=1, le=65535)
+    mesos_health_port: int = Field(8975, ge=1, le=65535)
+    """The MesosExecutor's health endpoint ([mesos] health_check_port): unhealthy when Mesos is lost."""
 
 
 class AppsSettings(_Model):
