@@ -285,6 +285,11 @@ class LocalRun:
             self.say(f"warning: {error.get('filename')} does not import: {first[0][:200]}")
         self.say_login()
 
+    def status_command(self) -> str:
+        """The ``airflow-mesos status`` command line for this run (its database URL has no password)."""
+        return (f"AIRFLOW_HOME={self.airflow.home} AIRFLOW__DATABASE__SQL_ALCHEMY_CONN={self.airflow.database_url} "
+                f"{Path(sys.executable).parent / 'airflow-mesos'} status --master {self.master_url}")
+
     def say_login(self) -> None:
         self.say(f"Airflow UI: {self.airflow.api_url}  login: {self.airflow.username} / {self.airflow.password}")
 
@@ -434,8 +439,8 @@ def main(argv: list[str] | None = None, prog: str = "scripts/run-local") -> int:
             code = progress.exit_code(result)
             run.say_login()
             if not args.once:
-                run.say("running until Ctrl-C (open the UI above; `airflow-mesos status --master "
-                        f"{run.master_url}` shows the cluster)")
+                run.say("running until Ctrl-C; open the UI above, or see the cluster from another terminal:")
+                run.say(f"  {run.status_command()}")
                 while True:
                     time.sleep(3600)
         except Interrupted as exc:
