@@ -384,7 +384,8 @@ def add_local_commands(subparsers: argparse._SubParsersAction) -> None:
         help="run the embedded one-machine Mesos cluster, or its demo",
         description="Options after the mode are those of `python -m airflow_mesos.local --help`.",
     )
-    group.add_argument("local_mode", choices=["run", "demo"], metavar="{run,demo}")
+    group.add_argument("local_mode", choices=["run", "demo"], metavar="{run,demo}",
+                       help="run: serve the cluster until Ctrl-C; demo: run one Docker task through an offer and exit")
     group.add_argument("local_args", nargs=argparse.REMAINDER, help="cluster options (--agents, --cpus, --port, ...)")
     group.set_defaults(func=cmd_local)
 

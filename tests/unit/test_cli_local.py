@@ -21,3 +21,9 @@ def test_a_bad_option_through_airflow_mesos_local_ends_in_one_line_naming_it(cap
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("airflow-mesos local run: error: argument --cpus: expected a number > 0, got '-1'")
+
+
+def test_every_option_of_airflow_mesos_local_has_a_help_text():
+    parser = cli.build_parser()
+    local = parser._subparsers._group_actions[0].choices["local"]
+    assert all(action.help for action in local._actions)
