@@ -138,3 +138,12 @@ def test_an_unreachable_master_is_one_line_and_exit_code_5(tmp_path):
     assert err.startswith("airflow-mesos status: error: cannot reach the Mesos master at http://127.0.0.1:9: ")
     assert err.count("\n") == 1
     assert not (tmp_path / "none.db").exists()  # status never creates a database
+
+
+def test_a_zookeeper_master_address_finds_the_leader(zk_hosts):
+    path = f"/airflow-mesos-status-{uuid.uuid4().hex[:8]}"
+    with LocalCluster([AgentSpec()], zk=f"zk://{zk_hosts}{path}") as zk_cluster:
+        code, out, err = status(DictConf({"mesos": {}}), "--master", f"zk://{zk_hosts}{path}", "--no-database")
+    assert (code, err) == (0, "")
+    assert out.startswith(f"Mesos master  {zk_cluster.master_url} (leading, Mesos 1.11.0)\n")
+    assert "Framework     airflow: not registered" in out and "Agents        1 (used/total)" in out
