@@ -28,20 +28,21 @@ then resends what it held, as a Mesos agent does when it finds the master again.
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import threading
 import time
 import uuid as uuid_module
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Protocol
-from urllib.parse import parse_qsl, urlsplit
+from typing import Protocol, TypeVar
 
 from airflow_mesos.clock import SYSTEM_CLOCK, Clock
-from airflow_mesos.local import operator_api
+from airflow_mesos.local import agent_http, agent_views
+from airflow_mesos.local.agent_records import AgentFramework, AgentTask, AgentView
+from airflow_mesos.local.allocator import InvalidResources, Resources
+from airflow_mesos.local.constants import is_terminal
 from airflow_mesos.local.containerizer import (
     DEFAULT_COMMAND_KILL_GRACE,
     DEFAULT_DOCKER_STOP_TIMEOUT,
@@ -49,18 +50,15 @@ from airflow_mesos.local.containerizer import (
     LaunchPlan,
     grace_seconds,
     plan_launch,
-    port_ranges,
-    scalar,
 )
 from airflow_mesos.local.process_containerizer import ExitInfo, ProcessRun, describe_exit
-from airflow_mesos.local.sandbox import FileServer, FilesError, create_run_directory, run_directory, virtual_latest
-from airflow_mesos.local.state_json import public_container
-from airflow_mesos.local.status_updates import StatusUpdateManager, encode_uuid, is_terminal, new_uuid
+from airflow_mesos.local.sandbox import FileServer, create_run_directory, run_directory, virtual_latest
+from airflow_mesos.local.status_updates import StatusUpdateManager, encode_uuid, new_uuid
 from airflow_mesos.run_labels import run_labels
 
 log = logging.getLogger(__name__)
 
-MESOS_VERSION = "1.11.0"
+T = TypeVar("T")
 
 
 # ------------------------------------------------------------------------------------------ spec
@@ -110,57 +108,6 @@ class MasterLink(Protocol):
     def agent_reregistered(self, agent_id: str, live_tasks: list[dict]) -> None: ...
 
 
-# ------------------------------------------------------------------------------------------ records
-
-
-def flat_resources(resources: list[dict]) -> dict:
-    """The state-endpoint model of resources: ``{"cpus": 1.0, ..., "ports": "[31000-31005]"}``."""
-    out: dict = {"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0}
-    for name in ("cpus", "mem", "disk", "gpus"):
-        value = scalar(resources, name)
-        if value is not None:
-            out[name] = value
-    ranges = port_ranges(resources)
-    if ranges:
-        out["ports"] = "[" + ", ".join(f"{b}-{e}" for b, e in ranges) + "]"
-    return out
-
-
-@dataclass
-class _Task:
-    framework_id: str
-    task_info: dict
-    container_id: str
-    directory: Path
-    epoch: int
-    state: str = "TASK_STAGING"
-    statuses: list[dict] = field(default_factory=list)
-    run: object | None = None
-    kind: str | None = None
-    kill_grace: float | None = None
-    killed: bool = False
-    terminated: bool = False  # the run has ended (terminal update generated)
-    completed: bool = False  # terminal update acknowledged
-    thread: threading.Thread | None = None
-
-    @property
-    def task_id(self) -> str:
-        return self.task_info["task_id"]["value"]
-
-
-@dataclass
-class _Framework:
-    info: dict
-    removed: bool = False
-
-    @property
-    def id(self) -> str:
-        return self.info["id"]["value"]
-
-    def capable(self, capability: str) -> bool:
-        return any(c.get("type") == capability for c in self.info.get("capabilities", []))
-
-
 def terminal_update(prefix: str, info: ExitInfo, *, killed: bool, mem_mb: float | None) -> dict:
     """Pure: the terminal (state, reason, message, source) of an ended task, as the Mesos executors decide it.
 
@@ -202,9 +149,11 @@ class Agent:
         self._lock = threading.RLock()
         self._cv = threading.Condition(self._lock)
         self._updates = StatusUpdateManager(status_update_retry_interval)
-        self._frameworks: dict[str, _Framework] = {}
-        self._tasks: dict[tuple[str, str], _Task] = {}
-        self._completed_frameworks: dict[str, _Framework] = {}
+        self._frameworks: dict[str, AgentFramework] = {}
+        self._tasks: dict[tuple[str, str], AgentTask] = {}
+        self._completed_frameworks: dict[str, AgentFramework] = {}
+        # What runs each task (a ProcessRun or DockerRun), by container id, from launch until its run ends.
+        self._runs: dict[str, object] = {}
         self._files = FileServer()
         self._server: ThreadingHTTPServer | None = None
         self._server_thread: threading.Thread | None = None
@@ -257,7 +206,7 @@ class Agent:
             self._dispatcher.start()
 
     def _serve(self, port: int) -> None:
-        server = ThreadingHTTPServer((self.bind_address, port), _make_handler(self))
+        server = ThreadingHTTPServer((self.bind_address, port), agent_http.make_handler(self))
         server.daemon_threads = True
         self._server = server
         self.port = server.server_address[1]
@@ -273,25 +222,24 @@ class Agent:
         if self._server_thread is not None:
             self._server_thread.join(timeout=5)
 
-    def _destroy_everything(self) -> list[_Task]:
-        """Under the caller's epoch bump: forget all tasks and updates; returns the tasks to destroy."""
+    def _destroy_everything(self) -> list[object]:
+        """Under the caller's epoch bump: forget all tasks and updates; returns the runs to destroy."""
         with self._lock:
             self._epoch += 1
-            tasks = list(self._tasks.values())
+            runs = list(self._runs.values())
+            self._runs.clear()
             self._tasks.clear()
             self._frameworks.clear()
             self._updates.clear()
             self._files.clear()
-        return tasks
+        return runs
 
-    def _kill_runs(self, tasks: list[_Task]) -> None:
+    def _kill_runs(self, runs: list[object]) -> None:
         threads = []
-        for task in tasks:
-            run = task.run
-            if run is not None:
-                t = threading.Thread(target=run.destroy, daemon=True)
-                t.start()
-                threads.append(t)
+        for run in runs:
+            t = threading.Thread(target=run.destroy, daemon=True)  # type: ignore[attr-defined]
+            t.start()
+            threads.append(t)
         for t in threads:
             t.join(timeout=30)
         if self.docker_client is not None:
@@ -307,11 +255,11 @@ class Agent:
 
         A partition ends with it: :meth:`restart` reconnects."""
         self._stop_server()
-        tasks = self._destroy_everything()
+        runs = self._destroy_everything()
         with self._lock:
             self._completed_frameworks.clear()
             self._partitioned = False
-        self._kill_runs(tasks)
+        self._kill_runs(runs)
 
     @property
     def partitioned(self) -> bool:
@@ -381,14 +329,14 @@ class Agent:
     def close(self) -> None:
         """Orderly teardown for tests: kill everything, stop the server and dispatcher, send nothing."""
         self._stop_server()
-        tasks = self._destroy_everything()
+        runs = self._destroy_everything()
         with self._lock:
             self._closed = True
             self._cv.notify_all()
-        self._kill_runs(tasks)
-        for task in tasks:
-            if task.thread is not None:
-                task.thread.join(timeout=10)
+            runners = list(self._runners)
+        self._kill_runs(runs)
+        for thread in runners:
+            thread.join(timeout=10)
         if self._dispatcher is not None:
             self._dispatcher.join(timeout=5)
             self._dispatcher = None
@@ -407,23 +355,24 @@ class Agent:
         with self._lock:
             framework = self._frameworks.get(framework_id)
             if framework is None or framework.removed:
-                framework = self._frameworks[framework_id] = _Framework(framework_info)
+                framework = self._frameworks[framework_id] = AgentFramework(framework_info)
                 self._completed_frameworks.pop(framework_id, None)
             else:
                 framework.info = framework_info
             key = (framework_id, task_id)
             previous = self._tasks.get(key)
-            task = _Task(framework_id, task_info, container_id, directory, self._epoch)
+            task = AgentTask(framework_id, task_info, container_id, directory, self._epoch,
+                             resources=_task_resources(task_info))
             if previous is not None and not previous.completed:
                 # Same id still known here: refuse without touching the live one.
                 self._emit_locked(task, "TASK_FAILED", "SOURCE_AGENT", reason="REASON_TASK_INVALID",
                                   message=f"Task '{task_id}' is already known to this agent", track=False)
                 return
             self._tasks[key] = task
-            task.thread = threading.Thread(target=self._run_task, args=(task,), daemon=True,
-                                           name=f"agent-{self.id}-task-{task_id}")
-            self._runners = [t for t in self._runners if t.is_alive()] + [task.thread]
-            task.thread.start()
+            runner = threading.Thread(target=self._run_task, args=(task,), daemon=True,
+                                      name=f"agent-{self.id}-task-{task_id}")
+            self._runners = [t for t in self._runners if t.is_alive()] + [runner]
+            runner.start()
 
     def kill(self, framework_id: str, task_id: str, kill_policy: dict | None = None) -> None:
         """Kill a task: SIGTERM (``docker stop``), SIGKILL after the grace period; returns at once."""
@@ -439,7 +388,7 @@ class Agent:
             if grace is not None:
                 task.kill_grace = grace
             framework = self._frameworks.get(framework_id)
-            run = task.run
+            run = self._runs.get(task.container_id)
             started = task.state in ("TASK_STARTING", "TASK_RUNNING")
             if started and framework is not None and framework.capable("TASK_KILLING_STATE"):
                 self._emit_locked(task, "TASK_KILLING", "SOURCE_EXECUTOR")
@@ -447,7 +396,7 @@ class Agent:
                 self._start_kill(task, run)
             # Otherwise the runner sees `killed` before it starts the task.
 
-    def _start_kill(self, task: _Task, run) -> None:
+    def _start_kill(self, task: AgentTask, run) -> None:
         grace = task.kill_grace
         if grace is None:
             grace = DEFAULT_DOCKER_STOP_TIMEOUT if task.kind == "docker" else DEFAULT_COMMAND_KILL_GRACE
@@ -484,8 +433,9 @@ class Agent:
                 if fid != framework_id or task.terminated:
                     continue
                 task.killed = True
-                if task.run is not None and task.state in ("TASK_STARTING", "TASK_RUNNING"):
-                    self._start_kill(task, task.run)
+                run = self._runs.get(task.container_id)
+                if run is not None and task.state in ("TASK_STARTING", "TASK_RUNNING"):
+                    self._start_kill(task, run)
             self._maybe_complete_framework(framework_id)
 
     def _maybe_complete_framework(self, framework_id: str) -> None:
@@ -500,7 +450,7 @@ class Agent:
 
     # -- runner -------------------------------------------------------------
 
-    def _run_task(self, task: _Task) -> None:
+    def _run_task(self, task: AgentTask) -> None:
         run = None
         try:
             create_run_directory(task.directory)
@@ -525,7 +475,8 @@ class Agent:
             with self._lock:
                 if task.epoch != self._epoch:
                     return
-                task.run = run
+                self._runs[task.container_id] = run
+                task.has_container = True
             run.prepare()
             with self._lock:
                 if task.killed:
@@ -533,6 +484,7 @@ class Agent:
                                       message="Task killed before it was launched")
                     task.terminated = True
                     run.cleanup()
+                    self._runs.pop(task.container_id, None)
                     return
                 self._emit_locked(task, "TASK_STARTING", "SOURCE_EXECUTOR")
             self._stderr_line(task, f"Starting task {task.task_id}")
@@ -564,8 +516,15 @@ class Agent:
             if framework is not None and framework.removed:
                 self._maybe_complete_framework(task.framework_id)
         run.cleanup()
+        self._forget_run(task)
 
-    def _plan(self, task: _Task) -> LaunchPlan:
+    def _forget_run(self, task: AgentTask) -> None:
+        """The task's run is over (and cleaned up): the agent no longer holds it."""
+        with self._lock:
+            if task.epoch == self._epoch:
+                self._runs.pop(task.container_id, None)
+
+    def _plan(self, task: AgentTask) -> LaunchPlan:
         """plan_launch, with any unexpected error turned into a LaunchError (so TASK_FAILED, not a dead thread).
 
         The master hands over type-checked TaskInfos, so this guards against our own bugs; the exception
@@ -585,7 +544,7 @@ class Agent:
             log.debug("agent %s: planning task %s failed", self.id, task.task_id, exc_info=exc)
             raise LaunchError(f"Malformed TaskInfo ({detail})") from None
 
-    def _launch_failed(self, task: _Task, run, message: str) -> None:
+    def _launch_failed(self, task: AgentTask, run, message: str) -> None:
         if run is not None:
             try:
                 run.cleanup()
@@ -595,8 +554,9 @@ class Agent:
             task.terminated = True
             self._emit_locked(task, "TASK_FAILED", "SOURCE_AGENT", reason="REASON_CONTAINER_LAUNCH_FAILED",
                               message=f"Failed to launch container: {message}")
+        self._forget_run(task)
 
-    def _stderr_line(self, task: _Task, line: str) -> None:
+    def _stderr_line(self, task: AgentTask, line: str) -> None:
         """Executor lines go to stderr, as the Mesos executors log there; stdout stays the task's own."""
         try:
             with open(task.directory / "stderr", "a", encoding="utf-8") as handle:
@@ -604,7 +564,7 @@ class Agent:
         except OSError:
             pass
 
-    def _attach(self, task: _Task) -> None:
+    def _attach(self, task: AgentTask) -> None:
         executor_dir = task.directory.parent.parent
         self._files.attach(task.directory, str(task.directory))
         self._files.attach(task.directory, str(executor_dir / "runs" / "latest"))
@@ -612,7 +572,7 @@ class Agent:
 
     # -- updates ------------------------------------------------------------
 
-    def _emit_locked(self, task: _Task, state: str, source: str, *, reason: str | None = None,
+    def _emit_locked(self, task: AgentTask, state: str, source: str, *, reason: str | None = None,
                      message: str | None = None, ips: list[str] | None = None, track: bool = True) -> None:
         """Create an update with a fresh uuid and queue it (caller holds the lock)."""
         if task.epoch != self._epoch:
@@ -699,183 +659,45 @@ class Agent:
 
     def state(self) -> dict:
         """The agent ``/state`` JSON (Mesos' agent shape; secret values never appear)."""
+        return self.render(agent_views.agent_state)
+
+    def render(self, view_fn: Callable[[AgentView], T]) -> T:
+        """``view_fn`` of a consistent view of the agent, under its lock (see :mod:`.agent_views`)."""
         with self._lock:
-            frameworks = [self._framework_json(f) for f in self._frameworks.values()]
-            completed = [self._framework_json(f) for f in self._completed_frameworks.values()]
-            resources = self.spec.resources()
-            return {
-                "version": MESOS_VERSION,
-                "start_time": self._start_time,
-                "id": self.id,
-                "pid": self.pid,
-                "hostname": self.spec.hostname,
-                "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"],
-                "resources": flat_resources(resources),
-                "reserved_resources": {},
-                "unreserved_resources": flat_resources(resources),
-                "reserved_resources_full": {},
-                "unreserved_resources_full": resources,
-                "attributes": {a: (v if isinstance(v, str) else float(v)) for a, v in self.spec.attributes.items()},
-                "flags": {
-                    "work_dir": str(self.work_dir),
-                    "containerizers": "docker,mesos" if self.docker_client is not None else "mesos",
-                    "sandbox_directory": "/mnt/mesos/sandbox",
-                    "docker_stop_timeout": f"{DEFAULT_DOCKER_STOP_TIMEOUT:g}secs",
-                },
-                "frameworks": frameworks,
-                "completed_frameworks": completed,
-            }
+            return view_fn(self._view())
 
-    def _framework_json(self, framework: _Framework) -> dict:
-        info = framework.info
-        executors, completed_executors = [], []
-        for (fid, _), task in self._tasks.items():
-            if fid != framework.id:
-                continue
-            (completed_executors if task.completed or (framework.removed and task.terminated)
-             else executors).append(self._executor_json(task))
-        out = {
-            "id": framework.id,
-            "name": info.get("name", ""),
-            "user": info.get("user", ""),
-            "hostname": info.get("hostname", ""),
-            "failover_timeout": info.get("failover_timeout", 0.0),
-            "checkpoint": info.get("checkpoint", False),
-            "capabilities": [c.get("type") for c in info.get("capabilities", [])],
-            "executors": executors,
-            "completed_executors": completed_executors,
-        }
-        if "roles" in info:
-            out["roles"] = info["roles"]
-        else:
-            out["role"] = info.get("role", "*")
-        if "principal" in info:
-            out["principal"] = info["principal"]
-        return out
+    def _view(self) -> AgentView:
+        resources = self.spec.resources()
+        return AgentView(
+            id=self.id, hostname=self.spec.hostname, port=self.port, pid=self.pid, start_time=self._start_time,
+            registered=self._server is not None, resources=resources, attributes=dict(self.spec.attributes),
+            attribute_list=self.spec.attribute_list(),
+            total=Resources.from_json(resources, f"agent {self.id} resources"), flags=self.flags(),
+            frameworks=dict(self._frameworks), completed_frameworks=dict(self._completed_frameworks),
+            tasks=dict(self._tasks))
 
-    def _executor_json(self, task: _Task) -> dict:
-        info = task.task_info
-        task_json = self._task_json(task)
-        done = task.completed or is_terminal(task.state)
+    def flags(self) -> dict[str, str]:
+        """The flags ``/state`` and ``/flags`` show (a subset of a real agent's)."""
         return {
-            "id": task.task_id,
-            # Mesos appends "(Command: <value>)"; a command line may embed credentials, so /state leaves it out.
-            "name": f"Command Executor (Task: {task.task_id})",
-            "source": task.task_id,
-            "container": task.container_id,
-            "directory": str(task.directory),
-            "resources": flat_resources(info.get("resources") or []),
-            "type": "COMMAND",
-            "tasks": [] if done else [task_json],
-            "queued_tasks": [],
-            "completed_tasks": [task_json] if done else [],
+            "work_dir": str(self.work_dir),
+            "containerizers": "docker,mesos" if self.docker_client is not None else "mesos",
+            "sandbox_directory": "/mnt/mesos/sandbox",
+            "docker_stop_timeout": f"{DEFAULT_DOCKER_STOP_TIMEOUT:g}secs",
         }
 
-    def _task_json(self, task: _Task) -> dict:
-        info = task.task_info
-        out = {
-            "id": task.task_id,
-            "name": info.get("name", ""),
-            "framework_id": task.framework_id,
-            "executor_id": "",
-            "slave_id": self.id,
-            "state": task.state,
-            "resources": flat_resources(info.get("resources") or []),
-            "statuses": [dict(s) for s in task.statuses],
-        }
-        if "labels" in info:
-            out["labels"] = info["labels"].get("labels", [])
-        if "container" in info:
-            # Docker parameters can carry `--env NAME=secret`; show only what is safe.
-            out["container"] = public_container(info["container"])
-        if "discovery" in info:
-            out["discovery"] = info["discovery"]
-        return out
+    def now(self) -> float:
+        return self.clock.time()
+
+    @property
+    def files(self) -> FileServer:
+        """The sandboxes this agent serves under ``/files`` and the operator API's files calls."""
+        return self._files
 
 
-# ------------------------------------------------------------------------------------------ HTTP
-
-
-def _make_handler(agent: Agent) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = f"Mesos/{MESOS_VERSION}"
-
-        def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
-            log.debug("agent %s http: " + format, agent.id, *args)
-
-        def _send(self, status: int, body: bytes, content_type: str = "application/json",
-                  extra: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for key, value in (extra or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-        def _json(self, payload, query: dict[str, str]) -> None:
-            body = json.dumps(payload)
-            jsonp = query.get("jsonp")
-            if jsonp:
-                self._send(200, f"{jsonp}({body});".encode(), "text/javascript")
-            else:
-                self._send(200, body.encode())
-
-        def do_HEAD(self) -> None:
-            self.do_GET()
-
-        def do_GET(self) -> None:
-            url = urlsplit(self.path)
-            path = url.path
-            if path.startswith("/slave(1)/"):
-                path = path[len("/slave(1)"):]
-            query = dict(parse_qsl(url.query, keep_blank_values=True))
-            if path == "/health" and agent.partitioned:
-                # The master's ping gets no pong: hang up without an answer.
-                self.close_connection = True
-                return
-            try:
-                reply = operator_api.agent_route(agent, self.command, self.path, self.headers, b"")
-                if reply is not None:
-                    self._send(reply.status, reply.body, reply.content_type, reply.headers)
-                elif path in ("/state", "/state.json"):
-                    self._json(agent.state(), query)
-                elif path == "/health":
-                    self._send(200, b"", "text/plain")
-                elif path == "/files/read":
-                    self._json(agent._files.read(query), query)
-                elif path == "/files/browse":
-                    self._json(agent._files.browse(query), query)
-                elif path == "/files/debug":
-                    self._json(agent._files.debug(), query)
-                elif path == "/files/download":
-                    real = agent._files.download_path(query)
-                    with open(real, "rb") as handle:
-                        data = handle.read()
-                    name = Path(real).name
-                    self._send(200, data, "application/octet-stream",
-                               {"Content-Disposition": f'attachment; filename="{name}"'})
-                else:
-                    self._send(404, b"", "text/plain")
-            except FilesError as exc:
-                self._send(exc.status, exc.message.encode(), "text/plain; charset=utf-8")
-            except Exception as exc:  # one bad request must not kill the server thread
-                log.exception("agent %s: %s failed", agent.id, self.path)
-                self._send(500, f"{type(exc).__name__}\n".encode(), "text/plain")
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            try:
-                reply = operator_api.agent_route(agent, self.command, self.path, self.headers, body)
-            except Exception as exc:  # one bad request must not kill the server thread
-                log.exception("agent %s: %s failed", agent.id, self.path)
-                reply = operator_api.HttpReply.text(500, f"{type(exc).__name__}\n")
-            if reply is not None:
-                self._send(reply.status, reply.body, reply.content_type, reply.headers)
-                return
-            self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"", "text/plain", {"Allow": "GET"})
-
-    return Handler
+def _task_resources(task_info: dict) -> Resources:
+    """A task's resources; the master validated them, so a bad list (our bug) only costs the metrics."""
+    try:
+        return Resources.from_json([r for r in task_info.get("resources") or [] if isinstance(r, dict)],
+                                   "resources")
+    except InvalidResources:
+        return Resources()

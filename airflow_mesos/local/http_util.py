@@ -4,11 +4,16 @@ the request decoding both v1 APIs (scheduler and operator) share."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+from urllib.parse import parse_qs, unquote
 
 from airflow_mesos.local import proto
+from airflow_mesos.local.constants import MESOS_VERSION
+from airflow_mesos.local.validation import validate_operator_call
 
 APPLICATION_JSON = "application/json"
 APPLICATION_PROTOBUF = "application/x-protobuf"
@@ -107,3 +112,80 @@ def decode_call(method: str, headers: Mapping[str, str], body: bytes, message: s
         return proto.parse(message, document)
     except proto.ProtoError as exc:
         return HttpReply.text(400, f"Failed to convert JSON into Call protobuf: {exc}")
+
+
+
+def decode_operator_call(method: str, headers: Mapping[str, str], body: bytes, api: str) -> dict | HttpReply:
+    """Decode and validate one operator ``POST /api/v1`` request (``Master::Http::api``, the agent's
+    ``Http::api``): :func:`decode_call` into ``master.Call`` / ``agent.Call``, then
+    ``validation::{master,agent}::call::validate``, then the ``Accept`` check.  The call, or the reply to send.
+
+    :param api: ``"master"`` or ``"agent"``.
+    """
+    call = decode_call(method, headers, body, f"{api}.Call")
+    if isinstance(call, HttpReply):
+        return call
+    error = validate_operator_call(call, api)
+    if error is not None:
+        return HttpReply.text(400, f"Failed to validate {api}::Call: {error}")
+    if not accepts(headers.get("Accept"), APPLICATION_JSON):
+        return not_acceptable()
+    return call
+
+# ------------------------------------------------------------------------------------------------
+# Routing and the request handler both servers use
+# ------------------------------------------------------------------------------------------------
+
+
+def resolve_endpoint(path: str, processes: Mapping[str, Collection[str]], delegate: str) -> tuple[str, str] | None:
+    """Which ``(process, endpoint)`` of a libprocess server answers ``path``; None for a 404.
+
+    As libprocess routes (3rdparty/libprocess/src/process.cpp 1.11.0): ``ProcessManager::handle`` refuses a
+    path with ``/..`` and picks the process the first path segment names (percent-decoded), else the
+    ``delegate`` (``/state`` is ``/master/state``); ``ProcessBase::consume`` then drops the process id and any
+    leading and trailing slashes and looks for the longest endpoint name that is a prefix of the rest, one
+    segment shorter at a time: ``/master/state/`` and ``/master/frameworks/x/y`` answer as ``/master/state`` and
+    ``/master/frameworks``.
+    """
+    if "/.." in path:
+        return None
+    tokens = [token for token in path.split("/") if token]
+    if tokens and unquote(tokens[0]) in processes:
+        process, rest = unquote(tokens[0]), tokens[1:]
+    else:
+        process, rest = delegate, tokens
+    endpoints = processes.get(process, ())
+    name = "/".join(rest)
+    while True:
+        if name in endpoints:
+            return process, name
+        if "/" not in name:  # stout's Path::dirname of a single segment is ".", where the search ends
+            return None
+        name = name.rsplit("/", 1)[0]
+
+
+class MesosRequestHandler(BaseHTTPRequestHandler):
+    """What the master's and agents' handlers share: HTTP/1.1, Mesos' Server header, replies, bodies."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "Mesos/" + MESOS_VERSION
+    logger = logging.getLogger(__name__)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        self.logger.debug("http: " + format, *args)
+
+    def send_reply(self, reply: HttpReply) -> None:
+        data = reply.body
+        self.send_response(reply.status)
+        for key, value in reply.headers.items():
+            self.send_header(key, value)
+        if data:
+            self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if data and self.command != "HEAD":
+            self.wfile.write(data)
+
+    def read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""

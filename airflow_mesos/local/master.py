@@ -1,17 +1,16 @@
-"""The embedded Mesos master: the v1 scheduler HTTP API and the read-only endpoints.
+"""The embedded Mesos master: frameworks, offers, tasks and agents, and the threads that keep them going.
 
-One :class:`Master` serves ``/api/v1/scheduler`` over real HTTP/1.1 (chunked
-RecordIO streams for SUBSCRIBE), allocates agents' resources as offers, relays
-launches, kills and acknowledgements to in-process agents, and reports state
-like ``/master/state``.  It follows Mesos' source (``src/master/http.cpp``,
-``master.cpp``, ``validation.cpp``) for status codes, messages and ordering of
-checks; see docs/local-cluster.md for the deliberate differences.
+One :class:`Master` keeps its :class:`~airflow_mesos.local.records.MasterRecords`, allocates agents'
+resources as offers, relays launches, kills and acknowledgements to in-process agents and forwards their
+status updates.  It follows Mesos' source (``src/master/master.cpp``, ``validation.cpp``) for messages and
+ordering; see docs/local-cluster.md for the deliberate differences.  Its HTTP edge is
+:mod:`.master_http` (it serves this object through :class:`~airflow_mesos.local.master_http.MasterService`),
+what it shows is :mod:`.master_views`.
 
-Concurrency: one re-entrant lock guards all master state.  HTTP handler threads
-and the ticker take it briefly; events for a framework go to its subscription's
-queue, which the SUBSCRIBE handler thread drains onto the socket, so no socket
-I/O ever happens under the lock.  Agents are called under the lock (their
-methods return at once) and call back only from their own threads.
+Concurrency: one re-entrant lock guards the records.  HTTP handler threads and the ticker take it briefly;
+events for a stream go to its :class:`~airflow_mesos.local.event_stream.EventStream`, which the SUBSCRIBE
+handler thread drains onto the socket, so no socket I/O ever happens under the lock.  Agents are called under
+the lock (their methods return at once) and call back only from their own threads.
 """
 
 from __future__ import annotations
@@ -20,20 +19,18 @@ import base64
 import copy
 import http.client
 import logging
-import queue
-import select
 import socket
 import struct
 import threading
 import uuid as uuidlib
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from http.server import ThreadingHTTPServer
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from airflow_mesos.clock import SYSTEM_CLOCK, Clock
 from airflow_mesos.exceptions import AirflowMesosError
-from airflow_mesos.local import operator_api, state_json
+from airflow_mesos.local import master_http, master_views
 from airflow_mesos.local.allocator import (
     AgentSlot,
     FrameworkSlot,
@@ -42,37 +39,33 @@ from airflow_mesos.local.allocator import (
     allocate,
     refuse_seconds,
 )
-from airflow_mesos.local.http_util import (
-    APPLICATION_JSON,
-    HttpReply,
-    accepts,
-    decode_call,
-    dumps,
-    not_acceptable,
-    query_params,
-    recordio,
+from airflow_mesos.local.constants import MESOS_VERSION, TERMINAL_STATES
+from airflow_mesos.local.event_stream import EventStream
+from airflow_mesos.local.http_util import dumps
+from airflow_mesos.local.records import (
+    AgentRecord,
+    FrameworkRecord,
+    MasterRecords,
+    MasterView,
+    OfferRecord,
+    TaskRecord,
+    resources_by_role,
+    total,
 )
 from airflow_mesos.local.validation import (
-    capabilities,
     decode_uuid,
     framework_roles,
-    validate_call,
     validate_framework_info,
     validate_task,
 )
+from airflow_mesos.local.views_common import public_container
 
 log = logging.getLogger(__name__)
 
-MESOS_VERSION = "1.11.0"
-TERMINAL_STATES = frozenset(
-    {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED", "TASK_GONE",
-     "TASK_GONE_BY_OPERATOR"}
-)
-MAX_COMPLETED_TASKS = 1000
-"""Per framework, like the master's ``--max_completed_tasks_per_framework`` default."""
+T = TypeVar("T")
 
-_CLOSE = object()   # end the stream with the terminating chunk
-_ABORT = object()   # drop the TCP connection, as a network failure would
+OPERATOR_POLL_INTERVAL = 0.05
+"""Seconds between looks at the records for an operator stream (see :class:`.master_views.Observation`)."""
 
 
 class MasterError(AirflowMesosError):
@@ -92,111 +85,6 @@ class AgentHandle(Protocol):
     def kill(self, framework_id: str, task_id: str, kill_policy: dict | None = None) -> None: ...
     def acknowledge(self, framework_id: str, task_id: str, uuid: bytes) -> None: ...
     def shutdown_framework(self, framework_id: str) -> None: ...
-    def live_tasks(self) -> list[dict]: ...
-
-
-# ------------------------------------------------------------------------------------------------
-# Records
-# ------------------------------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class Subscription:
-    """One SUBSCRIBE connection: its stream id and the queue of encoded events for it."""
-
-    framework_id: str | None
-    stream_id: str
-    events: "queue.Queue[object]" = field(default_factory=queue.Queue)
-    next_heartbeat: float = 0.0
-    closed: bool = False
-
-    def send(self, event: dict) -> None:
-        if not self.closed:
-            self.events.put(recordio(event))
-
-    def close(self, abort: bool = False) -> None:
-        if not self.closed:
-            self.closed = True
-            self.events.put(_ABORT if abort else _CLOSE)
-
-
-@dataclass
-class TaskRecord:
-    framework_id: str
-    agent_id: str
-    task_id: str
-    name: str
-    executor_id: str
-    role: str
-    resources: Resources
-    state: str = "TASK_STAGING"
-    statuses: list[dict] = field(default_factory=list)
-    latest: dict | None = None
-    holds_resources: bool = True
-    labels: dict | None = None
-    discovery: dict | None = None
-    container: dict | None = None
-    user: str | None = None
-    unreachable_time: dict | None = None
-
-
-@dataclass
-class OfferRecord:
-    id: str
-    framework_id: str
-    agent_id: str
-    role: str
-    resources: Resources
-    created: float
-    json: dict
-
-
-@dataclass
-class FrameworkRecord:
-    id: str
-    info: dict
-    roles: list[str]
-    suppressed: set[str]
-    registered_time: float
-    subscription: Subscription | None = None
-    connected: bool = True
-    active: bool = True
-    reregistered_time: float | None = None
-    unregistered_time: float | None = None
-    failover_deadline: float | None = None
-    tasks: dict[str, TaskRecord] = field(default_factory=dict)
-    unreachable_tasks: dict[str, TaskRecord] = field(default_factory=dict)
-    completed_tasks: list[TaskRecord] = field(default_factory=list)
-    filters: list[RefuseFilter] = field(default_factory=list)
-
-    @property
-    def capabilities(self) -> set[str]:
-        return capabilities(self.info)
-
-    @property
-    def partition_aware(self) -> bool:
-        return "PARTITION_AWARE" in self.capabilities
-
-    def complete(self, task: TaskRecord) -> None:
-        self.tasks.pop(task.task_id, None)
-        self.unreachable_tasks.pop(task.task_id, None)
-        self.completed_tasks.append(task)
-        del self.completed_tasks[:-MAX_COMPLETED_TASKS]
-
-
-@dataclass
-class AgentRecord:
-    agent: AgentHandle
-    total: Resources
-    registered_time: float
-    last_pong: float
-    reachable: bool = True
-    reregistered_time: float | None = None
-    unreachable_time: float | None = None
-
-    @property
-    def id(self) -> str:
-        return self.agent.id
 
 
 def _now_ns(seconds: float) -> dict:
@@ -272,16 +160,17 @@ class Master:
         self._server: ThreadingHTTPServer | None = None
         self._zk_client: Any = None
         self._zk_node: str | None = None
+        self._ip: str | None = None
         self.port = 0
         self._reset_identity()
-        self.agents: dict[str, AgentRecord] = {}
-        self.frameworks: dict[str, FrameworkRecord] = {}
-        self.completed_frameworks: list[FrameworkRecord] = []
-        self.removed_framework_ids: set[str] = set()
-        self.offers: dict[str, OfferRecord] = {}
+        self.records = MasterRecords()
+        self._agent_handles: dict[str, AgentHandle] = {}
         self._agent_counter = 0
         self._next_allocation = 0.0
-        self._subscriptions: set[Subscription] = set()
+        # Every open stream (scheduler and operator); the ticker heartbeats them, stop() closes them.
+        self._streams: set[EventStream] = set()
+        # The current scheduler stream of each connected framework.
+        self._framework_streams: dict[str, EventStream] = {}
 
     def _reset_identity(self) -> None:
         self.id = str(uuidlib.uuid4())
@@ -303,7 +192,8 @@ class Master:
 
     def start(self) -> None:
         """Bind the HTTP server and start the ticker, the agent pinger and the ZooKeeper membership."""
-        self._server = ThreadingHTTPServer((self.host, self._requested_port), _make_handler(self))
+        self._ip = socket.gethostbyname(self.host)
+        self._server = ThreadingHTTPServer((self.host, self._requested_port), master_http.make_handler(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._spawn("http", self._server.serve_forever)
@@ -322,8 +212,8 @@ class Master:
         """Close every stream, stop the threads and the server, leave ZooKeeper.  Agents are not touched."""
         self._stop.set()
         with self._lock:
-            for sub in list(self._subscriptions):
-                sub.close()
+            for stream in list(self._streams):
+                stream.close()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -334,10 +224,23 @@ class Master:
 
     def master_info(self) -> dict:
         """MasterInfo JSON (ip is the IPv4 address as a uint32 in network byte order, as Mesos stores it)."""
-        ip_text = socket.gethostbyname(self.host)
+        ip_text = self._ip or socket.gethostbyname(self.host)
         ip = struct.unpack("<I", socket.inet_aton(ip_text))[0]
         return {"id": self.id, "ip": ip, "port": self.port, "pid": self.pid, "hostname": self.hostname,
                 "version": MESOS_VERSION, "address": {"hostname": self.hostname, "ip": ip_text, "port": self.port}}
+
+    def flags(self) -> dict[str, str]:
+        """The flags ``/master/state`` and ``/master/flags`` show (a subset of a real master's)."""
+        return {
+            "allocation_interval": f"{self.allocation_interval:g}secs" if self.allocation_interval is not None else "",
+            "authenticate_http_frameworks": "true" if self._credentials else "false",
+            "http_framework_authenticators": "basic",
+            "hostname": self.hostname, "ip": self.host, "port": str(self.port),
+            "agent_ping_timeout": f"{self.agent_ping_timeout:g}secs", "max_agent_ping_timeouts": "1",
+            "offer_timeout": f"{self.offer_timeout:g}secs" if self.offer_timeout is not None else "",
+            "root_submissions": "true", "zk": "" if not self._zk_url else "(set)",
+            "registry": "in_memory", "quorum": "1", "work_dir": "",
+        }
 
     # -- ZooKeeper --------------------------------------------------------------------------------
     def _zk_register(self) -> None:
@@ -371,6 +274,71 @@ class Master:
         """Path of this master's ZooKeeper member node, if registered."""
         return self._zk_node
 
+    # Shortcuts to the records, for tests that look at the master's books (read them under no lock only when
+    # the cluster is quiet; views go through render()).
+    @property
+    def frameworks(self) -> dict[str, FrameworkRecord]:
+        return self.records.frameworks
+
+    @property
+    def agents(self) -> dict[str, AgentRecord]:
+        return self.records.agents
+
+    @property
+    def offers(self) -> dict[str, OfferRecord]:
+        return self.records.offers
+
+    # -- views (master_http.MasterService) ----------------------------------------------------------
+    def render(self, view_fn: Callable[[MasterView], T]) -> T:
+        """``view_fn`` of a consistent view of the master, under its lock (see :mod:`.master_views`)."""
+        with self._lock:
+            return view_fn(self._view())
+
+    def _view(self) -> MasterView:
+        return MasterView(
+            id=self.id, pid=self.pid, hostname=self.hostname, port=self.port, start_time=self.start_time,
+            elected=not self.standby, master_info=self.master_info(), flags=self.flags(),
+            heartbeat_interval=self.heartbeat_interval, records=self.records,
+            operator_subscribers=sum(1 for s in self._streams if s.operator and not s.closed))
+
+    def state(self) -> dict:
+        """``/master/state``."""
+        return self.render(master_views.master_state)
+
+    def now(self) -> float:
+        return self.clock.time()
+
+    def leader_hostport(self) -> str | None:
+        return f"{self.hostname}:{self.port}" if not self.standby else self.leader
+
+    def authenticate(self, header: str | None) -> tuple[bool, str | None]:
+        """(authorized, principal) for an ``Authorization`` header; always authorized when auth is off."""
+        if not self._credentials:
+            return True, None
+        if not header or not header.startswith("Basic "):
+            return False, None
+        try:
+            principal, _, secret = base64.b64decode(header[6:], validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False, None
+        if principal in self._credentials and self._credentials[principal] == secret:
+            return True, principal
+        return False, None
+
+    # -- streams ------------------------------------------------------------------------------------
+    def _send(self, framework: FrameworkRecord, event: dict) -> None:
+        """Queue ``event`` on the framework's current scheduler stream, if it is connected."""
+        stream = self._framework_streams.get(framework.id)
+        if framework.connected and stream is not None:
+            stream.send(event)
+
+    def _close_framework_stream(self, framework: FrameworkRecord, *, abort: bool = False) -> None:
+        stream = self._framework_streams.pop(framework.id, None)
+        framework.stream_id = None
+        if stream is not None:
+            stream.close(abort=abort)
+            self._streams.discard(stream)
+
     # -- agents -------------------------------------------------------------------------------------
     def new_agent_id(self) -> str:
         with self._lock:
@@ -380,37 +348,41 @@ class Master:
 
     def add_agent(self, agent: AgentHandle) -> None:
         """Register a started agent; its resources join the offer pool at the next allocation."""
-        total = Resources.from_json(agent.spec.resources(), f"agent {agent.id} resources")
+        resources = list(agent.spec.resources())
+        total_resources = Resources.from_json(resources, f"agent {agent.id} resources")
         now = self.clock.monotonic()
+        record = AgentRecord(id=agent.id, hostname=agent.spec.hostname, port=agent.port, pid=agent.pid,
+                             url=agent.url, resources=resources, attributes=list(agent.spec.attribute_list()),
+                             total=total_resources, registered_time=self.clock.time(), last_pong=now)
         with self._lock:
-            self.agents[agent.id] = AgentRecord(agent, total, self.clock.time(), now)
+            self.records.agents[agent.id] = record
+            self._agent_handles[agent.id] = agent
             self._next_allocation = now
 
     # MasterLink -------------------------------------------------------------------------------------
     def status_update(self, agent_id: str, framework_id: str, status: dict) -> None:
         """An agent (re)sends a status update: record it and forward it to the framework."""
         with self._lock:
-            framework = self.frameworks.get(framework_id)
+            framework = self.records.frameworks.get(framework_id)
             if framework is None:
                 log.info("dropping status update for unknown framework %s", framework_id)
                 return
             task_id = (status.get("task_id") or {}).get("value")
             task = framework.tasks.get(task_id) or framework.unreachable_tasks.get(task_id)
             if task is not None:
-                self._record_status(task, status)
-            if framework.connected and framework.subscription is not None:
-                framework.subscription.send({"type": "UPDATE", "update": {"status": status}})
+                self._record_status(framework, task, status)
+            self._send(framework, {"type": "UPDATE", "update": {"status": status}})
 
     def agent_reregistered(self, agent_id: str, live_tasks: list[dict]) -> None:
         """An agent came back (after a restart or a healed partition): reconcile the tasks it reports with ours."""
         with self._lock:
-            record = self.agents.get(agent_id)
+            record = self.records.agents.get(agent_id)
             if record is None:
                 raise MasterError(f"agent_reregistered: unknown agent {agent_id}")
             now = self.clock.time()
             reported = {(t["framework_id"], t["task_id"]): t for t in live_tasks}
             was_unreachable = not record.reachable
-            for framework in self.frameworks.values():
+            for framework in self.records.frameworks.values():
                 if was_unreachable:
                     # Mesos re-adds reported tasks and silently forgets the other unreachable ones
                     # (master.cpp _reregisterSlave); reconciliation then answers TASK_GONE for them.
@@ -442,7 +414,7 @@ class Master:
             record.last_pong = self.clock.monotonic()
             self._next_allocation = self.clock.monotonic()
 
-    def _record_status(self, task: TaskRecord, status: dict) -> None:
+    def _record_status(self, framework: FrameworkRecord, task: TaskRecord, status: dict) -> None:
         uuid = status.get("uuid")
         if uuid is None or all(s.get("uuid") != uuid for s in task.statuses):
             task.statuses.append(status)
@@ -451,9 +423,7 @@ class Master:
         if task.state in TERMINAL_STATES:
             task.holds_resources = False
             if uuid is None:
-                framework = self.frameworks.get(task.framework_id)
-                if framework is not None:
-                    framework.complete(task)
+                framework.complete(task)
 
     def _send_update(self, framework: FrameworkRecord, task: TaskRecord, state: str, message: str, reason: str, *,
                      unreachable_time: dict | None = None, record: bool = True) -> None:
@@ -466,19 +436,18 @@ class Master:
             task.state = state
             if state in TERMINAL_STATES:
                 task.holds_resources = False
-        if framework.connected and framework.subscription is not None:
-            framework.subscription.send({"type": "UPDATE", "update": {"status": status}})
+        self._send(framework, {"type": "UPDATE", "update": {"status": status}})
 
     def mark_unreachable(self, agent_id: str, message: str = "health check timed out") -> None:
         """Remove an agent that stopped answering (master.cpp ``markUnreachable`` / ``__removeSlave``)."""
         with self._lock:
-            record = self.agents.get(agent_id)
+            record = self.records.agents.get(agent_id)
             if record is None or not record.reachable:
                 return
             record.reachable = False
             record.unreachable_time = self.clock.time()
             unreachable_time = _now_ns(record.unreachable_time)
-            for framework in self.frameworks.values():
+            for framework in self.records.frameworks.values():
                 for task in [t for t in framework.tasks.values() if t.agent_id == agent_id]:
                     if task.state in TERMINAL_STATES:
                         framework.complete(task)
@@ -490,35 +459,23 @@ class Master:
                     task.unreachable_time = unreachable_time
                     del framework.tasks[task.task_id]
                     framework.unreachable_tasks[task.task_id] = task
-            for offer in [o for o in self.offers.values() if o.agent_id == agent_id]:
+            for offer in list(self.records.offers_of(agent_id=agent_id)):
                 self._rescind(offer)
-            for framework in self.frameworks.values():
-                if framework.connected and framework.subscription is not None:
-                    framework.subscription.send({"type": "FAILURE", "failure": {"agent_id": {"value": agent_id}}})
+            for framework in self.records.frameworks.values():
+                self._send(framework, {"type": "FAILURE", "failure": {"agent_id": {"value": agent_id}}})
 
     # -- offers ---------------------------------------------------------------------------------------
     def _rescind(self, offer: OfferRecord, notify: bool = True) -> None:
-        self.offers.pop(offer.id, None)
-        framework = self.frameworks.get(offer.framework_id)
-        if notify and framework is not None and framework.connected and framework.subscription is not None:
-            framework.subscription.send({"type": "RESCIND", "rescind": {"offer_id": {"value": offer.id}}})
+        self.records.offers.pop(offer.id, None)
+        framework = self.records.frameworks.get(offer.framework_id)
+        if notify and framework is not None:
+            self._send(framework, {"type": "RESCIND", "rescind": {"offer_id": {"value": offer.id}}})
 
-    def _used(self, agent_id: str | None = None, framework_id: str | None = None) -> Resources:
-        total = Resources()
-        for framework in self.frameworks.values():
-            if framework_id is not None and framework.id != framework_id:
-                continue
-            for task in framework.tasks.values():
-                if task.holds_resources and (agent_id is None or task.agent_id == agent_id):
-                    total = total + task.resources
-        return total
-
-    def _offered(self, agent_id: str | None = None, framework_id: str | None = None) -> Resources:
-        total = Resources()
-        for offer in self.offers.values():
-            if (agent_id is None or offer.agent_id == agent_id) and (framework_id is None or offer.framework_id == framework_id):
-                total = total + offer.resources
-        return total
+    def _held(self, *, agent_id: str | None = None, framework_id: str | None = None) -> Resources:
+        """Resources used by tasks or outstanding in offers (of one agent or one framework)."""
+        records = self.records
+        return (total(resources_by_role(records.tasks(agent_id=agent_id, framework_id=framework_id)))
+                + total(resources_by_role(records.offers_of(agent_id=agent_id, framework_id=framework_id))))
 
     def allocate_now(self) -> list[dict]:
         """Run one allocation round now: offer every agent's unallocated resources (see allocator.allocate).
@@ -530,40 +487,39 @@ class Master:
         made: list[dict] = []
         with self._lock:
             now = self.clock.monotonic()
-            agents = [AgentSlot(a.id, a.total - self._used(a.id) - self._offered(a.id), a.total.scalar("gpus") > 0)
-                      for a in self.agents.values() if a.reachable]
+            reachable = self.records.reachable_agents()
+            agents = [AgentSlot(a.id, a.total - self._held(agent_id=a.id), a.total.scalar("gpus") > 0)
+                      for a in reachable]
             frameworks = []
-            for f in self.frameworks.values():
-                if not (f.connected and f.active and f.subscription is not None):
+            for f in self.records.frameworks.values():
+                if not (f.connected and f.active and f.id in self._framework_streams):
                     continue
                 f.filters = [flt for flt in f.filters if flt.expires > now]
                 frameworks.append(FrameworkSlot(f.id, f.roles, set(f.suppressed), "GPU_RESOURCES" in f.capabilities,
-                                                list(f.filters), self._used(framework_id=f.id) + self._offered(framework_id=f.id)))
-            total = Resources()
-            for a in self.agents.values():
-                if a.reachable:
-                    total = total + a.total
+                                                list(f.filters), self._held(framework_id=f.id)))
+            capacity = Resources()
+            for a in reachable:
+                capacity = capacity + a.total
             batches: dict[str, list[dict]] = {}
-            for grant in allocate(agents, frameworks, total, now):
-                record = self.agents[grant.agent_id]
+            for grant in allocate(agents, frameworks, capacity, now):
+                agent = self.records.agents[grant.agent_id]
                 offer_id = f"{self.id}-O{self._offer_counter}"
                 self._offer_counter += 1
-                spec = record.agent.spec
                 offer_json = {
                     "id": {"value": offer_id}, "framework_id": {"value": grant.framework_id},
-                    "agent_id": {"value": grant.agent_id}, "hostname": spec.hostname,
-                    "url": {"scheme": "http", "address": {"hostname": spec.hostname, "ip": self.host, "port": record.agent.port},
+                    "agent_id": {"value": grant.agent_id}, "hostname": agent.hostname,
+                    "url": {"scheme": "http", "address": {"hostname": agent.hostname, "ip": self.host, "port": agent.port},
                             "path": "/slave(1)"},
                     "allocation_info": {"role": grant.role},
                     "resources": grant.resources.to_json(grant.role),
-                    "attributes": spec.attribute_list(),
+                    "attributes": list(agent.attributes),
                 }
-                self.offers[offer_id] = OfferRecord(offer_id, grant.framework_id, grant.agent_id, grant.role,
-                                                    grant.resources, now, offer_json)
+                self.records.offers[offer_id] = OfferRecord(offer_id, grant.framework_id, grant.agent_id, grant.role,
+                                                            grant.resources, now, offer_json)
                 batches.setdefault(grant.framework_id, []).append(offer_json)
                 made.append(copy.deepcopy(offer_json))
             for framework_id, offers in batches.items():
-                self.frameworks[framework_id].subscription.send({"type": "OFFERS", "offers": {"offers": offers}})
+                self._send(self.records.frameworks[framework_id], {"type": "OFFERS", "offers": {"offers": offers}})
         return made
 
     # -- ticker ---------------------------------------------------------------------------------------
@@ -572,18 +528,18 @@ class Master:
         ticker thread."""
         with self._lock:
             now = self.clock.monotonic()
-            for sub in list(self._subscriptions):
-                if sub.closed:
-                    self._subscriptions.discard(sub)
-                elif now >= sub.next_heartbeat:
-                    sub.send({"type": "HEARTBEAT"})
-                    sub.next_heartbeat = now + self.heartbeat_interval
-            for framework in list(self.frameworks.values()):
+            for stream in list(self._streams):
+                if stream.closed:
+                    self._streams.discard(stream)
+                elif now >= stream.next_heartbeat:
+                    stream.send({"type": "HEARTBEAT"})
+                    stream.next_heartbeat = now + self.heartbeat_interval
+            for framework in list(self.records.frameworks.values()):
                 if not framework.connected and framework.failover_deadline is not None and now >= framework.failover_deadline:
                     log.info("framework %s failover timeout elapsed; removing it", framework.id)
                     self._remove_framework(framework)
             if self.offer_timeout is not None:
-                for offer in [o for o in self.offers.values() if now - o.created >= self.offer_timeout]:
+                for offer in [o for o in self.records.offers.values() if now - o.created >= self.offer_timeout]:
                     self._rescind(offer)
             if self.allocation_interval is not None and now >= self._next_allocation:
                 self._next_allocation = now + self.allocation_interval
@@ -603,12 +559,11 @@ class Master:
         while not self._stop.wait(interval):
             with self._lock:
                 # At the address the agent listens on (127.0.0.2 ... for such hostnames), not the master's.
-                targets = [(r.id, urlsplit(r.agent.url).hostname, r.agent.port) for r in self.agents.values()
-                           if r.reachable]
+                targets = [(a.id, urlsplit(a.url).hostname, a.port) for a in self.records.reachable_agents()]
             for agent_id, host, port in targets:
                 ok = _ping(host, port, timeout=min(2.0, interval * 2))
                 with self._lock:
-                    record = self.agents.get(agent_id)
+                    record = self.records.agents.get(agent_id)
                     if record is None or not record.reachable:
                         continue
                     now = self.clock.monotonic()
@@ -618,17 +573,17 @@ class Master:
                         self.mark_unreachable(agent_id)
 
     # -- frameworks -------------------------------------------------------------------------------------
-    def subscribe(self, call: dict, principal: str | None) -> Subscription:
-        """Handle a validated SUBSCRIBE; returns the subscription whose queue the HTTP handler streams."""
+    def subscribe(self, call: dict, principal: str | None) -> EventStream:
+        """Handle a validated SUBSCRIBE; returns the stream the HTTP handler sends."""
         info = dict(call["subscribe"]["framework_info"])
         if principal is not None and "principal" not in info:
             info["principal"] = principal
-        stream = Subscription(None, str(uuidlib.uuid4()))
+        stream = EventStream(str(uuidlib.uuid4()))
         with self._lock:
             error = validate_framework_info(info)
             framework_id = (info.get("id") or {}).get("value")
-            existing = self.frameworks.get(framework_id) if framework_id else None
-            if error is None and framework_id and framework_id in self.removed_framework_ids:
+            existing = self.records.frameworks.get(framework_id) if framework_id else None
+            if error is None and framework_id and framework_id in self.records.removed_framework_ids:
                 error = "Framework has been removed"
             if error is None and existing is not None and existing.info.get("principal") != info.get("principal"):
                 error = "Changing framework's principal is not allowed."
@@ -639,16 +594,17 @@ class Master:
             now = self.clock.time()
             suppressed = set(call["subscribe"].get("suppressed_roles") or [])
             if existing is not None:
-                if existing.subscription is not None:
-                    existing.subscription.send({"type": "ERROR", "error": {"message": "Framework failed over"}})
-                    existing.subscription.close()
+                old = self._framework_streams.get(existing.id)
+                if old is not None:
+                    old.send({"type": "ERROR", "error": {"message": "Framework failed over"}})
+                    self._close_framework_stream(existing)
                 # user and checkpoint cannot change on failover (master.cpp updateFramework).
                 info["user"], info["checkpoint"] = existing.info.get("user"), existing.info.get("checkpoint", False)
                 existing.info = info
                 existing.roles = framework_roles(info)
                 existing.suppressed = suppressed
                 existing.reregistered_time = now
-                for offer in [o for o in self.offers.values() if o.framework_id == existing.id]:
+                for offer in list(self.records.offers_of(framework_id=existing.id)):
                     self._rescind(offer, notify=False)
                 framework = existing
             else:
@@ -657,11 +613,12 @@ class Master:
                     self._framework_counter += 1
                 info["id"] = {"value": framework_id}
                 framework = FrameworkRecord(framework_id, info, framework_roles(info), suppressed, now)
-                self.frameworks[framework_id] = framework
+                self.records.frameworks[framework_id] = framework
             info.setdefault("failover_timeout", 0.0)
             info.setdefault("checkpoint", False)
             stream.framework_id = framework.id
-            framework.subscription = stream
+            self._framework_streams[framework.id] = stream
+            framework.stream_id = stream.stream_id
             framework.connected = framework.active = True
             framework.failover_deadline = None
             stream.send({"type": "SUBSCRIBED", "subscribed": {
@@ -669,24 +626,47 @@ class Master:
                 "heartbeat_interval_seconds": self.heartbeat_interval,
                 "master_info": self.master_info()}})
             stream.next_heartbeat = self.clock.monotonic()
-            self._subscriptions.add(stream)
+            self._streams.add(stream)
             self._next_allocation = self.clock.monotonic()
             return stream
 
-    def stream_closed(self, stream: Subscription) -> None:
+    def scheduler_call(self, call: dict, principal: str | None, stream_id: str | None) -> tuple[int, str]:
+        """A validated non-SUBSCRIBE call: the checks of ``Master::Http::scheduler`` in its order, then the call.
+
+        Returns the (status, body) to answer.
+        """
+        with self._lock:
+            framework = self.records.frameworks.get(call["framework_id"]["value"])
+            if framework is None:
+                return 400, "Framework cannot be found"
+            if principal is not None and principal != framework.info.get("principal"):
+                return 400, (f"Authenticated principal '{principal}' does not match principal "
+                             f"'{framework.info.get('principal', '')}' set in `FrameworkInfo`")
+            if not framework.connected or framework.stream_id is None:
+                return 403, "Framework is not subscribed"
+            if stream_id is None:
+                return 400, "All non-subscribe calls should include the 'Mesos-Stream-Id' header"
+            if stream_id != framework.stream_id:
+                return 400, (f"The stream ID '{stream_id}' included in this request didn't match the stream ID "
+                             f"currently associated with framework ID {framework.id}")
+            self.dispatch(framework, call)
+        return (200 if call["type"] == "UPDATE_FRAMEWORK" else 202), ""
+
+    def stream_closed(self, stream: EventStream) -> None:
         """The SUBSCRIBE connection ended (client went away or the master closed it)."""
         with self._lock:
             stream.closed = True
-            self._subscriptions.discard(stream)
-            framework = self.frameworks.get(stream.framework_id or "")
-            if framework is not None and framework.subscription is stream:
+            self._streams.discard(stream)
+            framework = self.records.frameworks.get(stream.framework_id or "")
+            if framework is not None and self._framework_streams.get(framework.id) is stream:
                 self._disconnect(framework)
 
     def _disconnect(self, framework: FrameworkRecord) -> None:
-        framework.subscription = None
+        self._framework_streams.pop(framework.id, None)
+        framework.stream_id = None
         framework.connected = framework.active = False
         framework.unregistered_time = self.clock.time()
-        for offer in [o for o in self.offers.values() if o.framework_id == framework.id]:
+        for offer in list(self.records.offers_of(framework_id=framework.id)):
             self._rescind(offer, notify=False)
         timeout = float(framework.info.get("failover_timeout") or 0.0)
         framework.failover_deadline = self.clock.monotonic() + timeout
@@ -695,12 +675,13 @@ class Master:
     def drop_framework_stream(self, framework_id: str) -> None:
         """Cut a framework's SUBSCRIBE connection as a network failure would."""
         with self._lock:
-            framework = self.frameworks.get(framework_id)
+            framework = self.records.frameworks.get(framework_id)
             if framework is None:
                 raise MasterError(f"unknown framework {framework_id}")
-            if framework.subscription is not None:
-                framework.subscription.close(abort=True)
-                self._subscriptions.discard(framework.subscription)
+            stream = self._framework_streams.get(framework_id)
+            if stream is not None:
+                stream.close(abort=True)
+                self._streams.discard(stream)
                 self._disconnect(framework)
 
     def _remove_framework(self, framework: FrameworkRecord) -> None:
@@ -715,20 +696,14 @@ class Master:
                 task.latest, task.state = status, "TASK_KILLED"
             task.holds_resources = False
             framework.complete(task)
-        for offer in [o for o in self.offers.values() if o.framework_id == framework.id]:
+        for offer in list(self.records.offers_of(framework_id=framework.id)):
             self._rescind(offer, notify=False)
-        for record in self.agents.values():
-            record.agent.shutdown_framework(framework.id)
-        if framework.subscription is not None:
-            framework.subscription.close()
-            self._subscriptions.discard(framework.subscription)
-        framework.subscription = None
+        for agent in self._agent_handles.values():
+            agent.shutdown_framework(framework.id)
+        self._close_framework_stream(framework)
         framework.connected = framework.active = False
         framework.unregistered_time = self.clock.time()
-        del self.frameworks[framework.id]
-        self.completed_frameworks.append(framework)
-        del self.completed_frameworks[:-50]
-        self.removed_framework_ids.add(framework.id)
+        self.records.complete_framework(framework)
 
     # -- calls ------------------------------------------------------------------------------------------
     def dispatch(self, framework: FrameworkRecord, call: dict) -> None:
@@ -759,6 +734,7 @@ class Master:
         framework.suppressed |= set(suppress.get("roles") or framework.roles)
 
     def _accept(self, framework: FrameworkRecord, accept: dict) -> None:
+        offers = self.records.offers
         offer_ids = [o.get("value") for o in accept.get("offer_ids") or []]
         operations = [op for op in accept.get("operations") or [] if isinstance(op, dict)]
         error = None
@@ -768,7 +744,7 @@ class Master:
             seen: set[str] = set()
             agent_id = None
             for oid in offer_ids:
-                offer = self.offers.get(oid)
+                offer = offers.get(oid)
                 if offer is None:
                     error = f"Offer {oid} is no longer valid"
                     break
@@ -786,28 +762,27 @@ class Master:
                 agent_id = offer.agent_id
         if error is not None:
             for oid in offer_ids:
-                if oid in self.offers:
-                    self._rescind(self.offers[oid], notify=False)
+                if oid in offers:
+                    self._rescind(offers[oid], notify=False)
             state = "TASK_DROPPED" if framework.partition_aware else "TASK_LOST"
             for op in operations:
                 for task in self._operation_tasks(op):
                     status = master_status(framework.id, (task.get("task_id") or {}).get("value", ""), state,
                                            f"Task launched with invalid offers: {error}", "REASON_INVALID_OFFERS",
                                            agent_id=(task.get("agent_id") or {}).get("value"), timestamp=self.clock.time())
-                    if framework.subscription is not None:
-                        framework.subscription.send({"type": "UPDATE", "update": {"status": status}})
+                    self._send(framework, {"type": "UPDATE", "update": {"status": status}})
             return
-        offers = [self.offers.pop(oid) for oid in offer_ids]
-        agent_id, role = offers[0].agent_id, offers[0].role
+        taken = [offers.pop(oid) for oid in offer_ids]
+        agent_id, role = taken[0].agent_id, taken[0].role
         available = Resources()
-        for offer in offers:
+        for offer in taken:
             available = available + offer.resources
-        record = self.agents[agent_id]
+        agent = self.records.agents[agent_id]
         for op in operations:
             kind = op.get("type")
             if kind == "LAUNCH":
                 for task in (op.get("launch") or {}).get("task_infos") or []:
-                    available = self._launch(framework, record, role, task, available)
+                    available = self._launch(framework, agent, role, task, available)
             elif kind == "LAUNCH_GROUP":
                 for task in self._operation_tasks(op):
                     self._task_error(framework, task, "LAUNCH_GROUP is not supported by the embedded master",
@@ -822,10 +797,10 @@ class Master:
         """master.cpp ``decline``: each still-valid offer goes back with the refuse filter; others are ignored."""
         expires = self.clock.monotonic() + refuse_seconds(decline.get("filters"))
         for offer_id in decline.get("offer_ids") or []:
-            offer = self.offers.get((offer_id or {}).get("value"))
+            offer = self.records.offers.get((offer_id or {}).get("value"))
             if offer is None or offer.framework_id != framework.id:
                 continue
-            del self.offers[offer.id]
+            del self.records.offers[offer.id]
             framework.filters.append(RefuseFilter(offer.agent_id, offer.role, offer.resources, expires))
 
     @staticmethod
@@ -840,13 +815,11 @@ class Master:
     def _task_error(self, framework: FrameworkRecord, task: dict, message: str, reason: str = "REASON_TASK_INVALID") -> None:
         status = master_status(framework.id, task["task_id"]["value"], "TASK_ERROR", message, reason,
                                agent_id=(task.get("agent_id") or {}).get("value"), timestamp=self.clock.time())
-        if framework.subscription is not None:
-            framework.subscription.send({"type": "UPDATE", "update": {"status": status}})
+        self._send(framework, {"type": "UPDATE", "update": {"status": status}})
 
-    def _launch(self, framework: FrameworkRecord, record: AgentRecord, role: str, task: dict,
+    def _launch(self, framework: FrameworkRecord, agent: AgentRecord, role: str, task: dict,
                 available: Resources) -> Resources:
-        known = set(framework.tasks)
-        error, resources = validate_task(task, agent_id=record.id, known_task_ids=known,
+        error, resources = validate_task(task, agent_id=agent.id, known_task_ids=set(framework.tasks),
                                          unreachable_task_ids=set(framework.unreachable_tasks), offered=available)
         if error is not None:
             self._task_error(framework, task, error)
@@ -855,13 +828,12 @@ class Master:
         task_id = task["task_id"]["value"]
         executor_id = ((task.get("executor") or {}).get("executor_id") or {}).get("value", "")
         container = task.get("container")
-        record_ = TaskRecord(
-            framework.id, record.id, task_id, str(task.get("name", "")), executor_id, role, resources,
+        framework.tasks[task_id] = TaskRecord(
+            framework.id, agent.id, task_id, str(task.get("name", "")), executor_id, role, resources,
             labels=task.get("labels"), discovery=task.get("discovery"),
-            container=state_json.public_container(container) if isinstance(container, dict) else None,
+            container=public_container(container) if isinstance(container, dict) else None,
             user=(task.get("command") or {}).get("user") or framework.info.get("user"))
-        framework.tasks[task_id] = record_
-        record.agent.launch(dict(framework.info), task_info)
+        self._agent_handles[agent.id].launch(dict(framework.info), task_info)
         return available - resources
 
     def _kill(self, framework: FrameworkRecord, kill: dict) -> None:
@@ -873,18 +845,18 @@ class Master:
             return
         if agent_id is not None and agent_id != task.agent_id:
             return
-        record = self.agents.get(task.agent_id)
-        if record is not None and record.reachable:
-            record.agent.kill(framework.id, task_id, kill.get("kill_policy"))
+        agent = self.records.agents.get(task.agent_id)
+        if agent is not None and agent.reachable:
+            self._agent_handles[agent.id].kill(framework.id, task_id, kill.get("kill_policy"))
 
     def _acknowledge(self, framework: FrameworkRecord, ack: dict) -> None:
         raw = decode_uuid(ack.get("uuid"))
         agent_id = ack["agent_id"].get("value")
         task_id = ack["task_id"].get("value")
-        record = self.agents.get(agent_id)
-        if record is None or raw is None:
+        handle = self._agent_handles.get(agent_id)
+        if handle is None or raw is None:
             return
-        record.agent.acknowledge(framework.id, task_id, raw)
+        handle.acknowledge(framework.id, task_id, raw)
         task = framework.tasks.get(task_id)
         if task is not None and task.latest is not None and task.latest.get("uuid") == ack.get("uuid") \
                 and task.state in TERMINAL_STATES:
@@ -893,12 +865,11 @@ class Master:
     def _reconcile(self, framework: FrameworkRecord, tasks: list[dict]) -> None:
         """master.cpp ``Master::reconcile``: implicit (no tasks) and explicit cases (1)-(6)."""
         now = self.clock.time()
-        sub = framework.subscription
-        if sub is None:
+        if framework.id not in self._framework_streams:
             return
 
         def send(status: dict) -> None:
-            sub.send({"type": "UPDATE", "update": {"status": status}})
+            self._send(framework, {"type": "UPDATE", "update": {"status": status}})
 
         def latest(task: TaskRecord) -> dict:
             healthy = (task.latest or {}).get("healthy")
@@ -917,7 +888,7 @@ class Master:
             task_id = (item.get("task_id") or {}).get("value", "")
             agent_id = (item.get("agent_id") or {}).get("value")
             task = framework.tasks.get(task_id)
-            agent = self.agents.get(agent_id) if agent_id else None
+            agent = self.records.agents.get(agent_id) if agent_id else None
             if task is not None:
                 send(latest(task))
             elif agent is not None and agent.reachable:
@@ -933,6 +904,37 @@ class Master:
                                    "Reconciliation: Task is unknown", "REASON_RECONCILIATION",
                                    agent_id=agent_id, timestamp=now))
 
+    # -- operator event stream ------------------------------------------------------------------------------
+    def subscribe_operator(self) -> EventStream:
+        """Open an operator event stream: SUBSCRIBED now, events as the records change, heartbeats from the ticker."""
+        stream = EventStream(str(uuidlib.uuid4()), operator=True)
+        with self._lock:
+            view = self._view()
+            stream.send(master_views.subscribed_event(view))
+            seen = master_views.observe(self.records)
+            stream.next_heartbeat = self.clock.monotonic() + self.heartbeat_interval
+            self._streams.add(stream)   # the ticker sends HEARTBEATs and stop() closes it
+        threading.Thread(target=self._pump_operator_events, args=(stream, seen), daemon=True,
+                         name=f"mesos-master-operator-stream-{self.port}").start()
+        return stream
+
+    def _pump_operator_events(self, stream: EventStream, seen: master_views.Observation) -> None:
+        """Send the events of each look at the records until the stream or the master closes.
+
+        A failing look (a rendering bug) is logged and closes this stream, so the subscriber sees the end
+        instead of silence; the master is not affected.
+        """
+        while not stream.closed and not self._stop.wait(OPERATOR_POLL_INTERVAL):
+            try:
+                with self._lock:
+                    now = master_views.observe(self.records)
+                    for event in master_views.operator_events(self._view(), seen, now):
+                        stream.send(event)
+                    seen = now
+            except Exception:  # a rendering bug ends this stream visibly, never the master
+                log.exception("operator event stream: look at the master failed; closing the stream")
+                stream.close()
+
     # -- failover -----------------------------------------------------------------------------------------
     def fail_over(self) -> None:
         """Restart in place: new id, every stream dropped, offers and filters gone; tasks and agents kept.
@@ -941,18 +943,18 @@ class Master:
         """
         with self._lock:
             self._reset_identity()
-            for sub in list(self._subscriptions):
-                sub.close(abort=True)
-            self._subscriptions.clear()
-            self.offers.clear()
-            for framework in self.frameworks.values():
+            for stream in list(self._streams):
+                stream.close(abort=True)
+            self._streams.clear()
+            self.records.offers.clear()
+            for framework in self.records.frameworks.values():
                 framework.filters.clear()
-                if framework.subscription is not None:
+                if framework.id in self._framework_streams:
                     self._disconnect(framework)
-            for record in self.agents.values():
-                if record.reachable:
-                    record.reregistered_time = self.clock.time()
-                    record.last_pong = self.clock.monotonic()
+            for agent in self.records.agents.values():
+                if agent.reachable:
+                    agent.reregistered_time = self.clock.time()
+                    agent.last_pong = self.clock.monotonic()
         if self._zk_client is not None:
             try:
                 if self._zk_node:
@@ -960,25 +962,6 @@ class Master:
             except Exception:
                 log.debug("zk node %s already gone", self._zk_node)
             self._zk_register()
-
-    # -- read-only views ----------------------------------------------------------------------------------
-    def state(self) -> dict:
-        with self._lock:
-            return state_json.master_state(self)
-
-    def authenticate(self, header: str | None) -> tuple[bool, str | None]:
-        """(authorized, principal) for an ``Authorization`` header; always authorized when auth is off."""
-        if not self._credentials:
-            return True, None
-        if not header or not header.startswith("Basic "):
-            return False, None
-        try:
-            principal, _, secret = base64.b64decode(header[6:], validate=True).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return False, None
-        if principal in self._credentials and self._credentials[principal] == secret:
-            return True, principal
-        return False, None
 
 
 def _with_allocation_info(task: dict, role: str) -> dict:
@@ -1003,248 +986,3 @@ def _ping(host: str, port: int, timeout: float) -> bool:
         return False
     finally:
         conn.close()
-
-
-# ------------------------------------------------------------------------------------------------
-# HTTP
-# ------------------------------------------------------------------------------------------------
-
-_READONLY = {
-    "state": state_json.master_state,
-    "frameworks": state_json.frameworks_endpoint,
-    "slaves": state_json.slaves_endpoint,
-    "tasks": state_json.tasks_endpoint,
-    "state-summary": state_json.state_summary,
-}
-
-
-def _make_handler(master: Master) -> type[BaseHTTPRequestHandler]:
-    class Handler(_MasterHandler):
-        pass
-
-    Handler.master = master
-    return Handler
-
-
-class _MasterHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "Mesos/" + MESOS_VERSION
-    master: Master
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        log.debug("master http: " + format, *args)
-
-    # -- responses ----------------------------------------------------------------------------------
-    def _respond(self, code: int, body: bytes | str = b"", content_type: str = "text/plain; charset=utf-8",
-                 headers: dict[str, str] | None = None) -> None:
-        data = body.encode() if isinstance(body, str) else body
-        self.send_response(code)
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        if data:
-            self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if data and self.command != "HEAD":
-            self.wfile.write(data)
-
-    def _json(self, obj: object, query: dict[str, str]) -> None:
-        body = dumps(obj)
-        if query.get("jsonp"):
-            self._respond(200, f"{query['jsonp']}({body});", "text/javascript")
-        else:
-            self._respond(200, body, APPLICATION_JSON)
-
-    def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _leader_hostport(self) -> str | None:
-        master = self.master
-        if not master.standby:
-            return f"{master.hostname}:{master.port}"
-        return master.leader
-
-    def _redirect_or_503(self, path_and_query: str) -> None:
-        leader = self._leader_hostport()
-        if leader is None:
-            self._respond(503, "No leader elected")
-        else:
-            self._respond(307, headers={"Location": f"//{leader}{path_and_query}"})
-
-    # -- routing --------------------------------------------------------------------------------------
-    def do_GET(self) -> None:
-        self._route()
-
-    def do_POST(self) -> None:
-        self._route()
-
-    def do_PUT(self) -> None:
-        self._route()
-
-    def do_DELETE(self) -> None:
-        self._route()
-
-    def _route(self) -> None:
-        parts = urlsplit(self.path)
-        path, query = parts.path, query_params(parts.query)
-        try:
-            if path in ("/api/v1/scheduler", "/master/api/v1/scheduler"):
-                self._scheduler(parts)
-                return
-            body = self._read_body() if self.command not in ("GET", "HEAD") else b""
-            # The operator surface (/api/v1, /metrics/snapshot, /flags, /roles) lives in operator_api.
-            reply = operator_api.master_route(self.master, self.command, self.path, self.headers, body)
-            if isinstance(reply, operator_api.StreamReply):  # operator SUBSCRIBE
-                self._stream(reply.subscription)
-                return
-            if reply is not None:
-                self._respond(reply.status, reply.body, reply.content_type, reply.headers)
-                return
-            name = path[len("/master"):] if path.startswith("/master/") else path
-            if name == "/health":
-                self._respond(200)
-            elif name == "/version":
-                self._json({"version": MESOS_VERSION, "build_date": "", "build_time": 0.0, "build_user": ""}, query)
-            elif name == "/redirect":
-                leader = self._leader_hostport()
-                if leader is None:
-                    self._respond(503, "No leader elected")
-                else:
-                    self._respond(307, headers={"Location": f"//{leader}"})
-            elif name.lstrip("/") in _READONLY:
-                if self.master.standby:
-                    self._redirect_or_503(self.path)
-                    return
-                with self.master._lock:
-                    result = _READONLY[name.lstrip("/")](self.master, query)
-                if isinstance(result, tuple):
-                    self._respond(result[0], result[1])
-                else:
-                    self._json(result, query)
-            else:
-                self._respond(404)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    # -- scheduler API ----------------------------------------------------------------------------------
-    def _scheduler(self, parts: Any) -> None:
-        master = self.master
-        # libprocess authenticates before the handler runs, so 401 precedes everything else.
-        ok, principal = master.authenticate(self.headers.get("Authorization"))
-        body = self._read_body()
-        if not ok:
-            self._respond(401, headers={"WWW-Authenticate": 'Basic realm="mesos-master-scheduler"'})
-            return
-        if master.standby:
-            self._redirect_or_503(parts.path + (f"?{parts.query}" if parts.query else ""))
-            return
-        # Mesos' order: method, Content-Type, JSON syntax, JSON -> Call protobuf, then validation.
-        call = decode_call(self.command, self.headers, body, "Call")
-        if isinstance(call, HttpReply):
-            self._respond(call.status, call.body, call.content_type, call.headers)
-            return
-        error = validate_call(call, principal)
-        if error is not None:
-            self._respond(400, f"Failed to validate scheduler::Call: {error}")
-            return
-        if call["type"] == "SUBSCRIBE":
-            if not accepts(self.headers.get("Accept"), APPLICATION_JSON):
-                reply = not_acceptable()
-                self._respond(reply.status, reply.body, reply.content_type)
-                return
-            if "Mesos-Stream-Id" in self.headers:
-                self._respond(400, "Subscribe calls should not include the 'Mesos-Stream-Id' header")
-                return
-            try:
-                stream = master.subscribe(call, principal)
-            except Exception as exc:  # noqa: BLE001 - a bug must cost this request, never the server thread
-                self._internal_error(call, exc)
-                return
-            self._stream(stream)
-            return
-        with master._lock:
-            framework = master.frameworks.get(call["framework_id"]["value"])
-            if framework is None:
-                self._respond(400, "Framework cannot be found")
-                return
-            if principal is not None and principal != framework.info.get("principal"):
-                self._respond(400, f"Authenticated principal '{principal}' does not match principal "
-                                   f"'{framework.info.get('principal', '')}' set in `FrameworkInfo`")
-                return
-            if not framework.connected or framework.subscription is None:
-                self._respond(403, "Framework is not subscribed")
-                return
-            stream_id = self.headers.get("Mesos-Stream-Id")
-            if stream_id is None:
-                self._respond(400, "All non-subscribe calls should include the 'Mesos-Stream-Id' header")
-                return
-            if stream_id != framework.subscription.stream_id:
-                self._respond(400, f"The stream ID '{stream_id}' included in this request didn't match the stream ID "
-                                   f"currently associated with framework ID {framework.id}")
-                return
-            try:
-                master.dispatch(framework, call)
-            except Exception as exc:  # noqa: BLE001 - a bug must cost this request, never the server thread
-                self._internal_error(call, exc)
-                return
-        self._respond(200 if call["type"] == "UPDATE_FRAMEWORK" else 202)
-
-    def _internal_error(self, call: dict, exc: Exception) -> None:
-        """Last resort for a bug in handling a well-typed call: 500, and the master keeps serving.
-
-        Calls are type-checked against the protobuf shapes first, so this is never bad input.  The
-        exception text may quote call values (which may be secrets), so it goes to DEBUG only.
-        """
-        kind = call.get("type", "UNKNOWN")
-        log.error("internal error handling %s call of framework %s: %s (details at DEBUG level)", kind,
-                  (call.get("framework_id") or {}).get("value", "<new>"), type(exc).__name__)
-        log.debug("internal error handling %s call", kind, exc_info=exc)
-        self._respond(500, f"Internal error while handling the {kind} call ({type(exc).__name__}); "
-                           f"see the master log")
-
-    def _stream(self, stream: Subscription) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", APPLICATION_JSON)
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("Mesos-Stream-Id", stream.stream_id)
-        self.end_headers()
-        self.close_connection = True
-        sock = self.connection
-        try:
-            self.wfile.flush()
-            while True:
-                try:
-                    item = stream.events.get(timeout=0.2)
-                except queue.Empty:
-                    if _peer_closed(sock):
-                        break
-                    continue
-                if item is _CLOSE:
-                    self.wfile.write(b"0\r\n\r\n")
-                    self.wfile.flush()
-                    break
-                if item is _ABORT:
-                    try:
-                        sock.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-                    break
-                data = item  # bytes
-                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-                self.wfile.flush()
-        except OSError:
-            pass
-        finally:
-            self.master.stream_closed(stream)
-
-
-def _peer_closed(sock: socket.socket) -> bool:
-    """True when the client closed its end (readable with no data)."""
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-        if not readable:
-            return False
-        return sock.recv(1, socket.MSG_PEEK) == b""
-    except OSError:
-        return True

@@ -26,18 +26,6 @@ from dataclasses import dataclass, field
 MAX_RETRY_INTERVAL = 600.0
 """Mesos' ``STATUS_UPDATE_RETRY_INTERVAL_MAX`` (10 minutes)."""
 
-TERMINAL_STATES = frozenset(
-    {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED", "TASK_GONE",
-     "TASK_GONE_BY_OPERATOR"}
-)
-"""``protobuf::isTerminalState`` in apache/mesos ``src/common/protobuf_utils.cpp``."""
-
-
-def is_terminal(state: str) -> bool:
-    """Whether a task in ``state`` never changes state again."""
-    return state in TERMINAL_STATES
-
-
 def new_uuid() -> bytes:
     """16 random bytes, as ``id::UUID::random()``."""
     return uuid_module.uuid4().bytes

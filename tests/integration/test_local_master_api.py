@@ -397,6 +397,12 @@ def test_readonly_endpoints(cluster):
     assert httpx.get(cluster.master_url + "/health", timeout=10).status_code == 200
     assert httpx.get(cluster.master_url + "/version", timeout=10).json()["version"] == "1.11.0"
     assert httpx.get(cluster.master_url + "/master/tasks?limit=x", timeout=10).status_code == 400
+    # libprocess routing: a trailing slash and a longer path find the endpoint (Mesos CLI clients rely on it).
+    for path in ("/master/frameworks/", "/master/frameworks/anything/else", "/frameworks/"):
+        r = httpx.get(cluster.master_url + path, timeout=10)
+        assert r.status_code == 200 and "frameworks" in r.json(), path
+    assert httpx.get(cluster.master_url + "/master/state/", timeout=10).json()["id"] == cluster.master.id
+    assert httpx.get(cluster.master_url + "/master/nothing", timeout=10).status_code == 404
 
 
 def test_zookeeper_registration(tmp_path, zk_hosts):

@@ -6,7 +6,8 @@ import base64
 
 import pytest
 
-from airflow_mesos.local.agent import AgentSpec, flat_resources, terminal_update
+from airflow_mesos.local.agent import AgentSpec, terminal_update
+from airflow_mesos.local.allocator import Resources
 from airflow_mesos.local.containerizer import (
     LaunchError,
     cpu_limits,
@@ -226,4 +227,4 @@ def test_agent_spec_resources_and_attributes():
     assert AgentSpec(gpus=1).resources()[-1]["name"] == "gpus"
     assert spec.attribute_list() == [{"name": "rack", "type": "TEXT", "text": {"value": "r1"}},
                                      {"name": "level", "type": "SCALAR", "scalar": {"value": 2.0}}]
-    assert flat_resources(spec.resources())["ports"] == "[31000-32000]"
+    assert Resources.from_json(spec.resources()).to_state_model()["ports"] == "[31000-32000]"

@@ -6,7 +6,8 @@ import base64
 
 import pytest
 
-from airflow_mesos.local.status_updates import StatusUpdateManager, encode_uuid, is_terminal, new_uuid
+from airflow_mesos.local.constants import is_terminal
+from airflow_mesos.local.status_updates import StatusUpdateManager, encode_uuid, new_uuid
 
 
 def status(state: str) -> dict:

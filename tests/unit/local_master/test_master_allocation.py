@@ -12,7 +12,8 @@ import queue
 import pytest
 
 from airflow_mesos.clock import FakeClock
-from airflow_mesos.local.master import Master, Subscription
+from airflow_mesos.local.event_stream import EventStream
+from airflow_mesos.local.master import Master
 from tests.unit.local_master.client import framework_info
 from tests.unit.local_master.stub_agent import StubSpec
 
@@ -38,18 +39,18 @@ def make_master(clock: FakeClock, **options) -> Master:
     return master
 
 
-def subscribe(master: Master, name: str) -> Subscription:
+def subscribe(master: Master, name: str) -> EventStream:
     stream = master.subscribe({"type": "SUBSCRIBE", "subscribe": {"framework_info": framework_info(name)}}, None)
     assert received(stream)[0]["type"] == "SUBSCRIBED"
     return stream
 
 
-def received(stream: Subscription) -> list[dict]:
+def received(stream: EventStream) -> list[dict]:
     """The events queued on the stream since the last call."""
     events = []
     while True:
         try:
-            item = stream.events.get_nowait()
+            item = stream.items.get_nowait()
         except queue.Empty:
             return events
         events.append(json.loads(item.split(b"\n", 1)[1]))
@@ -59,8 +60,8 @@ def offers_in(events: list[dict]) -> list[dict]:
     return [offer for e in events if e["type"] == "OFFERS" for offer in e["offers"]["offers"]]
 
 
-def decline_all(master: Master, stream: Subscription, offers: list[dict], refuse_seconds: float) -> None:
-    framework = master.frameworks[stream.framework_id]
+def decline_all(master: Master, stream: EventStream, offers: list[dict], refuse_seconds: float) -> None:
+    framework = master.records.frameworks[stream.framework_id]
     with master._lock:
         master.dispatch(framework, {"type": "DECLINE", "decline": {
             "offer_ids": [o["id"] for o in offers], "filters": {"refuse_seconds": refuse_seconds}}})
@@ -75,7 +76,7 @@ def test_on_demand_master_offers_nothing_until_a_round_is_asked_for(clock):
     assert offers_in(received(stream)) == []
 
     made = master.allocate_now()
-    assert sorted(o["agent_id"]["value"] for o in made) == sorted(master.agents)
+    assert sorted(o["agent_id"]["value"] for o in made) == sorted(master.records.agents)
     assert {o["framework_id"]["value"] for o in made} == {stream.framework_id}
     assert offers_in(received(stream)) == made
     assert master.allocate_now() == []  # everything is offered already
@@ -95,7 +96,7 @@ def test_default_master_allocates_after_a_subscribe_and_then_every_interval(cloc
     stream = subscribe(master, "a")
     master.tick()  # the SUBSCRIBE asked for a round at the next tick (Mesos' addFramework -> generateOffers)
     first = offers_in(received(stream))
-    assert sorted(o["agent_id"]["value"] for o in first) == sorted(master.agents)
+    assert sorted(o["agent_id"]["value"] for o in first) == sorted(master.records.agents)
     decline_all(master, stream, first, refuse_seconds=0)  # back in the pool at once, but not offered at once
     clock.advance(0.5)
     master.tick()
@@ -103,7 +104,7 @@ def test_default_master_allocates_after_a_subscribe_and_then_every_interval(cloc
     clock.advance(0.5)
     master.tick()
     again = offers_in(received(stream))
-    assert sorted(o["agent_id"]["value"] for o in again) == sorted(master.agents)
+    assert sorted(o["agent_id"]["value"] for o in again) == sorted(master.records.agents)
     assert not {o["id"]["value"] for o in again} & {o["id"]["value"] for o in first}
 
 
@@ -115,7 +116,7 @@ def test_declined_agents_come_back_exactly_when_the_refuse_filter_expires(clock)
     clock.advance(4)
     assert master.allocate_now() == []
     clock.advance(1)
-    assert sorted(o["agent_id"]["value"] for o in master.allocate_now()) == sorted(master.agents)
+    assert sorted(o["agent_id"]["value"] for o in master.allocate_now()) == sorted(master.records.agents)
 
 
 @pytest.mark.parametrize("interval", [0, -1.0])

@@ -1,20 +1,20 @@
-"""Operator API v1, /metrics/snapshot, /flags and /roles rendered from master and agent records (no HTTP)."""
+"""The master's views (state JSON, operator API v1, /metrics/snapshot, /flags, /roles, operator events) rendered
+from its records, and its HTTP edge answering without a server."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
-from pathlib import Path
 
 import pytest
 
 from airflow_mesos.clock import FakeClock
-from airflow_mesos.local import metrics, operator_api, state_json
-from airflow_mesos.local.agent import Agent, AgentSpec, _Framework, _Task
+from airflow_mesos.local import master_http, master_views
 from airflow_mesos.local.allocator import Resources
-from airflow_mesos.local.master import FrameworkRecord, Master, OfferRecord
-from airflow_mesos.local.operator_api import HttpReply, parse_call
+from airflow_mesos.local.http_util import HttpReply, decode_call, decode_operator_call
+from airflow_mesos.local.master import Master
+from airflow_mesos.local.records import FrameworkRecord, OfferRecord
 from tests.unit.local_master.stub_agent import StubSpec
 
 SECRET = "s3cr3t-Value-0451"
@@ -53,31 +53,31 @@ JSON_HEADERS = {"Content-Type": "application/json"}
      "Expecting 'Accept' to allow 'application/x-protobuf' or 'application/json'"),
 ])
 def test_bad_master_calls_get_mesos_status_and_message(method, headers, body, code, message):
-    reply = parse_call(method, headers, body, api="master")
+    reply = decode_operator_call(method, headers, body, "master")
     assert isinstance(reply, HttpReply)
     assert reply.status == code
     assert reply.body.decode().startswith(message), reply.body
 
 
 def test_agent_calls_use_the_agent_enum_and_message():
-    assert parse_call("POST", JSON_HEADERS, b'{"type":"GET_CONTAINERS"}', api="agent") == {"type": "GET_CONTAINERS"}
-    reply = parse_call("POST", JSON_HEADERS, b'{"type":"GET_CONTAINERS"}', api="master")
+    assert decode_operator_call("POST", JSON_HEADERS, b'{"type":"GET_CONTAINERS"}', "agent") == {"type": "GET_CONTAINERS"}
+    reply = decode_operator_call("POST", JSON_HEADERS, b'{"type":"GET_CONTAINERS"}', "master")
     assert reply.status == 400 and reply.body == b"Failed to validate master::Call: Expecting 'type' to be present"
-    reply = parse_call("POST", JSON_HEADERS, b'{"type":"LIST_FILES"}', api="agent")
+    reply = decode_operator_call("POST", JSON_HEADERS, b'{"type":"LIST_FILES"}', "agent")
     assert reply.body == b"Failed to validate agent::Call: Expecting 'list_files' to be present"
 
 
 def test_keys_the_call_message_does_not_have_are_dropped_as_stout_does():
-    assert parse_call("POST", JSON_HEADERS, b'{"type":"GET_STATE","extra":1}', api="master") == {"type": "GET_STATE"}
+    assert decode_operator_call("POST", JSON_HEADERS, b'{"type":"GET_STATE","extra":1}', "master") == {"type": "GET_STATE"}
 
 
 def test_payloads_are_converted_with_the_scheduler_apis_rules():
-    call = parse_call("POST", JSON_HEADERS, b'{"type":"READ_FILE","read_file":{"path":"/p","offset":"7","length":2.9}}',
-                      api="agent")
+    call = decode_operator_call("POST", JSON_HEADERS,
+                                b'{"type":"READ_FILE","read_file":{"path":"/p","offset":"7","length":2.9}}', "agent")
     assert call == {"type": "READ_FILE", "read_file": {"path": "/p", "offset": 7, "length": 2}}
-    reply = parse_call("POST", JSON_HEADERS, b'{"type":"DEACTIVATE_AGENT","deactivate_agent":{}}', api="master")
+    reply = decode_operator_call("POST", JSON_HEADERS, b'{"type":"DEACTIVATE_AGENT","deactivate_agent":{}}', "master")
     assert reply.body == b"Failed to convert JSON into Call protobuf: Missing required fields: deactivate_agent.agent_id"
-    reply = parse_call("POST", JSON_HEADERS, b'{"type":"READ_FILE","read_file":{"path":7,"offset":0}}', api="agent")
+    reply = decode_operator_call("POST", JSON_HEADERS, b'{"type":"READ_FILE","read_file":{"path":7,"offset":0}}', "agent")
     assert reply.body.startswith(b"Failed to convert JSON into Call protobuf: Not expecting a JSON number for field 'path'")
 
 
@@ -90,8 +90,6 @@ def test_payloads_are_converted_with_the_scheduler_apis_rules():
     (JSON_HEADERS, b'{"type": 1}', 400, "Failed to convert JSON into Call protobuf: Not expecting a JSON number"),
 ])
 def test_scheduler_and_operator_apis_decode_requests_alike(message, headers, body, code, text):
-    from airflow_mesos.local.http_util import decode_call
-
     reply = decode_call("POST", headers, body, message)
     assert isinstance(reply, HttpReply) and reply.status == code
     assert reply.body.decode().startswith(text), reply.body
@@ -99,7 +97,7 @@ def test_scheduler_and_operator_apis_decode_requests_alike(message, headers, bod
 
 def test_good_call_parses_with_json_accept_or_none():
     for headers in (JSON_HEADERS, {**JSON_HEADERS, "Accept": "application/json"}, {**JSON_HEADERS, "Accept": "*/*"}):
-        assert parse_call("POST", headers, b'{"type":"GET_STATE"}', api="master") == {"type": "GET_STATE"}
+        assert decode_operator_call("POST", headers, b'{"type":"GET_STATE"}', "master") == {"type": "GET_STATE"}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -108,7 +106,7 @@ def test_good_call_parses_with_json_accept_or_none():
 
 
 class AgentHandle:
-    """The parts of an agent the master's records and renderers read; launches are only recorded."""
+    """What the master needs of an agent; launches are only recorded."""
 
     def __init__(self, agent_id: str, spec: StubSpec, port: int) -> None:
         self.id, self.spec, self.port = agent_id, spec, port
@@ -141,12 +139,12 @@ def master(clock):
 
 
 def add_framework(master: Master, name: str, roles: list[str], *, connected: bool = True) -> FrameworkRecord:
-    framework_id = f"{master.id}-{len(master.frameworks):04d}"
+    framework_id = f"{master.id}-{len(master.records.frameworks):04d}"
     info = {"id": {"value": framework_id}, "name": name, "user": "nobody", "roles": roles,
             "capabilities": [{"type": "MULTI_ROLE"}, {"type": "PARTITION_AWARE"}], "failover_timeout": 60.0}
     framework = FrameworkRecord(framework_id, info, roles, set(), master.clock.time(), connected=connected,
                                 active=connected)
-    master.frameworks[framework_id] = framework
+    master.records.frameworks[framework_id] = framework
     return framework
 
 
@@ -169,8 +167,8 @@ def task_info(agent_id: str, task_id: str, cpus: float, mem: float) -> dict:
 def launch(master: Master, framework: FrameworkRecord, agent_index: int, task_id: str, cpus: float, mem: float,
            role: str | None = None):
     """Launch through the master's own accept path (validation, TaskRecord), the agent only records it."""
-    record = list(master.agents.values())[agent_index]
-    available = record.total - master._used(record.id)
+    record = list(master.records.agents.values())[agent_index]
+    available = record.total - master._held(agent_id=record.id)
     master._launch(framework, record, role or framework.roles[0], task_info(record.id, task_id, cpus, mem), available)
     return framework.tasks[task_id]
 
@@ -192,17 +190,26 @@ def busy(master):
     staging = launch(master, framework, 0, "stage", 0.25, 64)
     done = launch(master, framework, 1, "done", 1.0, 256)
     status(master, framework, done, "TASK_FINISHED", "Command exited with status 0")
-    agent1 = list(master.agents.values())[1]
+    agent1 = list(master.records.agents.values())[1]
     offer = OfferRecord(f"{master.id}-O7", framework.id, agent1.id, "airflow/etl", Resources.from_json(
         [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 2.0}}]), master.clock.time(),
         {"id": {"value": f"{master.id}-O7"}, "framework_id": {"value": framework.id}})
-    master.offers[offer.id] = offer
+    master.records.offers[offer.id] = offer
     add_framework(master, "idle", ["other"], connected=False)
     return {"framework": framework, "running": running, "staging": staging, "done": done}
 
 
+def metrics_of(master: Master) -> dict[str, float]:
+    now = master.clock.time()
+    return master.render(lambda view: master_views.master_metrics(view, now))
+
+
+def reply_to(master: Master, body: dict, metrics: dict | None = None) -> HttpReply:
+    return master.render(lambda view: master_http.operator_reply(view, body, metrics or {}))
+
+
 def call(master: Master, body: dict) -> dict:
-    reply = operator_api.master_call(master, body, lambda: metrics.master_metrics(master, master.clock.time()))
+    reply = reply_to(master, body, metrics_of(master))
     assert reply.status == 200, reply.body
     assert reply.content_type == "application/json"
     payload = json.loads(reply.body)
@@ -217,7 +224,7 @@ def call(master: Master, body: dict) -> dict:
 
 def test_master_metrics_count_tasks_frameworks_agents_and_resources(master, busy, clock):
     clock.advance(42)
-    snap = metrics.master_metrics(master, clock.time())
+    snap = metrics_of(master)
     assert snap["master/elected"] == 1.0
     assert snap["master/uptime_secs"] == 42.0
     assert snap["master/tasks_running"] == 2.0
@@ -238,16 +245,16 @@ def test_master_metrics_count_tasks_frameworks_agents_and_resources(master, busy
 
 
 def test_unreachable_agent_leaves_totals_and_its_tasks_become_unreachable(master, busy):
-    agent0 = list(master.agents)[0]
+    agent0 = list(master.records.agents)[0]
     master.mark_unreachable(agent0)
-    snap = metrics.master_metrics(master, master.clock.time())
+    snap = metrics_of(master)
     assert snap["master/slaves_active"] == 1.0 and snap["master/slaves_unreachable"] == 1.0
     assert snap["master/tasks_running"] == 0.0 and snap["master/tasks_unreachable"] == 3.0
     assert snap["master/cpus_total"] == 2.0 and snap["master/cpus_used"] == 0.0
 
 
 def test_standby_master_is_not_elected(clock):
-    assert metrics.master_metrics(Master(clock=clock, standby=True), clock.time())["master/elected"] == 0.0
+    assert metrics_of(Master(clock=clock, standby=True))["master/elected"] == 0.0
 
 
 def test_get_metrics_lists_the_snapshot_sorted_by_name(master, busy):
@@ -274,7 +281,7 @@ def test_get_tasks_renders_v1_tasks_in_their_lists(master, busy):
     assert sorted(t["task_id"]["value"] for t in tasks["tasks"]) == ["run-0", "run-1", "stage"]
     assert [t["task_id"]["value"] for t in tasks["completed_tasks"]] == ["done"]
     run0 = next(t for t in tasks["tasks"] if t["task_id"]["value"] == "run-0")
-    agent0 = list(master.agents)[0]
+    agent0 = list(master.records.agents)[0]
     assert run0["agent_id"] == {"value": agent0}
     assert run0["framework_id"] == {"value": busy["framework"].id}
     assert run0["state"] == "TASK_RUNNING" and run0["status_update_state"] == "TASK_RUNNING"
@@ -304,7 +311,7 @@ def test_get_frameworks_agents_executors_and_state(master, busy):
     agents = call(master, {"type": "GET_AGENTS"})
     assert agents["recovered_agents"] == []
     first = agents["agents"][0]
-    assert first["agent_info"]["id"] == {"value": list(master.agents)[0]}
+    assert first["agent_info"]["id"] == {"value": list(master.records.agents)[0]}
     assert first["agent_info"]["port"] == 6000 and first["pid"] == "slave(1)@127.0.0.1:6000"
     assert first["active"] is True and first["version"] == "1.11.0"
     assert {"type": "MULTI_ROLE"} in first["capabilities"]
@@ -326,19 +333,20 @@ def test_roles_include_ancestors_and_count_allocated_plus_offered(master, busy):
     assert {r["name"]: r["scalar"]["value"] for r in etl["resources"]} == {"cpus": 3.25, "mem": 320.0}
     assert roles[0]["frameworks"] == [] and roles[0]["resources"] == etl["resources"]   # parent counts children
 
-    endpoint = state_json.roles_endpoint(master, {})["roles"]
+    endpoint = master.render(lambda view: master_views.roles_endpoint(view, {}))["roles"]
     assert [r["name"] for r in endpoint] == ["airflow", "airflow/etl", "other"]
     assert endpoint[1]["allocated"] == {"cpus": 1.25, "mem": 320.0}
     assert endpoint[1]["offered"] == {"cpus": 2.0}
     assert endpoint[1]["resources"] == {"cpus": 3.25, "mem": 320.0}
-    assert endpoint[2]["frameworks"] == [list(master.frameworks)[1]]
+    assert endpoint[2]["frameworks"] == [list(master.records.frameworks)[1]]
 
 
 def test_flags_version_health_master_and_trivial_calls(master, busy):
     flags = call(master, {"type": "GET_FLAGS"})["flags"]
     assert [f["name"] for f in flags] == sorted(f["name"] for f in flags)
-    state_flags = state_json.master_state(master)["flags"]
-    assert {f["name"]: f["value"] for f in flags} == state_flags == state_json.flags_endpoint(master, {})["flags"]
+    state_flags = master.state()["flags"]
+    endpoint_flags = master.render(lambda view: master_views.flags_endpoint(view, {}))["flags"]
+    assert {f["name"]: f["value"] for f in flags} == state_flags == endpoint_flags
     assert all(isinstance(f["value"], str) for f in flags)
     assert call(master, {"type": "GET_VERSION"})["version_info"]["version"] == "1.11.0"
     assert call(master, {"type": "GET_HEALTH"}) == {"healthy": True}
@@ -351,22 +359,23 @@ def test_flags_version_health_master_and_trivial_calls(master, busy):
 @pytest.mark.parametrize("kind", ["RESERVE_RESOURCES", "DRAIN_AGENT", "MARK_AGENT_GONE", "TEARDOWN",
                                   "UPDATE_QUOTA", "SET_LOGGING_LEVEL", "GET_QUOTA"])
 def test_mutating_calls_are_501_naming_the_call(master, kind):
-    reply = operator_api.master_call(master, {"type": kind}, dict)
+    reply = reply_to(master, {"type": kind})
     assert reply.status == 501
     assert reply.body.decode().startswith(f"{kind} is not supported by the embedded Mesos master")
 
 
 def test_unknown_call_is_bare_501_and_master_files_are_404(master):
-    assert operator_api.master_call(master, {"type": "UNKNOWN"}, dict).status == 501
-    reply = operator_api.master_call(master, {"type": "READ_FILE", "read_file": {"path": "/master/log", "offset": 0}}, dict)
+    assert reply_to(master, {"type": "UNKNOWN"}).status == 501
+    reply = reply_to(master, {"type": "READ_FILE", "read_file": {"path": "/master/log", "offset": 0}})
     assert reply.status == 404
 
 
 def test_no_master_response_shows_a_secret(master, busy):
-    bodies = [operator_api.master_call(master, {"type": kind, "get_metrics": {}}, dict).body
+    bodies = [reply_to(master, {"type": kind, "get_metrics": {}}).body
               for kind in ("GET_STATE", "GET_TASKS", "GET_FRAMEWORKS", "GET_AGENTS", "GET_EXECUTORS", "GET_ROLES",
                            "GET_FLAGS", "GET_MASTER")]
-    bodies.append(json.dumps(state_json.roles_endpoint(master, {})).encode())
+    for endpoint in master_views.READONLY_ENDPOINTS.values():
+        bodies.append(json.dumps(master.render(lambda view, endpoint=endpoint: endpoint(view, {}))).encode())
     assert len(busy["framework"].tasks) == 4   # the renderers really had tasks to show
     for body in bodies:
         assert SECRET.encode() not in body
@@ -379,16 +388,20 @@ def test_no_master_response_shows_a_secret(master, busy):
 # ------------------------------------------------------------------------------------------------
 
 
+def events_between(master: Master, before, now) -> list[dict]:
+    return master.render(lambda view: master_views.operator_events(view, before, now))
+
+
 def test_operator_events_report_every_change_once_in_order(master):
-    before = operator_api.observe(master)
-    assert operator_api.operator_events(master, before, operator_api.observe(master)) == []
+    before = master_views.observe(master.records)
+    assert events_between(master, before, master_views.observe(master.records)) == []
 
     framework = add_framework(master, "airflow", ["airflow"])
     task = launch(master, framework, 0, "t1", 0.5, 64)
     status(master, framework, task, "TASK_STARTING")
     status(master, framework, task, "TASK_RUNNING")   # two statuses between looks: both are reported
-    now = operator_api.observe(master)
-    events = operator_api.operator_events(master, before, now)
+    now = master_views.observe(master.records)
+    events = events_between(master, before, now)
     assert [e["type"] for e in events] == ["FRAMEWORK_ADDED", "TASK_ADDED", "TASK_UPDATED", "TASK_UPDATED"]
     added = events[1]["task_added"]["task"]
     assert added["task_id"] == {"value": "t1"} and added["state"] == "TASK_STAGING" and added["statuses"] == []
@@ -401,24 +414,24 @@ def test_operator_events_report_every_change_once_in_order(master):
     status(master, framework, task, "TASK_FINISHED")
     master._acknowledge(framework, {"agent_id": {"value": task.agent_id}, "task_id": {"value": "t1"},
                                     "uuid": task.latest["uuid"]})          # completed between looks
-    agent0 = list(master.agents)[0]
-    master.mark_unreachable(list(master.agents)[1])
+    agent0 = list(master.records.agents)[0]
+    master.mark_unreachable(list(master.records.agents)[1])
     framework.connected = framework.active = False
-    now = operator_api.observe(master)
-    events = operator_api.operator_events(master, before, now)
+    now = master_views.observe(master.records)
+    events = events_between(master, before, now)
     assert [e["type"] for e in events] == ["FRAMEWORK_UPDATED", "TASK_UPDATED", "AGENT_REMOVED"]
     assert events[0]["framework_updated"]["framework"]["connected"] is False
     assert events[1]["task_updated"]["state"] == "TASK_FINISHED"
-    assert events[2]["agent_removed"] == {"agent_id": {"value": list(master.agents)[1]}}
+    assert events[2]["agent_removed"] == {"agent_id": {"value": list(master.records.agents)[1]}}
 
     before = now
     master._remove_framework(framework)
-    master.agents[list(master.agents)[1]].reachable = True
-    events = operator_api.operator_events(master, before, operator_api.observe(master))
+    master.records.agents[list(master.records.agents)[1]].reachable = True
+    events = events_between(master, before, master_views.observe(master.records))
     assert [e["type"] for e in events] == ["AGENT_ADDED", "FRAMEWORK_REMOVED"]
-    assert events[0]["agent_added"]["agent"]["agent_info"]["id"] == {"value": list(master.agents)[1]}
+    assert events[0]["agent_added"]["agent"]["agent_info"]["id"] == {"value": list(master.records.agents)[1]}
     assert events[1]["framework_removed"]["framework_info"]["id"] == {"value": framework.id}
-    assert agent0 in master.agents
+    assert agent0 in master.records.agents
 
 
 # ------------------------------------------------------------------------------------------------
@@ -426,191 +439,38 @@ def test_operator_events_report_every_change_once_in_order(master):
 # ------------------------------------------------------------------------------------------------
 
 
-def test_master_route_serves_operator_paths_and_leaves_others(master, busy):
-    assert operator_api.master_route(master, "GET", "/master/state", {}, b"") is None
-    assert operator_api.master_route(master, "GET", "/master/metrics/snapshot", {}, b"") is None
-    snap = operator_api.master_route(master, "GET", "/metrics/snapshot", {}, b"")
+def serve(master: Master, method: str, uri: str, body: bytes = b"", headers: dict | None = None) -> HttpReply:
+    reply = master_http.serve(master, method, uri, headers if headers is not None else JSON_HEADERS, body)
+    assert isinstance(reply, HttpReply)
+    return reply
+
+
+def test_master_edge_serves_operator_paths(master, busy):
+    assert serve(master, "GET", "/master/metrics/snapshot").status == 404   # the metrics process is not under /master
+    snap = serve(master, "GET", "/metrics/snapshot")
     assert json.loads(snap.body)["master/tasks_running"] == 2.0
     assert "system/cpus_total" in json.loads(snap.body)
     for path in ("/flags", "/master/flags"):
-        assert json.loads(operator_api.master_route(master, "GET", path, {}, b"").body)["flags"]["port"] == "5050"
-    assert json.loads(operator_api.master_route(master, "GET", "/master/roles", {}, b"").body)["roles"]
-    reply = operator_api.master_route(master, "POST", "/api/v1", JSON_HEADERS, b'{"type":"GET_HEALTH"}')
+        assert json.loads(serve(master, "GET", path).body)["flags"]["port"] == "5050"
+    assert json.loads(serve(master, "GET", "/master/roles").body)["roles"]
+    reply = serve(master, "POST", "/api/v1", b'{"type":"GET_HEALTH"}')
     assert json.loads(reply.body) == {"type": "GET_HEALTH", "get_health": {"healthy": True}}
-    reply = operator_api.master_route(master, "POST", "/master/api/v1", JSON_HEADERS,
-                                      b'{"type":"GET_METRICS","get_metrics":{}}')
+    reply = serve(master, "POST", "/master/api/v1", b'{"type":"GET_METRICS","get_metrics":{}}')
     assert {"name": "master/tasks_staging", "value": 1.0} in json.loads(reply.body)["get_metrics"]["metrics"]
-    jsonp = operator_api.master_route(master, "GET", "/master/flags?jsonp=cb", {}, b"")
+    jsonp = serve(master, "GET", "/master/flags?jsonp=cb")
     assert jsonp.content_type == "text/javascript" and jsonp.body.startswith(b"cb({")
+    assert json.loads(serve(master, "GET", "/master/state").body)["id"] == master.id
+    assert json.loads(serve(master, "GET", "/version").body)["version"] == "1.11.0"
 
 
 def test_standby_redirects_api_and_roles_but_serves_flags_and_metrics(clock):
     standby = Master(clock=clock, standby=True, leader="leader.example:5050")
-    reply = operator_api.master_route(standby, "POST", "/api/v1", JSON_HEADERS, b'{"type":"GET_STATE"}')
+    reply = serve(standby, "POST", "/api/v1", b'{"type":"GET_STATE"}')
     assert reply.status == 307 and reply.headers["Location"] == "//leader.example:5050/api/v1"
-    assert operator_api.master_route(standby, "GET", "/master/roles", {}, b"").status == 307
-    assert operator_api.master_route(standby, "GET", "/master/flags", {}, b"").status == 200
-    assert json.loads(operator_api.master_route(standby, "GET", "/metrics/snapshot", {}, b"").body)["master/elected"] == 0.0
+    assert serve(standby, "GET", "/master/roles").status == 307
+    assert serve(standby, "GET", "/master/state?jsonp=x").headers["Location"] == "//leader.example:5050/master/state?jsonp=x"
+    assert serve(standby, "GET", "/master/flags").status == 200
+    assert json.loads(serve(standby, "GET", "/metrics/snapshot").body)["master/elected"] == 0.0
     lost = Master(clock=clock, standby=True, leader=None)
-    reply = operator_api.master_route(lost, "POST", "/api/v1", JSON_HEADERS, b'{"type":"GET_STATE"}')
+    reply = serve(lost, "POST", "/api/v1", b'{"type":"GET_STATE"}')
     assert (reply.status, reply.body) == (503, b"No leader elected")
-
-
-# ------------------------------------------------------------------------------------------------
-# Agent
-# ------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def agent(tmp_path, clock):
-    """An unstarted agent whose records hold a running, a finished-and-acknowledged and a staging task."""
-    a = Agent(agent_id="A-S0", spec=AgentSpec(cpus=3, mem=3000, disk=100), work_dir=tmp_path, clock=clock)
-    a._start_time = clock.time()
-    framework_info = {"id": {"value": "F-1"}, "name": "airflow", "user": "nobody", "roles": ["airflow"]}
-    a._frameworks["F-1"] = _Framework(framework_info)
-    for task_id, state, terminated, completed in (("run", "TASK_RUNNING", False, False),
-                                                  ("done", "TASK_FINISHED", True, True),
-                                                  ("stage", "TASK_STAGING", False, False)):
-        info = task_info("A-S0", task_id, 1.0, 100.0)
-        directory = tmp_path / "runs" / task_id
-        directory.mkdir(parents=True)
-        task = _Task("F-1", info, f"container-{task_id}", directory, a._epoch, state=state, terminated=terminated,
-                     completed=completed)
-        task.statuses.append({"state": state, "timestamp": clock.time(),
-                              "container_status": {"container_id": {"value": task.container_id},
-                                                   "network_infos": [{"ip_addresses": [{"ip_address": "127.0.0.1"}]}]}})
-        if state == "TASK_RUNNING":
-            task.run = object()
-        a._tasks[("F-1", task_id)] = task
-        a._files.attach(directory, f"/sandbox/{task_id}")
-    (tmp_path / "runs" / "run" / "stdout").write_bytes(b"hello\x00world\n" * 10)
-    (tmp_path / "runs" / "run" / "sub").mkdir()
-    (tmp_path / "outside").write_text("private")
-    return a
-
-
-def agent_call(agent: Agent, body: dict) -> dict | HttpReply:
-    """The call as the HTTP edge hands it over (decoded and normalized), answered by the agent."""
-    call = parse_call("POST", JSON_HEADERS, json.dumps(body).encode(), api="agent")
-    assert not isinstance(call, HttpReply), call.body
-    reply = operator_api.agent_call(agent, call)
-    if reply.status != 200:
-        return reply
-    payload = json.loads(reply.body)
-    assert payload["type"] == body["type"]
-    return payload[body["type"].lower()]
-
-
-def test_agent_metrics_count_tasks_and_resources(agent, clock):
-    clock.advance(5)
-    snap = metrics.agent_metrics(operator_api.agent_view(agent), clock.time())
-    assert snap["slave/uptime_secs"] == 5.0
-    assert snap["slave/registered"] == 0.0       # its server was never started
-    assert snap["slave/tasks_running"] == 1.0 and snap["slave/tasks_staging"] == 1.0
-    assert snap["slave/tasks_finished"] == 1.0 and snap["slave/tasks_failed"] == 0.0
-    assert snap["slave/executors_running"] == 1.0 and snap["slave/executors_registering"] == 1.0
-    assert snap["slave/executors_terminated"] == 1.0
-    assert snap["slave/frameworks_active"] == 1.0
-    assert snap["slave/cpus_total"] == 3.0 and snap["slave/cpus_used"] == 2.0
-    assert snap["slave/cpus_percent"] == pytest.approx(2 / 3)
-    assert snap["slave/mem_used"] == 200.0
-
-
-def test_agent_get_tasks_executors_frameworks_and_containers(agent):
-    tasks = agent_call(agent, {"type": "GET_TASKS"})
-    assert sorted(t["task_id"]["value"] for t in tasks["launched_tasks"]) == ["run", "stage"]
-    assert [t["task_id"]["value"] for t in tasks["completed_tasks"]] == ["done"]
-    assert tasks["terminated_tasks"] == [] and tasks["queued_tasks"] == [] and tasks["pending_tasks"] == []
-    run = next(t for t in tasks["launched_tasks"] if t["task_id"]["value"] == "run")
-    assert run["agent_id"] == {"value": "A-S0"} and run["framework_id"] == {"value": "F-1"}
-    assert run["statuses"][0]["agent_id"] == {"value": "A-S0"}
-    assert run["container"] == {"type": "DOCKER", "docker": {"image": "busybox", "network": "HOST"}}
-
-    executors = agent_call(agent, {"type": "GET_EXECUTORS"})
-    assert sorted(e["executor_info"]["executor_id"]["value"] for e in executors["executors"]) == ["run", "stage"]
-    assert [e["executor_info"]["name"] for e in executors["completed_executors"]] == ["Command Executor (Task: done)"]
-    assert all("command" not in e["executor_info"] for e in executors["executors"])
-
-    frameworks = agent_call(agent, {"type": "GET_FRAMEWORKS"})
-    assert [f["framework_info"]["id"] for f in frameworks["frameworks"]] == [{"value": "F-1"}]
-
-    [container] = agent_call(agent, {"type": "GET_CONTAINERS"})["containers"]
-    assert container["container_id"] == {"value": "container-run"}
-    assert container["executor_id"] == {"value": "run"}
-    assert container["container_status"]["network_infos"][0]["ip_addresses"] == [{"ip_address": "127.0.0.1"}]
-    assert container["resource_statistics"]["cpus_limit"] == 1.0
-    assert container["resource_statistics"]["mem_limit_bytes"] == 100 * 1024 * 1024
-
-    state = agent_call(agent, {"type": "GET_STATE"})
-    assert state == {"get_tasks": tasks, "get_executors": executors, "get_frameworks": frameworks}
-    flags = agent_call(agent, {"type": "GET_FLAGS"})["flags"]
-    assert {f["name"]: f["value"] for f in flags} == agent.state()["flags"]
-
-
-def test_no_agent_response_shows_a_secret(agent):
-    for kind in ("GET_STATE", "GET_TASKS", "GET_EXECUTORS", "GET_CONTAINERS", "GET_FRAMEWORKS", "GET_FLAGS"):
-        body = operator_api.agent_call(agent, {"type": kind}).body
-        assert SECRET.encode() not in body and base64.b64encode(SECRET.encode()) not in body
-        assert b"PASSWORD" not in body and b"environment" not in body
-
-
-def test_read_file_returns_base64_data_and_file_size(agent):
-    size = len(b"hello\x00world\n" * 10)
-    read = agent_call(agent, {"type": "READ_FILE", "read_file": {"path": "/sandbox/run/stdout", "offset": 0}})
-    assert read["size"] == size
-    assert base64.b64decode(read["data"]) == b"hello\x00world\n" * 10
-    read = agent_call(agent, {"type": "READ_FILE", "read_file": {"path": "/sandbox/run/stdout", "offset": "6", "length": 5}})
-    assert base64.b64decode(read["data"]) == b"world" and read["size"] == size
-    read = agent_call(agent, {"type": "READ_FILE", "read_file": {"path": "/sandbox/run/stdout", "offset": size + 10}})
-    assert read == {"size": size, "data": ""}
-
-
-def test_read_file_is_capped_at_16_pages(agent, tmp_path):
-    (tmp_path / "runs" / "run" / "big").write_bytes(b"x" * 100_000)
-    read = agent_call(agent, {"type": "READ_FILE", "read_file": {"path": "/sandbox/run/big", "offset": 0}})
-    assert read["size"] == 100_000 and len(base64.b64decode(read["data"])) == 65536
-
-
-@pytest.mark.parametrize("payload,code,message", [
-    ({"path": "/sandbox/run/sub", "offset": 0}, 400, "Cannot read a directory.\n"),
-    ({"path": "/sandbox/run/nothing", "offset": 0}, 404, ""),
-    ({"path": "/unattached/file", "offset": 0}, 404, ""),
-    ({"path": "/sandbox/run/../../outside", "offset": 0}, 400, "is inaccessible"),
-])
-def test_read_file_refuses_like_files_read(agent, payload, code, message):
-    reply = agent_call(agent, {"type": "READ_FILE", "read_file": payload})
-    assert isinstance(reply, HttpReply) and reply.status == code
-    assert message in reply.body.decode()
-
-
-def test_read_file_offset_is_a_uint64_so_minus_one_reads_past_the_end(agent):
-    # stout casts -1 into the uint64 field (2^64 - 1): Mesos answers with the size and no data, not a 400.
-    call = parse_call("POST", JSON_HEADERS, b'{"type":"READ_FILE","read_file":{"path":"/sandbox/run/stdout","offset":-1}}',
-                      api="agent")
-    assert call["read_file"]["offset"] == 2**64 - 1
-    assert agent_call(agent, call) == {"size": len(b"hello\x00world\n" * 10), "data": ""}
-    reply = parse_call("POST", JSON_HEADERS, b'{"type":"READ_FILE","read_file":{"path":"/p","offset":"x"}}', api="agent")
-    assert reply.status == 400 and reply.body.startswith(b"Failed to convert JSON into Call protobuf: Failed to parse 'x'")
-
-
-def test_list_files_gives_v1_file_infos(agent, tmp_path):
-    infos = agent_call(agent, {"type": "LIST_FILES", "list_files": {"path": "/sandbox/run"}})["file_infos"]
-    by_path = {i["path"]: i for i in infos}
-    assert sorted(by_path) == ["/sandbox/run/stdout", "/sandbox/run/sub"]
-    stdout = by_path["/sandbox/run/stdout"]
-    st = os.stat(tmp_path / "runs" / "run" / "stdout")
-    assert stdout["size"] == st.st_size and stdout["mode"] == st.st_mode
-    assert stdout["mtime"] == {"nanoseconds": int(st.st_mtime) * 1_000_000_000}
-    assert agent_call(agent, {"type": "LIST_FILES", "list_files": {"path": "/nope"}}).status == 404
-
-
-def test_agent_route_paths(agent):
-    snap = json.loads(operator_api.agent_route(agent, "GET", "/metrics/snapshot", {}, b"").body)
-    assert snap["slave/tasks_running"] == 1.0
-    flags = json.loads(operator_api.agent_route(agent, "GET", "/slave(1)/flags", {}, b"").body)["flags"]
-    assert flags["work_dir"] == str(Path(agent.work_dir))
-    reply = operator_api.agent_route(agent, "POST", "/slave(1)/api/v1", JSON_HEADERS, b'{"type":"GET_HEALTH"}')
-    assert json.loads(reply.body) == {"type": "GET_HEALTH", "get_health": {"healthy": True}}
-    reply = operator_api.agent_route(agent, "POST", "/api/v1", JSON_HEADERS, b'{"type":"LAUNCH_CONTAINER","launch_container":{}}')
-    assert reply.status == 501 and b"LAUNCH_CONTAINER is not supported by the embedded Mesos agent" in reply.body
-    assert operator_api.agent_route(agent, "GET", "/state", {}, b"") is None
