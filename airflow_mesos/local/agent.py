@@ -43,13 +43,13 @@ from airflow_mesos.local import agent_http, agent_views
 from airflow_mesos.local.agent_records import AgentFramework, AgentTask, AgentView
 from airflow_mesos.local.allocator import InvalidResources, Resources
 from airflow_mesos.local.constants import is_terminal
-from airflow_mesos.local.containerizer import (
+from airflow_mesos.local.launch_planner import (
     DEFAULT_COMMAND_KILL_GRACE,
     DEFAULT_DOCKER_STOP_TIMEOUT,
     LaunchError,
-    LaunchPlan,
+    RunSpec,
     grace_seconds,
-    plan_launch,
+    plan_run,
 )
 from airflow_mesos.local.process_containerizer import ExitInfo, ProcessRun, describe_exit
 from airflow_mesos.local.sandbox import FileServer, create_run_directory, run_directory, virtual_latest
@@ -524,14 +524,14 @@ class Agent:
             if task.epoch == self._epoch:
                 self._runs.pop(task.container_id, None)
 
-    def _plan(self, task: AgentTask) -> LaunchPlan:
-        """plan_launch, with any unexpected error turned into a LaunchError (so TASK_FAILED, not a dead thread).
+    def _plan(self, task: AgentTask) -> RunSpec:
+        """plan_run, with any unexpected error turned into a LaunchError (so TASK_FAILED, not a dead thread).
 
         The master hands over type-checked TaskInfos, so this guards against our own bugs; the exception
         text may quote TaskInfo values (possibly secrets), so the traceback goes to DEBUG only.
         """
         try:
-            return plan_launch(task.task_info, framework_id=task.framework_id, agent_id=self.id,
+            return plan_run(task.task_info, framework_id=task.framework_id, agent_id=self.id,
                                container_id=task.container_id, sandbox_dir=str(task.directory),
                                agent_endpoint=f"{self.spec.hostname}:{self.port}")
         except LaunchError:

@@ -25,7 +25,7 @@ import tarfile
 import threading
 from pathlib import Path
 
-from airflow_mesos.local.containerizer import LaunchError, LaunchPlan, docker_create_kwargs
+from airflow_mesos.local.launch_planner import LaunchError, RunSpec, docker_create_kwargs
 from airflow_mesos.local.process_containerizer import ExitInfo
 from airflow_mesos.local.secrets import SecretError, container_uid, hand_env_file_to, write_env_file
 
@@ -60,9 +60,9 @@ def remove_labelled_containers(client, agent_id: str | None = None) -> int:
 
 
 class DockerRun:
-    """One container started from a :class:`LaunchPlan` of kind ``docker`` or ``mesos``."""
+    """One container started from a :class:`RunSpec` of kind ``docker`` or ``mesos``."""
 
-    def __init__(self, plan: LaunchPlan, sandbox: Path, *, client, agent_id: str, secrets_dir: Path) -> None:
+    def __init__(self, plan: RunSpec, sandbox: Path, *, client, agent_id: str, secrets_dir: Path) -> None:
         self.plan = plan
         self.sandbox = sandbox
         self.client = client

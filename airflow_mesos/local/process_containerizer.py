@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from airflow_mesos.local.containerizer import LaunchError, LaunchPlan
+from airflow_mesos.local.launch_planner import LaunchError, RunSpec
 
 
 @dataclass
@@ -41,11 +41,11 @@ def describe_exit(prefix: str, info: ExitInfo) -> str:
 
 
 class ProcessRun:
-    """One host process started from a :class:`LaunchPlan` of kind ``process``."""
+    """One host process started from a :class:`RunSpec` of kind ``process``."""
 
     message_prefix = "Command"
 
-    def __init__(self, plan: LaunchPlan, sandbox: Path) -> None:
+    def __init__(self, plan: RunSpec, sandbox: Path) -> None:
         self.plan = plan
         self.sandbox = sandbox
         self._proc: subprocess.Popen | None = None

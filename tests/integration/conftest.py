@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.local_master.client import Subscription
+from tests.unit.local_master.client import SchedulerClient
 
 
 @pytest.fixture
 def subs():
     """Scheduler subscriptions a test opened with the independent test client; closed at teardown."""
-    opened: list[Subscription] = []
+    opened: list[SchedulerClient] = []
     yield opened
     for s in opened:
         s.close()

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from airflow_mesos.local.cluster import LocalCluster
-from tests.unit.local_master.client import Subscription, command_task, framework_info, launch_call
+from tests.unit.local_master.client import SchedulerClient, command_task, framework_info, launch_call
 from tests.unit.local_master.stub_agent import StubAgent, StubSpec
 
 pytestmark = pytest.mark.integration
@@ -33,9 +33,9 @@ def cluster(tmp_path, request):
         yield c
 
 
-def subscribe(cluster, subs, **kwargs) -> Subscription:
+def subscribe(cluster, subs, **kwargs) -> SchedulerClient:
     info = kwargs.pop("info", None) or framework_info()
-    sub = Subscription(cluster.master_url, info, **kwargs)
+    sub = SchedulerClient(cluster.master_url, info, **kwargs)
     subs.append(sub)
     return sub
 
@@ -362,7 +362,7 @@ def test_basic_auth(tmp_path, subs):
         assert r.status_code == 400
         assert r.text == ("Failed to validate scheduler::Call: Authenticated principal 'fw' does not match "
                           "principal 'other' set in `FrameworkInfo`")
-        sub = Subscription(c.master_url, framework_info(), auth=("fw", "s3cret"))
+        sub = SchedulerClient(c.master_url, framework_info(), auth=("fw", "s3cret"))
         subs.append(sub)
         sub.event("OFFERS")
         fw = httpx.get(c.master_url + "/master/state", timeout=10).json()["frameworks"][0]

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from airflow_mesos.local import AgentSpec, LocalCluster
-from tests.unit.local_master.client import Subscription, command_task, framework_info, launch_call
+from tests.unit.local_master.client import SchedulerClient, command_task, framework_info, launch_call
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def docker_task(offer, task_id, command, image):
 
 
 def test_docker_and_mesos_tasks_finish_and_stdout_is_readable(cluster, subs, busybox_image):
-    sub = Subscription(cluster.master_url, framework_info())
+    sub = SchedulerClient(cluster.master_url, framework_info())
     subs.append(sub)
     offer = sub.event("OFFERS")["offers"]["offers"][0]
     tasks = [docker_task(offer, "docker-1", "echo from-docker", busybox_image),
@@ -48,7 +48,7 @@ def test_docker_and_mesos_tasks_finish_and_stdout_is_readable(cluster, subs, bus
 
 
 def test_unacknowledged_update_is_resent_with_the_same_uuid(cluster, subs):
-    sub = Subscription(cluster.master_url, framework_info())
+    sub = SchedulerClient(cluster.master_url, framework_info())
     subs.append(sub)
     offer = sub.event("OFFERS")["offers"]["offers"][0]
     sub.call(launch_call(offer, [command_task(offer, "noack", "sleep 30", container={"type": "MESOS"})]))
@@ -62,7 +62,7 @@ def test_unacknowledged_update_is_resent_with_the_same_uuid(cluster, subs):
 
 
 def test_agent_crash_gives_unreachable_then_gone_after_restart(cluster, subs, busybox_image):
-    sub = Subscription(cluster.master_url, framework_info())
+    sub = SchedulerClient(cluster.master_url, framework_info())
     subs.append(sub)
     offer = sub.event("OFFERS")["offers"]["offers"][0]
     sub.call(launch_call(offer, [docker_task(offer, "victim", "sleep 60", busybox_image)]))
@@ -80,7 +80,7 @@ def test_agent_crash_gives_unreachable_then_gone_after_restart(cluster, subs, bu
 
 
 def test_failover_timeout_expiry_kills_the_running_container(cluster, subs, docker_client, busybox_image):
-    sub = Subscription(cluster.master_url, framework_info(failover_timeout=0.2))
+    sub = SchedulerClient(cluster.master_url, framework_info(failover_timeout=0.2))
     subs.append(sub)
     offer = sub.event("OFFERS")["offers"]["offers"][0]
     sub.call(launch_call(offer, [docker_task(offer, "orphan", "sleep 60", busybox_image)]))
@@ -93,7 +93,7 @@ def test_failover_timeout_expiry_kills_the_running_container(cluster, subs, dock
     while agent.live_tasks() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert agent.live_tasks() == []
-    again = Subscription(cluster.master_url, framework_info(), framework_id=sub.framework_id)
+    again = SchedulerClient(cluster.master_url, framework_info(), framework_id=sub.framework_id)
     subs.append(again)
     assert again.event("ERROR")["error"]["message"] == "Framework has been removed"
 

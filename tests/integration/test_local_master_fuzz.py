@@ -20,7 +20,7 @@ import pytest
 
 from airflow_mesos.local import AgentSpec, LocalCluster
 from tests.unit.local_master.client import (
-    Subscription,
+    SchedulerClient,
     command_task,
     framework_info,
     launch_call,
@@ -116,12 +116,12 @@ def post(client: httpx.Client, url: str, content: bytes, stream_id: str) -> tupl
         return response.status_code, response.read().decode("utf-8", "replace")
 
 
-def latest_offer(sub: Subscription) -> dict:
+def latest_offer(sub: SchedulerClient) -> dict:
     offers = [e for e in list(sub.events) if e.get("type") == "OFFERS"]
     return offers[-1]["offers"]["offers"][0]
 
 
-def acknowledge_new_updates(sub: Subscription, acked: set[str]) -> dict[str, str]:
+def acknowledge_new_updates(sub: SchedulerClient, acked: set[str]) -> dict[str, str]:
     """Acknowledge every update not yet acknowledged, as a framework does; returns each task's latest state."""
     latest: dict[str, str] = {}
     for event in list(sub.events):
@@ -161,7 +161,7 @@ def test_malformed_calls_are_refused_like_mesos_and_nothing_breaks(cluster, thre
     caplog.set_level(logging.WARNING, logger="airflow_mesos")
     rng = random.Random(SEED)
     url = cluster.master_url + "/api/v1/scheduler"
-    sub = Subscription(cluster.master_url, framework_info("fuzz"))
+    sub = SchedulerClient(cluster.master_url, framework_info("fuzz"))
     try:
         sub.event("OFFERS")
         codes: dict[int, int] = {}
@@ -209,7 +209,7 @@ def test_malformed_calls_are_refused_like_mesos_and_nothing_breaks(cluster, thre
         # A well-formed TEARDOWN still works (and frees the offer the fuzzing framework holds).
         assert sub.call({"type": "TEARDOWN"}).status_code == 202
         sub.wait_ended()
-        fresh = Subscription(cluster.master_url, framework_info("after-fuzz"))
+        fresh = SchedulerClient(cluster.master_url, framework_info("after-fuzz"))
         try:
             fresh_offer = fresh.event("OFFERS")["offers"]["offers"][0]
             assert fresh.call(launch_call(fresh_offer, [command_task(fresh_offer, "after", "true")])).status_code == 202
@@ -225,7 +225,7 @@ def test_malformed_calls_are_refused_like_mesos_and_nothing_breaks(cluster, thre
 
 def test_agent_turns_an_unplannable_task_into_task_failed(cluster, thread_failures):
     """A TaskInfo the master would refuse, handed to the agent directly: TASK_FAILED, and the agent lives on."""
-    sub = Subscription(cluster.master_url, framework_info("direct"))
+    sub = SchedulerClient(cluster.master_url, framework_info("direct"))
     try:
         offer = sub.event("OFFERS")["offers"]["offers"][0]
         agent = cluster.agents[offer["agent_id"]["value"]]

@@ -16,7 +16,7 @@ import pytest
 from airflow_mesos.local.cluster import LocalCluster
 from tests.unit.local_master.client import (
     RecordIOStream,
-    Subscription,
+    SchedulerClient,
     command_task,
     framework_info,
     launch_call,
@@ -35,7 +35,7 @@ def running():
     cluster.start()
     sub = None
     try:
-        sub = Subscription(cluster.master_url, framework_info("operator-test", roles=("ops/etl",)))
+        sub = SchedulerClient(cluster.master_url, framework_info("operator-test", roles=("ops/etl",)))
         sub.event("SUBSCRIBED")
         offers: dict[str, dict] = {}
         while len(offers) < 2:
@@ -219,7 +219,7 @@ def test_operator_subscribe_streams_state_then_task_and_framework_events():
             snapshot = httpx.get(cluster.master_url + "/metrics/snapshot", timeout=10).json()
             assert snapshot["master/operator_event_stream_subscribers"] == 1.0
 
-            sub = Subscription(cluster.master_url, framework_info("watched"))
+            sub = SchedulerClient(cluster.master_url, framework_info("watched"))
             sub.event("SUBSCRIBED")
             added = stream.wait_for(lambda e: e["type"] == "FRAMEWORK_ADDED", timeout=15.0, what="FRAMEWORK_ADDED")
             assert added["framework_added"]["framework"]["framework_info"]["id"] == {"value": sub.framework_id}

@@ -21,7 +21,7 @@ from airflow_mesos.executor.store import FrameworkStore
 from airflow_mesos.local import LocalCluster
 from airflow_mesos.local.agent import AgentSpec
 from airflow_mesos.status.cli import run_status
-from tests.unit.local_master.client import Subscription, command_task, framework_info, launch_call
+from tests.unit.local_master.client import SchedulerClient, command_task, framework_info, launch_call
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +39,7 @@ def cluster():
 @pytest.fixture(scope="module")
 def running_task(cluster):
     """A framework named 'airflow' with one Airflow-labelled task running on the r2 agent."""
-    subscription = Subscription(cluster.master_url, framework_info(
+    subscription = SchedulerClient(cluster.master_url, framework_info(
         "airflow", capabilities=("MULTI_ROLE", "PARTITION_AWARE", "GPU_RESOURCES"), roles=("*",)))
     try:
         subscription.event("SUBSCRIBED")

@@ -116,8 +116,8 @@ class RecordIOStream:
         self._reader.join(timeout=5)
 
 
-class Subscription(RecordIOStream):
-    """One scheduler SUBSCRIBE stream; calls go out on their own requests with its stream id."""
+class SchedulerClient(RecordIOStream):
+    """A test scheduler: its SUBSCRIBE stream, and calls that go out on their own requests with its stream id."""
 
     def __init__(self, master_url: str, framework_info: dict, *, framework_id: str | None = None,
                  auth: tuple[str, str] | None = None, suppressed_roles: list[str] | None = None) -> None:

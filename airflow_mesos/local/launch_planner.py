@@ -1,7 +1,7 @@
-"""Pure translation of a TaskInfo into what to run: a :class:`LaunchPlan`.
+"""The agent's launch planner: a TaskInfo translated into what to run, a :class:`RunSpec` (:func:`plan_run`).
 
-No I/O, no clock.  The Docker and process containerizers
-(:mod:`.docker_containerizer`, :mod:`.process_containerizer`) carry plans out.
+Pure: no I/O, no clock.  The containerizers (:mod:`.docker_containerizer`, :mod:`.process_containerizer`)
+carry run specs out; this module decides everything they do.
 
 Which containerizer runs a task (as the Mesos agent with ``--containerizers=docker,mesos``):
 
@@ -67,8 +67,8 @@ class PortMapping:
 
 
 @dataclass
-class LaunchPlan:
-    """Everything needed to start one task; built by :func:`plan_launch`.
+class RunSpec:
+    """Everything needed to start one task; built by :func:`plan_run`.
 
     ``entrypoint``/``command`` are None where the image's default applies.
     ``secrets`` are already resolved; their repr is masked.
@@ -481,8 +481,8 @@ def mesos_environment(*, task_id: str, framework_id: str, agent_id: str, executo
     return env
 
 
-def plan_launch(task_info: dict, *, framework_id: str, agent_id: str, container_id: str, sandbox_dir: str,
-                agent_endpoint: str) -> LaunchPlan:
+def plan_run(task_info: dict, *, framework_id: str, agent_id: str, container_id: str, sandbox_dir: str,
+                agent_endpoint: str) -> RunSpec:
     """Decide how to run ``task_info``; raises :class:`LaunchError` with a clear message on bad input."""
     task_id = (task_info.get("task_id") or {}).get("value")
     if not task_id:
@@ -538,7 +538,7 @@ def plan_launch(task_info: dict, *, framework_id: str, agent_id: str, container_
     # Task variables come last (they win), except MESOS_SANDBOX which the agent owns.
     plain = {**env, **{k: v for k, v in resolved.plain.items() if k != "MESOS_SANDBOX"}}
 
-    plan = LaunchPlan(kind=kind, task_id=task_id, framework_id=framework_id, container_id=container_id, image=image,
+    plan = RunSpec(kind=kind, task_id=task_id, framework_id=framework_id, container_id=container_id, image=image,
                       environment=plain, secrets=resolved.secrets, cpus=scalar(resources, "cpus"),
                       mem_mb=scalar(resources, "mem"), ports=ports, user=command.get("user"))
     policy_grace = grace_seconds(task_info.get("kill_policy"))
@@ -577,7 +577,7 @@ def plan_launch(task_info: dict, *, framework_id: str, agent_id: str, container_
     return plan
 
 
-def container_labels(plan: LaunchPlan, agent_id: str) -> dict[str, str]:
+def container_labels(plan: RunSpec, agent_id: str) -> dict[str, str]:
     """Docker labels that let cleanup find every container of this embedded cluster."""
     return {
         "airflow-mesos.local": "1",
@@ -588,7 +588,7 @@ def container_labels(plan: LaunchPlan, agent_id: str) -> dict[str, str]:
     }
 
 
-def docker_create_kwargs(plan: LaunchPlan, *, agent_id: str, sandbox_dir: str, image_config: dict | None = None,
+def docker_create_kwargs(plan: RunSpec, *, agent_id: str, sandbox_dir: str, image_config: dict | None = None,
                          shim: tuple[str, str] | None = None) -> dict:
     """``docker.containers.create`` keyword arguments for a container plan (no secret values inside).
 

@@ -1,4 +1,4 @@
-"""TaskInfo -> LaunchPlan / docker create kwargs, without Docker."""
+"""The launch planner: TaskInfo -> RunSpec and docker create kwargs, without Docker."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import pytest
 
 from airflow_mesos.local.agent import AgentSpec, terminal_update
 from airflow_mesos.local.allocator import Resources
-from airflow_mesos.local.containerizer import (
+from airflow_mesos.local.launch_planner import (
     LaunchError,
     cpu_limits,
     docker_command,
     docker_create_kwargs,
     memory_limits,
     mesos_command,
-    plan_launch,
+    plan_run,
     process_argv,
 )
 from airflow_mesos.local.process_containerizer import ExitInfo
@@ -38,7 +38,7 @@ def task(**extra) -> dict:
 
 
 def plan(info: dict):
-    return plan_launch(info, framework_id="F", agent_id="A-S0", container_id="c1", sandbox_dir=SANDBOX,
+    return plan_run(info, framework_id="F", agent_id="A-S0", container_id="c1", sandbox_dir=SANDBOX,
                        agent_endpoint="127.0.0.1:5051")
 
 
