@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from airflow_mesos.clock import SYSTEM_CLOCK, Clock
 from airflow_mesos.exceptions import AirflowMesosError
-from airflow_mesos.local import master_http, master_views
+from airflow_mesos.local import master_core, master_http, master_views
 from airflow_mesos.local.allocator import (
     AgentSlot,
     FrameworkSlot,
@@ -42,6 +42,7 @@ from airflow_mesos.local.allocator import (
 from airflow_mesos.local.constants import MESOS_VERSION, TERMINAL_STATES
 from airflow_mesos.local.event_stream import EventStream
 from airflow_mesos.local.http_util import dumps
+from airflow_mesos.local.master_core import master_status, time_info
 from airflow_mesos.local.records import (
     AgentRecord,
     FrameworkRecord,
@@ -85,30 +86,6 @@ class AgentHandle(Protocol):
     def kill(self, framework_id: str, task_id: str, kill_policy: dict | None = None) -> None: ...
     def acknowledge(self, framework_id: str, task_id: str, uuid: bytes) -> None: ...
     def shutdown_framework(self, framework_id: str) -> None: ...
-
-
-def _now_ns(seconds: float) -> dict:
-    return {"nanoseconds": int(seconds * 1e9)}
-
-
-def master_status(framework_id: str, task_id: str, state: str, message: str, reason: str, *,
-                  agent_id: str | None = None, executor_id: str | None = None, timestamp: float,
-                  unreachable_time: dict | None = None, healthy: bool | None = None,
-                  container_status: dict | None = None) -> dict:
-    """A master-generated TaskStatus (``protobuf::createStatusUpdate`` with no uuid)."""
-    status: dict[str, Any] = {"task_id": {"value": task_id}, "state": state, "message": message,
-                              "source": "SOURCE_MASTER", "reason": reason, "timestamp": timestamp}
-    if agent_id:
-        status["agent_id"] = {"value": agent_id}
-    if executor_id:
-        status["executor_id"] = {"value": executor_id}
-    if healthy is not None:
-        status["healthy"] = healthy
-    if container_status is not None:
-        status["container_status"] = container_status
-    if unreachable_time is not None:
-        status["unreachable_time"] = unreachable_time
-    return status
 
 
 # ------------------------------------------------------------------------------------------------
@@ -325,6 +302,19 @@ class Master:
             return True, principal
         return False, None
 
+    # -- effects of the core (master_core) ------------------------------------------------------------
+    def _run(self, effects: list[master_core.Effect]) -> None:
+        """Carry out what the core decided, in order (the caller holds the lock)."""
+        for effect in effects:
+            if isinstance(effect, master_core.SendToFramework):
+                framework = self.records.frameworks.get(effect.framework_id)
+                if framework is not None:
+                    self._send(framework, effect.event)
+            elif isinstance(effect, master_core.KillOnAgent):
+                self._agent_handles[effect.agent_id].kill(effect.framework_id, effect.task_id, effect.kill_policy)
+            else:  # pragma: no cover - a new effect type without its runner is a bug
+                raise TypeError(f"no runner for effect {effect!r}")
+
     # -- streams ------------------------------------------------------------------------------------
     def _send(self, framework: FrameworkRecord, event: dict) -> None:
         """Queue ``event`` on the framework's current scheduler stream, if it is connected."""
@@ -446,7 +436,7 @@ class Master:
                 return
             record.reachable = False
             record.unreachable_time = self.clock.time()
-            unreachable_time = _now_ns(record.unreachable_time)
+            unreachable_time = time_info(record.unreachable_time)
             for framework in self.records.frameworks.values():
                 for task in [t for t in framework.tasks.values() if t.agent_id == agent_id]:
                     if task.state in TERMINAL_STATES:
@@ -715,9 +705,11 @@ class Master:
             "DECLINE": lambda: self._decline(framework, call["decline"]),
             "REVIVE": lambda: self._revive(framework, call.get("revive") or {}),
             "SUPPRESS": lambda: self._suppress(framework, call.get("suppress") or {}),
-            "KILL": lambda: self._kill(framework, call["kill"]),
+            "KILL": lambda: self._run(master_core.kill(self.records, framework, call["kill"], self.clock.time())),
             "ACKNOWLEDGE": lambda: self._acknowledge(framework, call["acknowledge"]),
-            "RECONCILE": lambda: self._reconcile(framework, call["reconcile"].get("tasks") or []),
+            "RECONCILE": lambda: self._run(master_core.reconcile(self.records, framework,
+                                                                 call["reconcile"].get("tasks") or [],
+                                                                 self.clock.time())),
         }.get(kind)
         if handler is None:
             log.info("ignoring %s call of framework %s (not supported by the embedded master)", kind, framework.id)
@@ -836,19 +828,6 @@ class Master:
         self._agent_handles[agent.id].launch(dict(framework.info), task_info)
         return available - resources
 
-    def _kill(self, framework: FrameworkRecord, kill: dict) -> None:
-        task_id = kill["task_id"].get("value")
-        agent_id = (kill.get("agent_id") or {}).get("value")
-        task = framework.tasks.get(task_id)
-        if task is None:
-            self._reconcile(framework, [{"task_id": {"value": task_id}, **({"agent_id": {"value": agent_id}} if agent_id else {})}])
-            return
-        if agent_id is not None and agent_id != task.agent_id:
-            return
-        agent = self.records.agents.get(task.agent_id)
-        if agent is not None and agent.reachable:
-            self._agent_handles[agent.id].kill(framework.id, task_id, kill.get("kill_policy"))
-
     def _acknowledge(self, framework: FrameworkRecord, ack: dict) -> None:
         raw = decode_uuid(ack.get("uuid"))
         agent_id = ack["agent_id"].get("value")
@@ -861,48 +840,6 @@ class Master:
         if task is not None and task.latest is not None and task.latest.get("uuid") == ack.get("uuid") \
                 and task.state in TERMINAL_STATES:
             framework.complete(task)
-
-    def _reconcile(self, framework: FrameworkRecord, tasks: list[dict]) -> None:
-        """master.cpp ``Master::reconcile``: implicit (no tasks) and explicit cases (1)-(6)."""
-        now = self.clock.time()
-        if framework.id not in self._framework_streams:
-            return
-
-        def send(status: dict) -> None:
-            self._send(framework, {"type": "UPDATE", "update": {"status": status}})
-
-        def latest(task: TaskRecord) -> dict:
-            healthy = (task.latest or {}).get("healthy")
-            container_status = (task.latest or {}).get("container_status")
-            return master_status(framework.id, task.task_id, task.state, "Reconciliation: Latest task state",
-                                 "REASON_RECONCILIATION", agent_id=task.agent_id,
-                                 executor_id=task.executor_id or None, timestamp=now, healthy=healthy,
-                                 container_status=container_status)
-
-        if not tasks:
-            for task in list(framework.tasks.values()):
-                send(latest(task))
-            return
-        pa = framework.partition_aware
-        for item in tasks:
-            task_id = (item.get("task_id") or {}).get("value", "")
-            agent_id = (item.get("agent_id") or {}).get("value")
-            task = framework.tasks.get(task_id)
-            agent = self.records.agents.get(agent_id) if agent_id else None
-            if task is not None:
-                send(latest(task))
-            elif agent is not None and agent.reachable:
-                send(master_status(framework.id, task_id, "TASK_GONE" if pa else "TASK_LOST",
-                                   "Reconciliation: Task is unknown to the agent", "REASON_RECONCILIATION",
-                                   agent_id=agent_id, timestamp=now))
-            elif agent is not None:
-                send(master_status(framework.id, task_id, "TASK_UNREACHABLE" if pa else "TASK_LOST",
-                                   "Reconciliation: Task is unreachable", "REASON_RECONCILIATION",
-                                   agent_id=agent_id, timestamp=now, unreachable_time=_now_ns(agent.unreachable_time or now)))
-            else:
-                send(master_status(framework.id, task_id, "TASK_UNKNOWN" if pa else "TASK_LOST",
-                                   "Reconciliation: Task is unknown", "REASON_RECONCILIATION",
-                                   agent_id=agent_id, timestamp=now))
 
     # -- operator event stream ------------------------------------------------------------------------------
     def subscribe_operator(self) -> EventStream:

@@ -135,6 +135,11 @@ class MasterRecords:
     removed_framework_ids: set[str] = field(default_factory=set)
     agents: dict[str, AgentRecord] = field(default_factory=dict)
     offers: dict[str, OfferRecord] = field(default_factory=dict)
+    # Agents a failed-over master knows from its registry that have not re-registered yet (``slaves.recovered``).
+    # The embedded master has no registry: after a fail-over it keeps its agents registered, so this stays empty.
+    recovered_agents: set[str] = field(default_factory=set)
+    # Agents an operator marked gone (``slaves.gone``: agent id -> when), which never come back.
+    gone_agents: dict[str, float] = field(default_factory=dict)
 
     def all_frameworks(self) -> list[FrameworkRecord]:
         """Registered frameworks, then completed ones."""

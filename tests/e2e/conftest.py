@@ -34,6 +34,8 @@ from tests.e2e.airflow_harness import AirflowDeployment
 E2E_DIR = Path(__file__).resolve().parent
 DAGS_FOLDER = E2E_DIR / "dags"
 MESOS_DAGS = E2E_DIR / "mesos_dags"
+PLUGINS_FOLDER = E2E_DIR.parents[1] / "plugins"
+"""The project's Airflow plugins (the Mesos UI page); the deployment of :func:`mesos_airflow` loads them."""
 EXAMPLE_DAGS = E2E_DIR.parents[1] / "dags"
 """The shipped example DAGs; ``mesos_dags/`` links to some of them, so tasks must see this folder too."""
 LOGGING_CONFIG_CLASS = "airflow_mesos.logging_config.LOGGING_CONFIG"
@@ -158,6 +160,8 @@ def mesos_airflow(pg_dsn, mesos_cluster, mesos_image, e2e_data_dir, scratch_volu
         "AIRFLOW__MESOS__VOLUMES": json.dumps(volumes),
         "AIRFLOW__MESOS__ENV": json.dumps(env),
         "AIRFLOW__MESOS__REVIVE_MIN_INTERVAL": "0.5",
+        # The Mesos UI plugin (plugins/mesos_plugin.py); only the api-server mounts its app.
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(logs),
         "E2E_DATA_DIR": str(data_dir),
         "E2E_OWN_IMAGE": OWN_IMAGE,

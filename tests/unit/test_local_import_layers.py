@@ -26,7 +26,7 @@ LAYERS = {
     # Pure data and decisions: records, views, validation, protobuf conversion, allocation, launch planning.
     "proto": PURE, "allocator": PURE, "validation": PURE, "status_updates": PURE, "secrets": PURE,
     "launch_planner": PURE, "records": PURE, "agent_records": PURE, "views_common": PURE, "master_views": PURE,
-    "agent_views": PURE,
+    "agent_views": PURE, "master_core": PURE,
     # Edges: HTTP, event streams, the host, the filesystem, processes, Docker.
     "http_util": EDGE, "event_stream": EDGE, "host_metrics": EDGE, "sandbox": EDGE, "master_http": EDGE,
     "agent_http": EDGE, "process_containerizer": EDGE, "docker_containerizer": EDGE, "images": EDGE,

@@ -1,0 +1,207 @@
+"""The Mesos UI plugin in a real Airflow 3.3 UI, driven by a real browser while a DAG runs on Mesos.
+
+The shared deployment (``mesos_airflow``: api-server, scheduler with the MesosExecutor, dag-processor, with
+``plugins/`` as its plugins folder) runs ``mesos_ui_page`` (``mesos_dags/mesos_ui.py``): one task that runs
+until the test ends the run, and one that waits because no agent has ``rack=r9``.  Headless Chromium (Debian's
+``/usr/bin/chromium``, driven by Playwright; no browser is downloaded) logs in through SimpleAuthManager's form,
+opens the Mesos page from the navigation, and checks what it shows; the screenshot is saved in the test's
+``tmp_path``.  Then the run is marked failed through the REST API, and the page (which refreshes itself) and
+the executor both let go of the waiting task, leaving the deployment idle.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.airflow_harness import USERNAME
+
+DAG_ID = "mesos_ui_page"
+CHROMIUM = "/usr/bin/chromium"
+# As root, Chromium needs --no-sandbox; the rest keep it from calling out on a closed network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+
+
+def _password(deployment) -> str:
+    passwords = Path(deployment.env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
+    return json.loads(passwords.read_text())[USERNAME]
+
+
+def _wait_events(deployment, run_id: str, task_id: str) -> list[str]:
+    events = deployment.client.event_logs(dag_id=DAG_ID, run_id=run_id, event="mesos waiting")
+    return [str(e.get("extra") or "") for e in events if e.get("task_id") == task_id]
+
+
+def _framework(cluster, framework_id: str):
+    """The embedded master's own record of the framework (the test oracle; Mesos' API does not show which roles
+    a framework suppressed)."""
+    registry = getattr(cluster.master, "records", cluster.master)
+    return registry.frameworks.get(framework_id)
+
+
+@pytest.fixture(scope="module")
+def ui_run(mesos_airflow):
+    """One run of ``mesos_ui_page`` for the module, with its long task RUNNING and its other task waiting with a
+    reason.  The tests below use it in file order: the API, then the page (which ends the run through the REST
+    API and watches the page follow), then the executor letting go.
+
+    Afterwards the run is marked failed if no test did, so nothing of it keeps running.
+    """
+    deployment = mesos_airflow
+    run_id = deployment.trigger(DAG_ID)
+
+    def ready():
+        states = {ti.task_id: ti.state for ti in deployment.task_instances(DAG_ID, run_id)}
+        return (states.get("long_running") == "running" and states.get("never_placed") == "queued"
+                and any("rack" in reason for reason in _wait_events(deployment, run_id, "never_placed")))
+
+    try:
+        deployment._wait(ready, f"{DAG_ID}: long_running running and never_placed waiting with a reason",
+                         timeout=240)
+        yield run_id
+    finally:
+        _end_run(deployment, run_id)
+
+
+def _end_run(deployment, run_id: str) -> None:
+    if deployment.client.dag_run(DAG_ID, run_id)["state"] not in ("success", "failed"):
+        _mark_failed(deployment, run_id)
+
+
+def _mark_failed(deployment, run_id: str) -> None:
+    path = f"/api/v2/dags/{DAG_ID}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
+    response = deployment.client.request("PATCH", path, json={"state": "failed"})
+    assert response.status_code == 200, response.text
+
+
+def test_the_mesos_api_refuses_requests_without_authentication(mesos_airflow, ui_run):
+    deployment = mesos_airflow
+    url = f"{deployment.api_url}/mesos/api/state"
+    assert httpx.get(url, timeout=30).status_code == 401
+    assert httpx.get(url, headers={"Authorization": "Bearer not-a-token"}, timeout=30).status_code == 403
+    assert httpx.get(url, cookies={"_token": "not-a-token"}, timeout=30).status_code == 403
+
+    token = deployment.client.token()
+    by_header = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    by_cookie = httpx.get(url, cookies={"_token": token}, timeout=30)
+    assert by_header.status_code == 200 and by_cookie.status_code == 200
+    view = by_header.json()
+    assert view["master"]["reachable"] is True
+    assert [w["task_id"] for w in view["waiting"] if w["dag_id"] == DAG_ID] == ["never_placed"]
+    # The page itself holds no data; it is served like the UI's own index.html, and loads nothing from elsewhere.
+    page = httpx.get(f"{deployment.api_url}/mesos/ui", timeout=30)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+
+
+def test_the_mesos_page_in_the_airflow_ui_shows_agents_running_and_waiting_tasks(
+        mesos_airflow, mesos_cluster, ui_run, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    deployment, cluster, run_id = mesos_airflow, mesos_cluster, ui_run
+    tis = {ti.task_id: ti for ti in deployment.task_instances(DAG_ID, run_id)}
+    [framework_id] = [row[0] for row in deployment.query("SELECT framework_id FROM airflow_mesos_framework")]
+    quoted_run = urllib.parse.quote(run_id, safe="")
+    running_path = f"/dags/{DAG_ID}/runs/{quoted_run}/tasks/long_running"
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1400})
+            page.set_default_timeout(60_000)
+            expect.set_options(timeout=30_000)  # the page polls every 3 s; the first answer may take a while
+
+            # Log in through SimpleAuthManager's form, as a person would.
+            page.goto(deployment.api_url + "/")
+            page.locator("input[name=username]").fill(USERNAME)
+            page.locator("input[name=password]").fill(_password(deployment))
+            page.get_by_role("button", name="Sign in").click()
+
+            # The plugin's entry in the UI's navigation opens the page inside the UI.
+            page.get_by_role("link", name="Mesos").click()
+            page.wait_for_url("**/plugin/mesos**")
+            frame = page.frame_locator("iframe[title=Mesos]")
+            expect(frame.locator("body[data-loaded='1']")).to_be_attached()
+
+            # The master and the framework.
+            expect(frame.get_by_test_id("master-pill")).to_have_text("master reachable")
+            expect(frame.get_by_test_id("framework-status")).to_have_text("connected")
+            expect(frame.get_by_test_id("framework-id")).to_have_text(framework_id)
+
+            # The agents, with their attributes and used and free resources.
+            agents = frame.locator("tr[data-testid=agent-row]")
+            expect(agents).to_have_count(len(cluster.agents))
+            for spec in (a.spec for a in cluster.agents.values()):
+                row = frame.locator(f"tr[data-testid=agent-row][data-hostname='{spec.hostname}']")
+                expect(row).to_contain_text(f"rack={spec.attributes['rack']}")
+                expect(row.locator("td[data-resource=cpus]")).to_contain_text(f"/ {spec.cpus:g} used")
+                expect(row.locator("td[data-resource=mem]")).to_contain_text(f"/ {spec.mem:,.0f} MiB used")
+                for name in ("cpus", "mem", "disk", "gpus"):
+                    expect(row.locator(f"td[data-resource={name}] [data-testid=free]")).to_contain_text("free")
+            # The long task holds 0.5 cpus on its agent: that agent's used cpus show it.
+            agent_of_long = frame.locator("tr[data-testid=agent-row]", has_text="0.5 / 4 used")
+            expect(agent_of_long).to_have_count(1)
+
+            # The running task, linked to its task instance.
+            running = frame.locator("tr[data-testid=task-row][data-task-id=long_running]")
+            expect(running).to_have_attribute("data-state", "TASK_RUNNING")
+            expect(running).to_have_attribute("data-mesos-task-id", tis["long_running"].external_executor_id)
+            expect(running).to_contain_text("running")  # the Airflow state beside the Mesos one
+            link = running.get_by_test_id("ti-link")
+            expect(link).to_have_text(f"{DAG_ID} / long_running")
+            expect(link).to_have_attribute("href", running_path)
+
+            # The waiting task, with the reason the executor recorded.
+            waiting = frame.locator(f"tr[data-testid=waiting-row][data-task-id=never_placed][data-run-id='{run_id}']")
+            expect(waiting.get_by_test_id("wait-reason")).to_contain_text("rack")
+            [reason] = _wait_events(deployment, run_id, "never_placed")[-1:]
+            expect(waiting.get_by_test_id("wait-reason")).to_have_text(reason)
+
+            screenshot = tmp_path / "mesos-page.png"
+            page.screenshot(path=str(screenshot), full_page=True)
+            assert screenshot.stat().st_size > 10_000
+
+            # The task instance link opens the task instance in the UI itself, not inside the frame.
+            link.click()
+            page.wait_for_url(f"**{running_path}**")
+
+            # Back on the Mesos page: it refreshes itself.  End the run through the REST API; without a
+            # reload, the waiting task leaves the page and the long task leaves the active tasks.
+            page.goto(deployment.api_url + "/plugin/mesos")
+            frame = page.frame_locator("iframe[title=Mesos]")
+            expect(frame.locator("tr[data-testid=task-row][data-task-id=long_running]")).to_have_count(1)
+            _mark_failed(deployment, run_id)
+            # (Airflow stops the long task when its next heartbeat is refused; Mesos then reports its end.)
+            expect(frame.locator(f"tr[data-testid=waiting-row][data-run-id='{run_id}']")).to_have_count(
+                0, timeout=60_000)
+            expect(frame.locator("tr[data-testid=task-row][data-task-id=long_running]")).to_have_count(
+                0, timeout=120_000)
+            long_task_id = tis["long_running"].external_executor_id
+            expect(frame.locator(f"tr[data-testid=recent-row][data-mesos-task-id='{long_task_id}']")).to_have_count(1)
+            page.screenshot(path=str(tmp_path / "mesos-page-after.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+def test_the_executor_lets_go_of_the_waiting_task_when_its_run_is_marked_failed(mesos_airflow, mesos_cluster,
+                                                                                 ui_run):
+    """Marking the run failed makes the waiting task instance SKIPPED; the executor must stop waiting for an
+    offer for it, or the shared deployment keeps reviving offers (and a parallelism slot) for nothing."""
+    deployment, cluster, run_id = mesos_airflow, mesos_cluster, ui_run
+    _end_run(deployment, run_id)
+    [framework_id] = [row[0] for row in deployment.query("SELECT framework_id FROM airflow_mesos_framework")]
+    states = {ti.task_id: ti.state for ti in deployment.task_instances(DAG_ID, run_id)}
+    assert states["never_placed"] == "skipped", states
+
+    # With nothing waiting, the executor suppresses its offers.
+    def idle():
+        framework = _framework(cluster, framework_id)
+        return framework is not None and set(framework.roles) <= set(framework.suppressed)
+
+    deployment._wait(idle, "the MesosExecutor to drop the waiting task of a failed run and suppress its offers",
+                     timeout=120)
