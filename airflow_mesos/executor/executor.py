@@ -42,6 +42,7 @@ from airflow_mesos.executor.states import Outcome
 from airflow_mesos.executor.store import FrameworkStore
 from airflow_mesos.executor.task_config import TaskConfigError, parse_executor_config, resolve
 from airflow_mesos.executor.taskinfo import TaskInfoError, VolumeMount, WorkerTask, build_task_info, split_token
+from airflow_mesos.executor.worker_logging import remote_logging_env
 from airflow_mesos.mesos import SchedulerDriver, events
 from airflow_mesos.mesos.errors import MesosError
 
@@ -416,7 +417,10 @@ class MesosExecutor(BaseExecutor):
             force_pull=spec.force_pull,
             network=getattr(spec, "network", None) or settings.network,
             volumes=tuple(_volume_mount(v) for v in spec.volumes),
-            env=dict(spec.env),
+            # The scheduler's remote logging reaches the worker, which uploads its log at the end; [mesos] env
+            # and the task's env (in spec.env) win.
+            env={**remote_logging_env(lambda section, key: self.conf.get(section, key, fallback=None)),
+                 **spec.env},
             python=settings.python,
             labels=payload.labels,
             kill_grace_seconds=settings.kill_grace_period,
