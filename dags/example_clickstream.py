@@ -142,8 +142,10 @@ def example_clickstream():
                 CREATE TABLE IF NOT EXISTS {TABLE} (
                     event_id text PRIMARY KEY, run_id text NOT NULL, type text NOT NULL, user_id text NOT NULL,
                     page text NOT NULL, sent_at timestamptz NOT NULL, s3_key text NOT NULL)""")
-            execute_values(cursor, f"INSERT INTO {TABLE} VALUES %s ON CONFLICT (event_id) DO NOTHING", rows)
-            inserted = cursor.rowcount
+            # RETURNING counts the new rows over all of execute_values' pages (rowcount is the last page's).
+            inserted = len(execute_values(
+                cursor, f"INSERT INTO {TABLE} VALUES %s ON CONFLICT (event_id) DO NOTHING RETURNING event_id", rows,
+                fetch=True))
         print(f"loaded {len(rows)} events from {len(archived)} batches ({inserted} new rows in {TABLE})")
         return len(rows)
 

@@ -18,10 +18,10 @@ database, so it shows also when the sandbox is gone and when the worker never
 wrote or uploaded a log.  It is read from two kinds of entries: the executor's own
 (``mesos task failed`` ...) and the ``state mismatch`` entry the scheduler writes
 with the executor's words when a try ends before its worker reported running,
-exactly the tries that never logged.  (Airflow 3.3.2 with SQLAlchemy 2.1 loses the
-executor's own entries: ``SchedulerJobRunner._process_task_event_logs`` hands
-``bulk_save_objects`` a generator, and the rows are inserted empty and refused;
-the ``state mismatch`` entries are written another way and stay.)  Airflow reaches this step only when neither the remote
+exactly the tries that never logged, so Mesos' word is there also where the
+executor's own rows are not (Airflow 3.3.2's scheduler, with SQLAlchemy 2.1, inserts
+``BaseExecutor.log_task_event`` rows empty and loses them; the MesosExecutor writes
+its rows itself, an executor of an older version of this package did not).  Airflow reaches this step only when neither the remote
 store nor the local log folder has the try's log.
 
 Use it through :mod:`airflow_mesos.logging_config` (``[logging] logging_config_class

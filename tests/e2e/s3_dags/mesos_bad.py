@@ -1,0 +1,1 @@
+../mesos_dags/mesos_bad.py
