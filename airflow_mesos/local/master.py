@@ -32,12 +32,7 @@ from airflow_mesos.clock import SYSTEM_CLOCK, Clock
 from airflow_mesos.exceptions import AirflowMesosError
 from airflow_mesos.local import master_core, master_http, master_views
 from airflow_mesos.local.allocator import (
-    AgentSlot,
-    FrameworkSlot,
-    RefuseFilter,
     Resources,
-    allocate,
-    refuse_seconds,
 )
 from airflow_mesos.local.constants import MESOS_VERSION, TERMINAL_STATES
 from airflow_mesos.local.event_stream import EventStream
@@ -50,16 +45,12 @@ from airflow_mesos.local.records import (
     MasterView,
     OfferRecord,
     TaskRecord,
-    resources_by_role,
-    total,
 )
 from airflow_mesos.local.validation import (
     decode_uuid,
     framework_roles,
     validate_framework_info,
-    validate_task,
 )
-from airflow_mesos.local.views_common import public_container
 
 log = logging.getLogger(__name__)
 
@@ -312,6 +303,19 @@ class Master:
                     self._send(framework, effect.event)
             elif isinstance(effect, master_core.KillOnAgent):
                 self._agent_handles[effect.agent_id].kill(effect.framework_id, effect.task_id, effect.kill_policy)
+            elif isinstance(effect, master_core.LaunchOnAgent):
+                self._agent_handles[effect.agent_id].launch(effect.framework_info, effect.task_info)
+            elif isinstance(effect, master_core.AllocateSoon):
+                self._next_allocation = self.clock.monotonic()
+            elif isinstance(effect, master_core.ShutdownOnAgents):
+                log.info("framework %s removed; shutting it down on the agents", effect.framework_id)
+                for agent in self._agent_handles.values():
+                    agent.shutdown_framework(effect.framework_id)
+            elif isinstance(effect, master_core.CloseFrameworkStream):
+                stream = self._framework_streams.pop(effect.framework_id, None)
+                if stream is not None:
+                    stream.close()
+                    self._streams.discard(stream)
             else:  # pragma: no cover - a new effect type without its runner is a bug
                 raise TypeError(f"no runner for effect {effect!r}")
 
@@ -450,67 +454,29 @@ class Master:
                     del framework.tasks[task.task_id]
                     framework.unreachable_tasks[task.task_id] = task
             for offer in list(self.records.offers_of(agent_id=agent_id)):
-                self._rescind(offer)
+                self._run(master_core.rescind(self.records, offer))
             for framework in self.records.frameworks.values():
                 self._send(framework, {"type": "FAILURE", "failure": {"agent_id": {"value": agent_id}}})
 
     # -- offers ---------------------------------------------------------------------------------------
-    def _rescind(self, offer: OfferRecord, notify: bool = True) -> None:
-        self.records.offers.pop(offer.id, None)
-        framework = self.records.frameworks.get(offer.framework_id)
-        if notify and framework is not None:
-            self._send(framework, {"type": "RESCIND", "rescind": {"offer_id": {"value": offer.id}}})
-
-    def _held(self, *, agent_id: str | None = None, framework_id: str | None = None) -> Resources:
-        """Resources used by tasks or outstanding in offers (of one agent or one framework)."""
-        records = self.records
-        return (total(resources_by_role(records.tasks(agent_id=agent_id, framework_id=framework_id)))
-                + total(resources_by_role(records.offers_of(agent_id=agent_id, framework_id=framework_id))))
-
     def allocate_now(self) -> list[dict]:
-        """Run one allocation round now: offer every agent's unallocated resources (see allocator.allocate).
+        """Run one allocation round now (:func:`.master_core.allocation_round`).
 
-        Returns copies of the offers this round made (empty when everything is offered, in use, filtered or
-        suppressed), already queued to their frameworks' streams.  The ticker calls it every
-        ``allocation_interval``; with ``allocation_interval=None`` only callers of this method do.
+        Returns copies of the offers this round made, as their frameworks are sent them (empty when
+        everything is offered, in use, filtered or suppressed); they are already queued to the frameworks'
+        streams.  The ticker calls it every ``allocation_interval``; with ``allocation_interval=None`` only
+        callers of this method do.
         """
-        made: list[dict] = []
         with self._lock:
-            now = self.clock.monotonic()
-            reachable = self.records.reachable_agents()
-            agents = [AgentSlot(a.id, a.total - self._held(agent_id=a.id), a.total.scalar("gpus") > 0)
-                      for a in reachable]
-            frameworks = []
-            for f in self.records.frameworks.values():
-                if not (f.connected and f.active and f.id in self._framework_streams):
-                    continue
-                f.filters = [flt for flt in f.filters if flt.expires > now]
-                frameworks.append(FrameworkSlot(f.id, f.roles, set(f.suppressed), "GPU_RESOURCES" in f.capabilities,
-                                                list(f.filters), self._held(framework_id=f.id)))
-            capacity = Resources()
-            for a in reachable:
-                capacity = capacity + a.total
-            batches: dict[str, list[dict]] = {}
-            for grant in allocate(agents, frameworks, capacity, now):
-                agent = self.records.agents[grant.agent_id]
-                offer_id = f"{self.id}-O{self._offer_counter}"
-                self._offer_counter += 1
-                offer_json = {
-                    "id": {"value": offer_id}, "framework_id": {"value": grant.framework_id},
-                    "agent_id": {"value": grant.agent_id}, "hostname": agent.hostname,
-                    "url": {"scheme": "http", "address": {"hostname": agent.hostname, "ip": self.host, "port": agent.port},
-                            "path": "/slave(1)"},
-                    "allocation_info": {"role": grant.role},
-                    "resources": grant.resources.to_json(grant.role),
-                    "attributes": list(agent.attributes),
-                }
-                self.records.offers[offer_id] = OfferRecord(offer_id, grant.framework_id, grant.agent_id, grant.role,
-                                                            grant.resources, now, offer_json)
-                batches.setdefault(grant.framework_id, []).append(offer_json)
-                made.append(copy.deepcopy(offer_json))
-            for framework_id, offers in batches.items():
-                self._send(self.records.frameworks[framework_id], {"type": "OFFERS", "offers": {"offers": offers}})
-        return made
+            effects = master_core.allocation_round(self.records, monotonic=self.clock.monotonic(),
+                                                   new_offer_id=self._new_offer_id)
+            self._run(effects)
+        return [copy.deepcopy(offer) for effect in effects for offer in effect.event["offers"]["offers"]]
+
+    def _new_offer_id(self) -> str:
+        offer_id = f"{self.id}-O{self._offer_counter}"
+        self._offer_counter += 1
+        return offer_id
 
     # -- ticker ---------------------------------------------------------------------------------------
     def tick(self) -> None:
@@ -524,13 +490,8 @@ class Master:
                 elif now >= stream.next_heartbeat:
                     stream.send({"type": "HEARTBEAT"})
                     stream.next_heartbeat = now + self.heartbeat_interval
-            for framework in list(self.records.frameworks.values()):
-                if not framework.connected and framework.failover_deadline is not None and now >= framework.failover_deadline:
-                    log.info("framework %s failover timeout elapsed; removing it", framework.id)
-                    self._remove_framework(framework)
-            if self.offer_timeout is not None:
-                for offer in [o for o in self.records.offers.values() if now - o.created >= self.offer_timeout]:
-                    self._rescind(offer)
+            self._run(master_core.expire(self.records, monotonic=now, now=self.clock.time(),
+                                         offer_timeout=self.offer_timeout))
             if self.allocation_interval is not None and now >= self._next_allocation:
                 self._next_allocation = now + self.allocation_interval
                 self.allocate_now()
@@ -595,7 +556,7 @@ class Master:
                 existing.suppressed = suppressed
                 existing.reregistered_time = now
                 for offer in list(self.records.offers_of(framework_id=existing.id)):
-                    self._rescind(offer, notify=False)
+                    master_core.rescind(self.records, offer, notify=False)
                 framework = existing
             else:
                 if not framework_id:
@@ -657,7 +618,7 @@ class Master:
         framework.connected = framework.active = False
         framework.unregistered_time = self.clock.time()
         for offer in list(self.records.offers_of(framework_id=framework.id)):
-            self._rescind(offer, notify=False)
+            master_core.rescind(self.records, offer, notify=False)
         timeout = float(framework.info.get("failover_timeout") or 0.0)
         framework.failover_deadline = self.clock.monotonic() + timeout
         log.info("framework %s disconnected; failover timeout %.1fs", framework.id, timeout)
@@ -674,159 +635,27 @@ class Master:
                 self._streams.discard(stream)
                 self._disconnect(framework)
 
-    def _remove_framework(self, framework: FrameworkRecord) -> None:
-        """master.cpp removeFramework: kill its tasks (TASK_KILLED, not forwarded), drop offers, forget it."""
-        message = f"Framework {framework.id} removed"
-        for task in list(framework.tasks.values()) + list(framework.unreachable_tasks.values()):
-            if task.state not in TERMINAL_STATES:
-                status = master_status(framework.id, task.task_id, "TASK_KILLED", message, "REASON_FRAMEWORK_REMOVED",
-                                       agent_id=task.agent_id, executor_id=task.executor_id or None,
-                                       timestamp=self.clock.time())
-                task.statuses.append(status)
-                task.latest, task.state = status, "TASK_KILLED"
-            task.holds_resources = False
-            framework.complete(task)
-        for offer in list(self.records.offers_of(framework_id=framework.id)):
-            self._rescind(offer, notify=False)
-        for agent in self._agent_handles.values():
-            agent.shutdown_framework(framework.id)
-        self._close_framework_stream(framework)
-        framework.connected = framework.active = False
-        framework.unregistered_time = self.clock.time()
-        self.records.complete_framework(framework)
-
     # -- calls ------------------------------------------------------------------------------------------
     def dispatch(self, framework: FrameworkRecord, call: dict) -> None:
         """Run an accepted non-SUBSCRIBE call (the caller holds the lock and checked the stream id)."""
         kind = call["type"]
+        now, monotonic, records = self.clock.time(), self.clock.monotonic(), self.records
         handler = {
-            "TEARDOWN": lambda: self._remove_framework(framework),
-            "ACCEPT": lambda: self._accept(framework, call["accept"]),
-            "DECLINE": lambda: self._decline(framework, call["decline"]),
-            "REVIVE": lambda: self._revive(framework, call.get("revive") or {}),
-            "SUPPRESS": lambda: self._suppress(framework, call.get("suppress") or {}),
-            "KILL": lambda: self._run(master_core.kill(self.records, framework, call["kill"], self.clock.time())),
+            "TEARDOWN": lambda: self._run(master_core.teardown(records, framework, now)),
+            "ACCEPT": lambda: self._run(master_core.accept(records, framework, call["accept"], now=now,
+                                                           monotonic=monotonic)),
+            "DECLINE": lambda: self._run(master_core.decline(records, framework, call["decline"], monotonic=monotonic)),
+            "REVIVE": lambda: self._run(master_core.revive(records, framework, call.get("revive") or {})),
+            "SUPPRESS": lambda: self._run(master_core.suppress(records, framework, call.get("suppress") or {})),
+            "KILL": lambda: self._run(master_core.kill(records, framework, call["kill"], now)),
             "ACKNOWLEDGE": lambda: self._acknowledge(framework, call["acknowledge"]),
-            "RECONCILE": lambda: self._run(master_core.reconcile(self.records, framework,
-                                                                 call["reconcile"].get("tasks") or [],
-                                                                 self.clock.time())),
+            "RECONCILE": lambda: self._run(master_core.reconcile(records, framework,
+                                                                 call["reconcile"].get("tasks") or [], now)),
         }.get(kind)
         if handler is None:
             log.info("ignoring %s call of framework %s (not supported by the embedded master)", kind, framework.id)
             return
         handler()
-
-    def _revive(self, framework: FrameworkRecord, revive: dict) -> None:
-        roles = set(revive.get("roles") or framework.roles)
-        framework.suppressed -= roles
-        framework.filters = [f for f in framework.filters if f.role not in roles]
-        self._next_allocation = self.clock.monotonic()
-
-    def _suppress(self, framework: FrameworkRecord, suppress: dict) -> None:
-        framework.suppressed |= set(suppress.get("roles") or framework.roles)
-
-    def _accept(self, framework: FrameworkRecord, accept: dict) -> None:
-        offers = self.records.offers
-        offer_ids = [o.get("value") for o in accept.get("offer_ids") or []]
-        operations = [op for op in accept.get("operations") or [] if isinstance(op, dict)]
-        error = None
-        if not offer_ids:
-            error = "No offers specified"
-        else:
-            seen: set[str] = set()
-            agent_id = None
-            for oid in offer_ids:
-                offer = offers.get(oid)
-                if offer is None:
-                    error = f"Offer {oid} is no longer valid"
-                    break
-                if oid in seen:
-                    error = f"Duplicate offer {oid} in offer list"
-                    break
-                seen.add(oid)
-                if offer.framework_id != framework.id:
-                    error = f"Offer {oid} has invalid framework {offer.framework_id} while framework {framework.id} is expected"
-                    break
-                if agent_id is not None and offer.agent_id != agent_id:
-                    error = (f"Aggregated offers must belong to one single agent. Offer {oid} uses agent "
-                             f"{offer.agent_id} and agent {agent_id}")
-                    break
-                agent_id = offer.agent_id
-        if error is not None:
-            for oid in offer_ids:
-                if oid in offers:
-                    self._rescind(offers[oid], notify=False)
-            state = "TASK_DROPPED" if framework.partition_aware else "TASK_LOST"
-            for op in operations:
-                for task in self._operation_tasks(op):
-                    status = master_status(framework.id, (task.get("task_id") or {}).get("value", ""), state,
-                                           f"Task launched with invalid offers: {error}", "REASON_INVALID_OFFERS",
-                                           agent_id=(task.get("agent_id") or {}).get("value"), timestamp=self.clock.time())
-                    self._send(framework, {"type": "UPDATE", "update": {"status": status}})
-            return
-        taken = [offers.pop(oid) for oid in offer_ids]
-        agent_id, role = taken[0].agent_id, taken[0].role
-        available = Resources()
-        for offer in taken:
-            available = available + offer.resources
-        agent = self.records.agents[agent_id]
-        for op in operations:
-            kind = op.get("type")
-            if kind == "LAUNCH":
-                for task in (op.get("launch") or {}).get("task_infos") or []:
-                    available = self._launch(framework, agent, role, task, available)
-            elif kind == "LAUNCH_GROUP":
-                for task in self._operation_tasks(op):
-                    self._task_error(framework, task, "LAUNCH_GROUP is not supported by the embedded master",
-                                     "REASON_TASK_GROUP_INVALID")
-            else:
-                log.info("dropping %s operation of framework %s (not supported here)", kind, framework.id)
-        if not available.is_empty():
-            expires = self.clock.monotonic() + refuse_seconds(accept.get("filters"))
-            framework.filters.append(RefuseFilter(agent_id, role, available, expires))
-
-    def _decline(self, framework: FrameworkRecord, decline: dict) -> None:
-        """master.cpp ``decline``: each still-valid offer goes back with the refuse filter; others are ignored."""
-        expires = self.clock.monotonic() + refuse_seconds(decline.get("filters"))
-        for offer_id in decline.get("offer_ids") or []:
-            offer = self.records.offers.get((offer_id or {}).get("value"))
-            if offer is None or offer.framework_id != framework.id:
-                continue
-            del self.records.offers[offer.id]
-            framework.filters.append(RefuseFilter(offer.agent_id, offer.role, offer.resources, expires))
-
-    @staticmethod
-    def _operation_tasks(op: dict) -> list[dict]:
-        if op.get("type") == "LAUNCH":
-            return [t for t in (op.get("launch") or {}).get("task_infos") or [] if isinstance(t, dict)]
-        if op.get("type") == "LAUNCH_GROUP":
-            return [t for t in ((op.get("launch_group") or {}).get("task_group") or {}).get("tasks") or []
-                    if isinstance(t, dict)]
-        return []
-
-    def _task_error(self, framework: FrameworkRecord, task: dict, message: str, reason: str = "REASON_TASK_INVALID") -> None:
-        status = master_status(framework.id, task["task_id"]["value"], "TASK_ERROR", message, reason,
-                               agent_id=(task.get("agent_id") or {}).get("value"), timestamp=self.clock.time())
-        self._send(framework, {"type": "UPDATE", "update": {"status": status}})
-
-    def _launch(self, framework: FrameworkRecord, agent: AgentRecord, role: str, task: dict,
-                available: Resources) -> Resources:
-        error, resources = validate_task(task, agent_id=agent.id, known_task_ids=set(framework.tasks),
-                                         unreachable_task_ids=set(framework.unreachable_tasks), offered=available)
-        if error is not None:
-            self._task_error(framework, task, error)
-            return available
-        task_info = _with_allocation_info(task, role)
-        task_id = task["task_id"]["value"]
-        executor_id = ((task.get("executor") or {}).get("executor_id") or {}).get("value", "")
-        container = task.get("container")
-        framework.tasks[task_id] = TaskRecord(
-            framework.id, agent.id, task_id, str(task.get("name", "")), executor_id, role, resources,
-            labels=task.get("labels"), discovery=task.get("discovery"),
-            container=public_container(container) if isinstance(container, dict) else None,
-            user=(task.get("command") or {}).get("user") or framework.info.get("user"))
-        self._agent_handles[agent.id].launch(dict(framework.info), task_info)
-        return available - resources
 
     def _acknowledge(self, framework: FrameworkRecord, ack: dict) -> None:
         raw = decode_uuid(ack.get("uuid"))
@@ -899,19 +728,6 @@ class Master:
             except Exception:
                 log.debug("zk node %s already gone", self._zk_node)
             self._zk_register()
-
-
-def _with_allocation_info(task: dict, role: str) -> dict:
-    """A copy of the TaskInfo whose (executor) resources carry ``allocation_info`` (master.cpp injects it)."""
-    task = dict(task)
-
-    def inject(resources: list) -> list:
-        return [r if "allocation_info" in r else {**r, "allocation_info": {"role": role}} for r in resources]
-
-    task["resources"] = inject(task.get("resources") or [])
-    if isinstance(task.get("executor"), dict):
-        task["executor"] = {**task["executor"], "resources": inject(task["executor"].get("resources") or [])}
-    return task
 
 
 def _ping(host: str, port: int, timeout: float) -> bool:

@@ -9,15 +9,31 @@ runs the effects (:meth:`Master._run`), under its lock, in order.
 Times are passed in: ``now`` is wall-clock seconds (status timestamps, TimeInfo), ``monotonic`` the master's
 monotonic clock (deadlines, refuse filters).
 
-The call types moved here so far: RECONCILE and KILL.
+Moved here so far: the calls RECONCILE, KILL, ACCEPT, DECLINE, REVIVE, SUPPRESS and TEARDOWN, the
+allocation round, and the tick's failover and offer timeouts.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Union
+from urllib.parse import urlsplit
 
-from airflow_mesos.local.records import FrameworkRecord, MasterRecords, TaskRecord
+from airflow_mesos.local.allocator import AgentSlot, FrameworkSlot, RefuseFilter, Resources, allocate, refuse_seconds
+from airflow_mesos.local.constants import TERMINAL_STATES
+from airflow_mesos.local.records import (
+    AgentRecord,
+    FrameworkRecord,
+    MasterRecords,
+    OfferRecord,
+    TaskRecord,
+    resources_by_role,
+    total,
+)
+from airflow_mesos.local.validation import validate_task
+from airflow_mesos.local.views_common import public_container
 
 # ------------------------------------------------------------------------------------------------
 # Effects
@@ -42,7 +58,36 @@ class KillOnAgent:
     kill_policy: dict | None = None
 
 
-Effect = Union[SendToFramework, KillOnAgent]
+@dataclass(frozen=True)
+class LaunchOnAgent:
+    """Hand the (validated) task to the agent (``RunTaskMessage``)."""
+
+    agent_id: str
+    framework_info: dict
+    task_info: dict
+
+
+@dataclass(frozen=True)
+class AllocateSoon:
+    """Run an allocation round at the next tick (Mesos' allocator reacts to a REVIVE, a new framework or agent);
+    ignored when rounds run only on demand."""
+
+
+@dataclass(frozen=True)
+class ShutdownOnAgents:
+    """Tell every agent the framework is gone (``ShutdownFrameworkMessage``): they kill its tasks."""
+
+    framework_id: str
+
+
+@dataclass(frozen=True)
+class CloseFrameworkStream:
+    """End the framework's scheduler stream (the framework was removed)."""
+
+    framework_id: str
+
+
+Effect = Union[SendToFramework, KillOnAgent, LaunchOnAgent, AllocateSoon, ShutdownOnAgents, CloseFrameworkStream]
 
 
 def update_event(status: dict) -> dict:
@@ -169,3 +214,278 @@ def kill(records: MasterRecords, framework: FrameworkRecord, call: dict, now: fl
     if agent is None or not agent.reachable:
         return []
     return [KillOnAgent(task.agent_id, framework.id, task_id, call.get("kill_policy"))]
+
+
+# ------------------------------------------------------------------------------------------------
+# ACCEPT, DECLINE, REVIVE, SUPPRESS
+# ------------------------------------------------------------------------------------------------
+
+
+def _operation_tasks(operation: dict) -> list[dict]:
+    if operation.get("type") == "LAUNCH":
+        return list((operation.get("launch") or {}).get("task_infos") or [])
+    if operation.get("type") == "LAUNCH_GROUP":
+        return list(((operation.get("launch_group") or {}).get("task_group") or {}).get("tasks") or [])
+    return []
+
+
+def _invalid_offers_error(records: MasterRecords, framework: FrameworkRecord, offer_ids: list[str]) -> str | None:
+    """``validation::offer::validate``: every offer outstanding, once, this framework's, on one agent."""
+    if not offer_ids:
+        return "No offers specified"
+    seen: set[str] = set()
+    agent_id = None
+    for offer_id in offer_ids:
+        offer = records.offers.get(offer_id)
+        if offer is None:
+            return f"Offer {offer_id} is no longer valid"
+        if offer_id in seen:
+            return f"Duplicate offer {offer_id} in offer list"
+        seen.add(offer_id)
+        if offer.framework_id != framework.id:
+            return (f"Offer {offer_id} has invalid framework {offer.framework_id} while framework {framework.id} "
+                    "is expected")
+        if agent_id is not None and offer.agent_id != agent_id:
+            return (f"Aggregated offers must belong to one single agent. Offer {offer_id} uses agent "
+                    f"{offer.agent_id} and agent {agent_id}")
+        agent_id = offer.agent_id
+    return None
+
+
+def _task_error(framework: FrameworkRecord, task: dict, message: str, now: float,
+                reason: str = "REASON_TASK_INVALID") -> SendToFramework:
+    return SendToFramework(framework.id, update_event(master_status(
+        framework.id, task["task_id"]["value"], "TASK_ERROR", message, reason,
+        agent_id=(task.get("agent_id") or {}).get("value"), timestamp=now)))
+
+
+def with_allocation_info(task: dict, role: str) -> dict:
+    """A copy of the TaskInfo whose (executor) resources carry ``allocation_info`` (the master injects it)."""
+    task = dict(task)
+
+    def inject(resources: list) -> list:
+        return [r if "allocation_info" in r else {**r, "allocation_info": {"role": role}} for r in resources]
+
+    task["resources"] = inject(task.get("resources") or [])
+    if isinstance(task.get("executor"), dict):
+        task["executor"] = {**task["executor"], "resources": inject(task["executor"].get("resources") or [])}
+    return task
+
+
+def _launch(framework: FrameworkRecord, agent: AgentRecord, role: str, task: dict, available: Resources,
+            now: float, effects: list[Effect]) -> Resources:
+    """One task of a LAUNCH: ``validation::task::validate``, then the task is added (STAGING) and sent to the
+    agent; returns what is left of the offered resources."""
+    error, resources = validate_task(task, agent_id=agent.id, known_task_ids=set(framework.tasks),
+                                     unreachable_task_ids=set(framework.unreachable_tasks), offered=available)
+    if error is not None:
+        effects.append(_task_error(framework, task, error, now))
+        return available
+    task_id = task["task_id"]["value"]
+    executor_id = ((task.get("executor") or {}).get("executor_id") or {}).get("value", "")
+    container = task.get("container")
+    framework.tasks[task_id] = TaskRecord(
+        framework.id, agent.id, task_id, str(task.get("name", "")), executor_id, role, resources,
+        labels=task.get("labels"), discovery=task.get("discovery"),
+        container=public_container(container) if isinstance(container, dict) else None,
+        user=(task.get("command") or {}).get("user") or framework.info.get("user"))
+    effects.append(LaunchOnAgent(agent.id, dict(framework.info), with_allocation_info(task, role)))
+    return available - resources
+
+
+def accept(records: MasterRecords, framework: FrameworkRecord, call: dict, *, now: float,
+           monotonic: float) -> list[Effect]:
+    """``Master::accept`` / ``_accept`` for LAUNCH (and LAUNCH_GROUP, which the embedded agents cannot run).
+
+    Invalid offers: every task of the call is TASK_DROPPED (PARTITION_AWARE) or TASK_LOST with
+    REASON_INVALID_OFFERS, and the offers named that are still outstanding go back to the pool.  Valid
+    offers are used up; each task is validated against what is left of them (TASK_ERROR /
+    REASON_TASK_INVALID) and launched; what no task used is refused to the framework for
+    ``filters.refuse_seconds`` (default 5 s).  Other operations are dropped (not supported here).
+    """
+    offer_ids = [offer["value"] for offer in call.get("offer_ids") or []]
+    operations = list(call.get("operations") or [])
+    effects: list[Effect] = []
+    error = _invalid_offers_error(records, framework, offer_ids)
+    if error is not None:
+        for offer_id in offer_ids:
+            records.offers.pop(offer_id, None)   # back to the pool, without a RESCIND (discardOffer)
+        state = "TASK_DROPPED" if framework.partition_aware else "TASK_LOST"
+        for operation in operations:
+            for task in _operation_tasks(operation):
+                effects.append(SendToFramework(framework.id, update_event(master_status(
+                    framework.id, task["task_id"]["value"], state, f"Task launched with invalid offers: {error}",
+                    "REASON_INVALID_OFFERS", agent_id=(task.get("agent_id") or {}).get("value"), timestamp=now))))
+        return effects
+    taken = [records.offers.pop(offer_id) for offer_id in offer_ids]
+    agent_id, role = taken[0].agent_id, taken[0].role
+    available = Resources()
+    for offer in taken:
+        available = available + offer.resources
+    agent = records.agents[agent_id]
+    for operation in operations:
+        kind = operation.get("type")
+        if kind == "LAUNCH":
+            for task in _operation_tasks(operation):
+                available = _launch(framework, agent, role, task, available, now, effects)
+        elif kind == "LAUNCH_GROUP":
+            for task in _operation_tasks(operation):
+                effects.append(_task_error(framework, task, "LAUNCH_GROUP is not supported by the embedded master",
+                                           now, "REASON_TASK_GROUP_INVALID"))
+        # Reservation and volume operations are dropped: the embedded master has unreserved resources only.
+    if not available.is_empty():
+        framework.filters.append(RefuseFilter(agent_id, role, available, monotonic + refuse_seconds(call.get("filters"))))
+    return effects
+
+
+def decline(records: MasterRecords, framework: FrameworkRecord, call: dict, *, monotonic: float) -> list[Effect]:
+    """``Master::decline``: each still-outstanding offer of this framework goes back to the pool, refused to
+    the framework for ``filters.refuse_seconds``; other ids are ignored."""
+    expires = monotonic + refuse_seconds(call.get("filters"))
+    for offer_id in call.get("offer_ids") or []:
+        offer = records.offers.get(offer_id["value"])
+        if offer is None or offer.framework_id != framework.id:
+            continue
+        del records.offers[offer.id]
+        framework.filters.append(RefuseFilter(offer.agent_id, offer.role, offer.resources, expires))
+    return []
+
+
+def revive(records: MasterRecords, framework: FrameworkRecord, call: dict) -> list[Effect]:
+    """``Master::revive``: the roles named (all the framework's by default) are unsuppressed and their refuse
+    filters dropped; an allocation round follows."""
+    roles = set(call.get("roles") or framework.roles)
+    framework.suppressed -= roles
+    framework.filters = [f for f in framework.filters if f.role not in roles]
+    return [AllocateSoon()]
+
+
+def suppress(records: MasterRecords, framework: FrameworkRecord, call: dict) -> list[Effect]:
+    """``Master::suppress``: no offers for the roles named (all the framework's by default) until a REVIVE."""
+    framework.suppressed |= set(call.get("roles") or framework.roles)
+    return []
+
+
+# ------------------------------------------------------------------------------------------------
+# Framework removal (TEARDOWN, failover timeout)
+# ------------------------------------------------------------------------------------------------
+
+
+def rescind(records: MasterRecords, offer: OfferRecord, *, notify: bool = True) -> list[Effect]:
+    """The offer goes back to the pool; the framework is told (RESCIND) unless ``notify`` is False."""
+    records.offers.pop(offer.id, None)
+    if not notify:
+        return []
+    return [SendToFramework(offer.framework_id, {"type": "RESCIND", "rescind": {"offer_id": {"value": offer.id}}})]
+
+
+def remove_framework(records: MasterRecords, framework: FrameworkRecord, now: float) -> list[Effect]:
+    """``Master::removeFramework``: its live tasks become TASK_KILLED / REASON_FRAMEWORK_REMOVED in the records
+    (not sent: there is no one to send them to), its offers go back, the agents shut it down, its stream ends
+    and its id is refused from now on."""
+    message = f"Framework {framework.id} removed"
+    for task in list(framework.tasks.values()) + list(framework.unreachable_tasks.values()):
+        if task.state not in TERMINAL_STATES:
+            status = master_status(framework.id, task.task_id, "TASK_KILLED", message, "REASON_FRAMEWORK_REMOVED",
+                                   agent_id=task.agent_id, executor_id=task.executor_id or None, timestamp=now)
+            task.statuses.append(status)
+            task.latest, task.state = status, "TASK_KILLED"
+        task.holds_resources = False
+        framework.complete(task)
+    for offer in list(records.offers_of(framework_id=framework.id)):
+        rescind(records, offer, notify=False)
+    framework.connected = framework.active = False
+    framework.stream_id = None
+    framework.unregistered_time = now
+    records.complete_framework(framework)
+    return [ShutdownOnAgents(framework.id), CloseFrameworkStream(framework.id)]
+
+
+def teardown(records: MasterRecords, framework: FrameworkRecord, now: float) -> list[Effect]:
+    """TEARDOWN: the framework is removed (``Master::teardown``)."""
+    return remove_framework(records, framework, now)
+
+
+# ------------------------------------------------------------------------------------------------
+# The tick: failover timeouts, offer timeouts; the allocation round
+# ------------------------------------------------------------------------------------------------
+
+
+def expire(records: MasterRecords, *, monotonic: float, now: float, offer_timeout: float | None) -> list[Effect]:
+    """What time alone decides: disconnected frameworks whose failover timeout elapsed are removed
+    (``Master::frameworkFailoverTimeout``); offers outstanding for ``offer_timeout`` seconds are rescinded
+    (``Master::offerTimeout``)."""
+    effects: list[Effect] = []
+    for framework in list(records.frameworks.values()):
+        if not framework.connected and framework.failover_deadline is not None \
+                and monotonic >= framework.failover_deadline:
+            effects.extend(remove_framework(records, framework, now))
+    if offer_timeout is not None:
+        for offer in [o for o in records.offers.values() if monotonic - o.created >= offer_timeout]:
+            effects.extend(rescind(records, offer))
+    return effects
+
+
+def _held(records: MasterRecords, *, agent_id: str | None = None, framework_id: str | None = None) -> Resources:
+    """Resources used by tasks or outstanding in offers (of one agent or one framework)."""
+    return (total(resources_by_role(records.tasks(agent_id=agent_id, framework_id=framework_id)))
+            + total(resources_by_role(records.offers_of(agent_id=agent_id, framework_id=framework_id))))
+
+
+def offer_for(framework: FrameworkRecord, offer: dict) -> dict:
+    """The Offer as ``framework`` is sent it (``Master::offer``): no ``allocation_info`` on the offer or its
+    resources for a framework without MULTI_ROLE (MESOS-8237), and unreserved resources without ``role`` for one
+    with RESERVATION_REFINEMENT (the post-refinement format)."""
+    sent = copy.deepcopy(offer)
+    capabilities = framework.capabilities
+    if "MULTI_ROLE" not in capabilities:
+        sent.pop("allocation_info", None)
+        for resource in sent["resources"]:
+            resource.pop("allocation_info", None)
+    if "RESERVATION_REFINEMENT" in capabilities:
+        for resource in sent["resources"]:
+            if resource.get("role") == "*":
+                del resource["role"]
+    return sent
+
+
+def allocation_round(records: MasterRecords, *, monotonic: float,
+                     new_offer_id: Callable[[], str]) -> list[Effect]:
+    """One round of the allocator (:func:`.allocator.allocate`): each reachable agent's unallocated resources
+    go to one subscribed, active framework role that neither suppressed nor refused them, in DRF order; each
+    framework gets one OFFERS event with its offers.
+
+    :param new_offer_id: the id of the next offer (the master numbers them).
+    """
+    reachable = records.reachable_agents()
+    agents = [AgentSlot(a.id, a.total - _held(records, agent_id=a.id), a.total.scalar("gpus") > 0) for a in reachable]
+    frameworks = []
+    for framework in records.frameworks.values():
+        if not (framework.connected and framework.active and framework.stream_id is not None):
+            continue
+        framework.filters = [f for f in framework.filters if f.expires > monotonic]
+        frameworks.append(FrameworkSlot(framework.id, framework.roles, set(framework.suppressed),
+                                        "GPU_RESOURCES" in framework.capabilities, list(framework.filters),
+                                        _held(records, framework_id=framework.id)))
+    capacity = Resources()
+    for agent in reachable:
+        capacity = capacity + agent.total
+    batches: dict[str, list[dict]] = {}
+    for grant in allocate(agents, frameworks, capacity, monotonic):
+        agent = records.agents[grant.agent_id]
+        offer_id = new_offer_id()
+        offer = {
+            "id": {"value": offer_id}, "framework_id": {"value": grant.framework_id},
+            "agent_id": {"value": grant.agent_id}, "hostname": agent.hostname,
+            "url": {"scheme": "http", "address": {"hostname": agent.hostname, "ip": urlsplit(agent.url).hostname,
+                                                  "port": agent.port},
+                    "path": "/slave(1)"},
+            "allocation_info": {"role": grant.role},
+            "resources": grant.resources.to_json(grant.role),
+            "attributes": list(agent.attributes),
+        }
+        records.offers[offer_id] = OfferRecord(offer_id, grant.framework_id, grant.agent_id, grant.role,
+                                               grant.resources, monotonic, offer)
+        batches.setdefault(grant.framework_id, []).append(offer_for(records.frameworks[grant.framework_id], offer))
+    return [SendToFramework(framework_id, {"type": "OFFERS", "offers": {"offers": offers}})
+            for framework_id, offers in batches.items()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_mesos.local import master_core
-from airflow_mesos.local.allocator import Resources
+from airflow_mesos.local.allocator import RefuseFilter, Resources
 from airflow_mesos.local.master_core import KillOnAgent, SendToFramework
 from airflow_mesos.local.records import AgentRecord, FrameworkRecord, MasterRecords, TaskRecord
 
@@ -136,3 +136,167 @@ def test_kill(setup):
     assert status["state"] == ("TASK_GONE" if fw.partition_aware else "TASK_LOST")
     [status] = statuses(master_core.kill(records, fw, {"task_id": {"value": "t-unr"}}, NOW))
     assert status["message"] == "Reconciliation: Task is unknown"
+
+
+# ------------------------------------------------------------------------------------------------
+# ACCEPT, DECLINE, REVIVE, SUPPRESS
+# ------------------------------------------------------------------------------------------------
+
+MONO = 500.0
+TWO_CPUS = Resources.build({"cpus": 2000, "mem": 1024_000})
+
+
+def offered(records: MasterRecords, offer_id: str, framework_id: str = "F", agent_id: str = "A-reg",
+            resources: Resources = TWO_CPUS):
+    from airflow_mesos.local.records import OfferRecord
+
+    records.offers[offer_id] = OfferRecord(offer_id, framework_id, agent_id, "*", resources, MONO - 1, {})
+
+
+def task(task_id: str, cpus: float = 0.5, agent_id: str = "A-reg", **extra) -> dict:
+    info = {"name": task_id, "task_id": {"value": task_id}, "agent_id": {"value": agent_id},
+            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus}}],
+            "command": {"value": "true"}}
+    info.update(extra)
+    return info
+
+
+def launch(*tasks: dict, offer_ids=("O1",), **extra) -> dict:
+    return {"offer_ids": [{"value": o} for o in offer_ids],
+            "operations": [{"type": "LAUNCH", "launch": {"task_infos": list(tasks)}}], **extra}
+
+
+def test_accept_launches_valid_tasks_errors_the_others_and_refuses_the_rest(setup):
+    records, fw = setup
+    offered(records, "O1")
+    effects = master_core.accept(records, fw, launch(task("a"), task("big", cpus=5), task("b", cpus=1.5),
+                                                     task("t1")), now=NOW, monotonic=MONO)
+    launches = [e for e in effects if isinstance(e, master_core.LaunchOnAgent)]
+    assert [e.task_info["task_id"]["value"] for e in launches] == ["a", "b"]
+    assert launches[0].task_info["resources"][0]["allocation_info"] == {"role": "*"}
+    assert launches[0].framework_info["id"] == {"value": "F"}
+    errors = statuses([e for e in effects if isinstance(e, SendToFramework)])
+    assert [(s["task_id"]["value"], s["state"], s["reason"]) for s in errors] == [
+        ("big", "TASK_ERROR", "REASON_TASK_INVALID"), ("t1", "TASK_ERROR", "REASON_TASK_INVALID")]
+    assert errors[1]["message"] == "Task has duplicate ID: t1"
+    assert records.offers == {}                                             # the offer is used up
+    assert fw.tasks["a"].state == "TASK_STAGING" and fw.tasks["b"].resources == Resources.build({"cpus": 1500})
+    [refused] = fw.filters                                                   # the unused mem, for 5 s by default
+    assert (refused.agent_id, refused.resources, refused.expires) == ("A-reg", Resources.build({"mem": 1024_000}),
+                                                                      MONO + 5)
+
+
+def test_accept_of_invalid_offers_drops_or_loses_every_task_and_returns_the_offers(setup):
+    records, fw = setup
+    offered(records, "O1")
+    offered(records, "O-other", framework_id="G")
+    effects = master_core.accept(records, fw, launch(task("a"), offer_ids=("O1", "O-gone")), now=NOW,
+                                 monotonic=MONO)
+    [status] = statuses(effects)
+    assert status["state"] == ("TASK_DROPPED" if fw.partition_aware else "TASK_LOST")
+    assert (status["reason"], status["message"]) == (
+        "REASON_INVALID_OFFERS", "Task launched with invalid offers: Offer O-gone is no longer valid")
+    assert "O1" not in records.offers and "O-other" in records.offers and fw.tasks.keys() == {"t1"}
+    [status] = statuses(master_core.accept(records, fw, launch(task("b"), offer_ids=("O-other",)), now=NOW,
+                                           monotonic=MONO))
+    assert status["message"] == ("Task launched with invalid offers: Offer O-other has invalid framework G while "
+                                 "framework F is expected")
+    [status] = statuses(master_core.accept(records, fw, launch(task("c"), offer_ids=()), now=NOW, monotonic=MONO))
+    assert status["message"] == "Task launched with invalid offers: No offers specified"
+
+
+def test_launch_group_is_refused_per_task(setup):
+    records, fw = setup
+    offered(records, "O1")
+    call = {"offer_ids": [{"value": "O1"}], "operations": [{"type": "LAUNCH_GROUP", "launch_group": {
+        "executor": {"executor_id": {"value": "e"}}, "task_group": {"tasks": [task("g1"), task("g2")]}}}]}
+    errors = statuses(master_core.accept(records, fw, call, now=NOW, monotonic=MONO))
+    assert [(s["task_id"]["value"], s["reason"]) for s in errors] == [("g1", "REASON_TASK_GROUP_INVALID"),
+                                                                      ("g2", "REASON_TASK_GROUP_INVALID")]
+
+
+def test_decline_revive_suppress(setup):
+    records, fw = setup
+    offered(records, "O1")
+    offered(records, "O-other", framework_id="G")
+    assert master_core.decline(records, fw, {"offer_ids": [{"value": "O1"}, {"value": "O-other"}, {"value": "x"}],
+                                             "filters": {"refuse_seconds": 60}}, monotonic=MONO) == []
+    assert list(records.offers) == ["O-other"]                               # another framework's stays
+    assert [(f.agent_id, f.expires) for f in fw.filters] == [("A-reg", MONO + 60)]
+    assert master_core.suppress(records, fw, {}) == [] and fw.suppressed == {"*"}
+    assert master_core.revive(records, fw, {}) == [master_core.AllocateSoon()]
+    assert fw.suppressed == set() and fw.filters == []
+
+
+# ------------------------------------------------------------------------------------------------
+# Allocation round, timeouts, removal
+# ------------------------------------------------------------------------------------------------
+
+
+def subscribed(records: MasterRecords, framework_id: str, capabilities: tuple[str, ...], roles=("*",)):
+    fw = framework(framework_id, capabilities)
+    fw.roles, fw.stream_id = list(roles), f"stream-{framework_id}"
+    if "MULTI_ROLE" in capabilities:
+        fw.info["roles"] = list(roles)
+    records.frameworks[framework_id] = fw
+    return fw
+
+
+def offer_ids():
+    counter = iter(range(100))
+    return lambda: f"O{next(counter)}"
+
+
+def test_offers_to_a_framework_without_multi_role_carry_no_allocation_info():
+    # Master::offer (src/master/master.cpp 1.11.0, MESOS-8237): pre-MULTI_ROLE schedulers see the old format.
+    records = MasterRecords()
+    records.agents["A1"] = agent("A1")
+    records.agents["A2"] = agent("A2")
+    subscribed(records, "legacy", ())
+    subscribed(records, "multi", ("MULTI_ROLE", "RESERVATION_REFINEMENT"), roles=("etl",))
+    effects = master_core.allocation_round(records, monotonic=MONO, new_offer_id=offer_ids())
+    sent = {e.framework_id: e.event["offers"]["offers"] for e in effects}
+    assert sorted(sent) == ["legacy", "multi"] and all(e.event["type"] == "OFFERS" for e in effects)
+    [legacy], [multi] = sent["legacy"], sent["multi"]
+    assert "allocation_info" not in legacy
+    assert all("allocation_info" not in r and r["role"] == "*" for r in legacy["resources"])
+    assert multi["allocation_info"] == {"role": "etl"}
+    # RESERVATION_REFINEMENT: unreserved resources in the post-refinement format, without 'role'.
+    assert all(r["allocation_info"] == {"role": "etl"} and "role" not in r for r in multi["resources"])
+    # The master's own record of the offer keeps the allocation (GET_FRAMEWORKS shows it, as Mesos does).
+    legacy_record = records.offers[legacy["id"]["value"]]
+    assert legacy_record.json["allocation_info"] == {"role": "*"} and legacy_record.created == MONO
+    assert legacy["url"]["address"] == {"hostname": "127.0.0.1", "ip": "127.0.0.1", "port": 5051}
+
+
+def test_allocation_round_skips_disconnected_suppressed_and_filtered_frameworks():
+    records = MasterRecords()
+    records.agents["A1"] = agent("A1")
+    gone = subscribed(records, "gone", ())
+    gone.connected = gone.active = False
+    quiet = subscribed(records, "quiet", ())
+    quiet.suppressed = {"*"}
+    refusing = subscribed(records, "refusing", ())
+    refusing.filters = [RefuseFilter("A1", "*", CPU, MONO + 1)]
+    assert master_core.allocation_round(records, monotonic=MONO, new_offer_id=offer_ids()) == []
+    [effect] = master_core.allocation_round(records, monotonic=MONO + 1, new_offer_id=offer_ids())  # filter expired
+    assert effect.framework_id == "refusing" and refusing.filters == []
+    assert master_core.allocation_round(records, monotonic=MONO + 2, new_offer_id=offer_ids()) == []  # all offered
+
+
+def test_failover_timeout_removes_the_framework_and_offer_timeout_rescinds(setup):
+    records, fw = setup
+    offered(records, "O1")
+    assert master_core.expire(records, monotonic=MONO, now=NOW, offer_timeout=None) == []
+    assert master_core.expire(records, monotonic=MONO, now=NOW, offer_timeout=1.0) == [
+        SendToFramework("F", {"type": "RESCIND", "rescind": {"offer_id": {"value": "O1"}}})]
+    assert records.offers == {}
+    fw.connected = fw.active = False
+    fw.failover_deadline = MONO + 10
+    assert master_core.expire(records, monotonic=MONO + 9.9, now=NOW, offer_timeout=None) == []
+    effects = master_core.expire(records, monotonic=MONO + 10, now=NOW, offer_timeout=None)
+    assert effects == [master_core.ShutdownOnAgents("F"), master_core.CloseFrameworkStream("F")]
+    assert "F" not in records.frameworks and records.completed_frameworks == [fw] and "F" in records.removed_framework_ids
+    killed = {t.task_id: t for t in fw.completed_tasks}
+    assert killed["t1"].state == "TASK_KILLED" and killed["t1"].statuses[-1]["reason"] == "REASON_FRAMEWORK_REMOVED"
+    assert not killed["t1"].holds_resources and fw.tasks == {} and fw.unreachable_tasks == {}

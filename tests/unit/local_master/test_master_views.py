@@ -10,11 +10,11 @@ import os
 import pytest
 
 from airflow_mesos.clock import FakeClock
-from airflow_mesos.local import master_http, master_views
+from airflow_mesos.local import master_core, master_http, master_views
 from airflow_mesos.local.allocator import Resources
 from airflow_mesos.local.http_util import HttpReply, decode_call, decode_operator_call
 from airflow_mesos.local.master import Master
-from airflow_mesos.local.records import FrameworkRecord, OfferRecord
+from airflow_mesos.local.records import FrameworkRecord, OfferRecord, resources_by_role, total
 from tests.unit.local_master.stub_agent import StubSpec
 
 SECRET = "s3cr3t-Value-0451"
@@ -143,7 +143,7 @@ def add_framework(master: Master, name: str, roles: list[str], *, connected: boo
     info = {"id": {"value": framework_id}, "name": name, "user": "nobody", "roles": roles,
             "capabilities": [{"type": "MULTI_ROLE"}, {"type": "PARTITION_AWARE"}], "failover_timeout": 60.0}
     framework = FrameworkRecord(framework_id, info, roles, set(), master.clock.time(), connected=connected,
-                                active=connected)
+                                active=connected, stream_id=f"stream-{framework_id}" if connected else None)
     master.records.frameworks[framework_id] = framework
     return framework
 
@@ -166,10 +166,18 @@ def task_info(agent_id: str, task_id: str, cpus: float, mem: float) -> dict:
 
 def launch(master: Master, framework: FrameworkRecord, agent_index: int, task_id: str, cpus: float, mem: float,
            role: str | None = None):
-    """Launch through the master's own accept path (validation, TaskRecord), the agent only records it."""
+    """Launch through the master's own ACCEPT (validation, TaskRecord) of an offer of everything the agent has
+    free; the agent only records it."""
     record = list(master.records.agents.values())[agent_index]
-    available = record.total - master._held(agent_id=record.id)
-    master._launch(framework, record, role or framework.roles[0], task_info(record.id, task_id, cpus, mem), available)
+    free = record.total - total(resources_by_role(master.records.tasks(agent_id=record.id)))
+    offer_id = f"offer-for-{task_id}"
+    master.records.offers[offer_id] = OfferRecord(offer_id, framework.id, record.id, role or framework.roles[0], free,
+                                                  0.0, {})
+    status, text = master.scheduler_call({"type": "ACCEPT", "framework_id": {"value": framework.id}, "accept": {
+        "offer_ids": [{"value": offer_id}], "filters": {"refuse_seconds": 0},
+        "operations": [{"type": "LAUNCH", "launch": {"task_infos": [task_info(record.id, task_id, cpus, mem)]}}]}},
+        None, framework.stream_id)
+    assert status == 202, text
     return framework.tasks[task_id]
 
 
@@ -425,7 +433,7 @@ def test_operator_events_report_every_change_once_in_order(master):
     assert events[2]["agent_removed"] == {"agent_id": {"value": list(master.records.agents)[1]}}
 
     before = now
-    master._remove_framework(framework)
+    master._run(master_core.teardown(master.records, framework, master.clock.time()))
     master.records.agents[list(master.records.agents)[1]].reachable = True
     events = events_between(master, before, master_views.observe(master.records))
     assert [e["type"] for e in events] == ["AGENT_ADDED", "FRAMEWORK_REMOVED"]
