@@ -15,7 +15,9 @@ What the tasks show:
 - ``publish``: mapped twice, at most one per agent (``hostname UNIQUE``), with a plain environment variable;
 - ``summary``: the ``[mesos]`` defaults only.
 
-GPUs are asked for the same way (``gpus=1``); they need agents that offer them.
+GPUs are asked for the same way (``gpus=1``); they need agents that offer them.  The tasks run in
+containers (the ``[mesos] container_type`` default, ``mesos``), so the agents need a Docker engine; set
+``MESOS_EXAMPLE_SCRATCH_VOLUME`` to name the scratch volume (and remove it when done).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+../../../dags/example_mesos_fanout.py
