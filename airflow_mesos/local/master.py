@@ -34,30 +34,27 @@ from airflow_mesos.local import master_core, master_http, master_views
 from airflow_mesos.local.allocator import (
     Resources,
 )
-from airflow_mesos.local.constants import MESOS_VERSION, TERMINAL_STATES
+from airflow_mesos.local.constants import MESOS_VERSION
 from airflow_mesos.local.event_stream import EventStream
 from airflow_mesos.local.http_util import dumps
-from airflow_mesos.local.master_core import master_status, time_info
 from airflow_mesos.local.records import (
     AgentRecord,
     FrameworkRecord,
     MasterRecords,
     MasterView,
     OfferRecord,
-    TaskRecord,
 )
 from airflow_mesos.local.validation import (
     decode_uuid,
-    framework_roles,
-    validate_framework_info,
 )
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-OPERATOR_POLL_INTERVAL = 0.05
-"""Seconds between looks at the records for an operator stream (see :class:`.master_views.Observation`)."""
+OPERATOR_EFFECTS = (master_core.TaskAdded, master_core.TaskUpdated, master_core.FrameworkAdded,
+                    master_core.FrameworkUpdated, master_core.FrameworkRemoved, master_core.AgentAdded,
+                    master_core.AgentRemoved)
 
 
 class MasterError(AirflowMesosError):
@@ -316,8 +313,30 @@ class Master:
                 if stream is not None:
                     stream.close()
                     self._streams.discard(stream)
+            elif isinstance(effect, master_core.AcknowledgeOnAgent):
+                handle = self._agent_handles.get(effect.agent_id)
+                if handle is not None:
+                    handle.acknowledge(effect.framework_id, effect.task_id, effect.uuid)
+            elif isinstance(effect, OPERATOR_EFFECTS):
+                self._tell_operators(effect)
             else:  # pragma: no cover - a new effect type without its runner is a bug
                 raise TypeError(f"no runner for effect {effect!r}")
+
+    def _tell_operators(self, effect: master_core.OperatorEffect) -> None:
+        """Render an operator effect now (the records as they are) and queue it on every operator stream."""
+        streams = [s for s in self._streams if s.operator and not s.closed]
+        if not streams:
+            return
+        try:
+            event = master_views.operator_event(self._view(), effect)
+        except Exception:  # a rendering bug ends the operator streams visibly, never the master
+            log.exception("operator event stream: rendering %s failed; closing the operator streams", effect)
+            for stream in streams:
+                stream.close()
+            return
+        if event is not None:
+            for stream in streams:
+                stream.send(event)
 
     # -- streams ------------------------------------------------------------------------------------
     def _send(self, framework: FrameworkRecord, event: dict) -> None:
@@ -325,13 +344,6 @@ class Master:
         stream = self._framework_streams.get(framework.id)
         if framework.connected and stream is not None:
             stream.send(event)
-
-    def _close_framework_stream(self, framework: FrameworkRecord, *, abort: bool = False) -> None:
-        stream = self._framework_streams.pop(framework.id, None)
-        framework.stream_id = None
-        if stream is not None:
-            stream.close(abort=abort)
-            self._streams.discard(stream)
 
     # -- agents -------------------------------------------------------------------------------------
     def new_agent_id(self) -> str:
@@ -349,114 +361,30 @@ class Master:
                              url=agent.url, resources=resources, attributes=list(agent.spec.attribute_list()),
                              total=total_resources, registered_time=self.clock.time(), last_pong=now)
         with self._lock:
-            self.records.agents[agent.id] = record
             self._agent_handles[agent.id] = agent
-            self._next_allocation = now
+            self._run(master_core.add_agent(self.records, record))
 
     # MasterLink -------------------------------------------------------------------------------------
     def status_update(self, agent_id: str, framework_id: str, status: dict) -> None:
         """An agent (re)sends a status update: record it and forward it to the framework."""
         with self._lock:
-            framework = self.records.frameworks.get(framework_id)
-            if framework is None:
+            if framework_id not in self.records.frameworks:
                 log.info("dropping status update for unknown framework %s", framework_id)
                 return
-            task_id = (status.get("task_id") or {}).get("value")
-            task = framework.tasks.get(task_id) or framework.unreachable_tasks.get(task_id)
-            if task is not None:
-                self._record_status(framework, task, status)
-            self._send(framework, {"type": "UPDATE", "update": {"status": status}})
+            self._run(master_core.status_update(self.records, framework_id, status))
 
     def agent_reregistered(self, agent_id: str, live_tasks: list[dict]) -> None:
         """An agent came back (after a restart or a healed partition): reconcile the tasks it reports with ours."""
         with self._lock:
-            record = self.records.agents.get(agent_id)
-            if record is None:
+            if agent_id not in self.records.agents:
                 raise MasterError(f"agent_reregistered: unknown agent {agent_id}")
-            now = self.clock.time()
-            reported = {(t["framework_id"], t["task_id"]): t for t in live_tasks}
-            was_unreachable = not record.reachable
-            for framework in self.records.frameworks.values():
-                if was_unreachable:
-                    # Mesos re-adds reported tasks and silently forgets the other unreachable ones
-                    # (master.cpp _reregisterSlave); reconciliation then answers TASK_GONE for them.
-                    for task in [t for t in framework.unreachable_tasks.values() if t.agent_id == agent_id]:
-                        del framework.unreachable_tasks[task.task_id]
-                        live = reported.get((framework.id, task.task_id))
-                        if live is None:
-                            continue
-                        # In its latest state, terminal too when it ended during a partition and its
-                        # update is still unacknowledged (the agent resends that update next).
-                        task.state, task.unreachable_time = live["state"], None
-                        task.holds_resources = live["state"] not in TERMINAL_STATES
-                        framework.tasks[task.task_id] = task
-                        self._send_update(framework, task, live["state"], "Unreachable agent re-reregistered",
-                                          "REASON_AGENT_REREGISTERED", record=False)
-                else:
-                    # The agent lost tasks we still hold: it answers the master's reconciliation with
-                    # TASK_DROPPED / TASK_LOST (slave.cpp reconcileTasks); we generate them here.
-                    for task in [t for t in framework.tasks.values() if t.agent_id == agent_id]:
-                        if task.state in TERMINAL_STATES or (framework.id, task.task_id) in reported:
-                            continue
-                        state = "TASK_DROPPED" if framework.partition_aware else "TASK_LOST"
-                        self._send_update(framework, task, state, "Reconciliation: task unknown to the agent",
-                                          "REASON_RECONCILIATION")
-                        framework.complete(task)
-            record.reachable = True
-            record.unreachable_time = None
-            record.reregistered_time = now
-            record.last_pong = self.clock.monotonic()
-            self._next_allocation = self.clock.monotonic()
-
-    def _record_status(self, framework: FrameworkRecord, task: TaskRecord, status: dict) -> None:
-        uuid = status.get("uuid")
-        if uuid is None or all(s.get("uuid") != uuid for s in task.statuses):
-            task.statuses.append(status)
-        task.latest = status
-        task.state = status.get("state", task.state)
-        if task.state in TERMINAL_STATES:
-            task.holds_resources = False
-            if uuid is None:
-                framework.complete(task)
-
-    def _send_update(self, framework: FrameworkRecord, task: TaskRecord, state: str, message: str, reason: str, *,
-                     unreachable_time: dict | None = None, record: bool = True) -> None:
-        status = master_status(framework.id, task.task_id, state, message, reason, agent_id=task.agent_id,
-                               executor_id=task.executor_id or None, timestamp=self.clock.time(),
-                               unreachable_time=unreachable_time)
-        if record:
-            task.statuses.append(status)
-            task.latest = status
-            task.state = state
-            if state in TERMINAL_STATES:
-                task.holds_resources = False
-        self._send(framework, {"type": "UPDATE", "update": {"status": status}})
+            self._run(master_core.agent_reregistered(self.records, agent_id, live_tasks, now=self.clock.time(),
+                                                     monotonic=self.clock.monotonic()))
 
     def mark_unreachable(self, agent_id: str, message: str = "health check timed out") -> None:
         """Remove an agent that stopped answering (master.cpp ``markUnreachable`` / ``__removeSlave``)."""
         with self._lock:
-            record = self.records.agents.get(agent_id)
-            if record is None or not record.reachable:
-                return
-            record.reachable = False
-            record.unreachable_time = self.clock.time()
-            unreachable_time = time_info(record.unreachable_time)
-            for framework in self.records.frameworks.values():
-                for task in [t for t in framework.tasks.values() if t.agent_id == agent_id]:
-                    if task.state in TERMINAL_STATES:
-                        framework.complete(task)
-                        continue
-                    state = "TASK_UNREACHABLE" if framework.partition_aware else "TASK_LOST"
-                    self._send_update(framework, task, state, message, "REASON_AGENT_REMOVED",
-                                      unreachable_time=unreachable_time)
-                    task.holds_resources = False
-                    task.unreachable_time = unreachable_time
-                    del framework.tasks[task.task_id]
-                    framework.unreachable_tasks[task.task_id] = task
-            for offer in list(self.records.offers_of(agent_id=agent_id)):
-                self._run(master_core.rescind(self.records, offer))
-            for framework in self.records.frameworks.values():
-                self._send(framework, {"type": "FAILURE", "failure": {"agent_id": {"value": agent_id}}})
+            self._run(master_core.mark_unreachable(self.records, agent_id, now=self.clock.time(), message=message))
 
     # -- offers ---------------------------------------------------------------------------------------
     def allocate_now(self) -> list[dict]:
@@ -525,61 +453,36 @@ class Master:
 
     # -- frameworks -------------------------------------------------------------------------------------
     def subscribe(self, call: dict, principal: str | None) -> EventStream:
-        """Handle a validated SUBSCRIBE; returns the stream the HTTP handler sends."""
+        """Handle a validated SUBSCRIBE (:func:`.master_core.subscribe`); returns the stream the HTTP handler
+        sends: SUBSCRIBED, or an ERROR and its end."""
         info = dict(call["subscribe"]["framework_info"])
         if principal is not None and "principal" not in info:
             info["principal"] = principal
         stream = EventStream(str(uuidlib.uuid4()))
         with self._lock:
-            error = validate_framework_info(info)
-            framework_id = (info.get("id") or {}).get("value")
-            existing = self.records.frameworks.get(framework_id) if framework_id else None
-            if error is None and framework_id and framework_id in self.records.removed_framework_ids:
-                error = "Framework has been removed"
-            if error is None and existing is not None and existing.info.get("principal") != info.get("principal"):
-                error = "Changing framework's principal is not allowed."
-            if error is not None:
-                stream.send({"type": "ERROR", "error": {"message": error}})
+            result = master_core.subscribe(self.records, info, list(call["subscribe"].get("suppressed_roles") or []),
+                                           stream_id=stream.stream_id, now=self.clock.time(),
+                                           new_framework_id=self._new_framework_id)
+            if result.framework is None:
+                stream.send({"type": "ERROR", "error": {"message": result.error}})
                 stream.close()
                 return stream
-            now = self.clock.time()
-            suppressed = set(call["subscribe"].get("suppressed_roles") or [])
-            if existing is not None:
-                old = self._framework_streams.get(existing.id)
-                if old is not None:
-                    old.send({"type": "ERROR", "error": {"message": "Framework failed over"}})
-                    self._close_framework_stream(existing)
-                # user and checkpoint cannot change on failover (master.cpp updateFramework).
-                info["user"], info["checkpoint"] = existing.info.get("user"), existing.info.get("checkpoint", False)
-                existing.info = info
-                existing.roles = framework_roles(info)
-                existing.suppressed = suppressed
-                existing.reregistered_time = now
-                for offer in list(self.records.offers_of(framework_id=existing.id)):
-                    master_core.rescind(self.records, offer, notify=False)
-                framework = existing
-            else:
-                if not framework_id:
-                    framework_id = f"{self.id}-{self._framework_counter:04d}"
-                    self._framework_counter += 1
-                info["id"] = {"value": framework_id}
-                framework = FrameworkRecord(framework_id, info, framework_roles(info), suppressed, now)
-                self.records.frameworks[framework_id] = framework
-            info.setdefault("failover_timeout", 0.0)
-            info.setdefault("checkpoint", False)
+            self._run(result.effects)   # the old stream of a failing-over framework ends first
+            framework = result.framework
             stream.framework_id = framework.id
             self._framework_streams[framework.id] = stream
-            framework.stream_id = stream.stream_id
-            framework.connected = framework.active = True
-            framework.failover_deadline = None
             stream.send({"type": "SUBSCRIBED", "subscribed": {
                 "framework_id": {"value": framework.id},
                 "heartbeat_interval_seconds": self.heartbeat_interval,
                 "master_info": self.master_info()}})
             stream.next_heartbeat = self.clock.monotonic()
             self._streams.add(stream)
-            self._next_allocation = self.clock.monotonic()
             return stream
+
+    def _new_framework_id(self) -> str:
+        framework_id = f"{self.id}-{self._framework_counter:04d}"
+        self._framework_counter += 1
+        return framework_id
 
     def scheduler_call(self, call: dict, principal: str | None, stream_id: str | None) -> tuple[int, str]:
         """A validated non-SUBSCRIBE call: the checks of ``Master::Http::scheduler`` in its order, then the call.
@@ -600,8 +503,12 @@ class Master:
             if stream_id != framework.stream_id:
                 return 400, (f"The stream ID '{stream_id}' included in this request didn't match the stream ID "
                              f"currently associated with framework ID {framework.id}")
+            if call["type"] == "UPDATE_FRAMEWORK":
+                status, text, effects = master_core.update_framework(self.records, framework, call["update_framework"])
+                self._run(effects)
+                return status, text
             self.dispatch(framework, call)
-        return (200 if call["type"] == "UPDATE_FRAMEWORK" else 202), ""
+        return 202, ""
 
     def stream_closed(self, stream: EventStream) -> None:
         """The SUBSCRIBE connection ended (client went away or the master closed it)."""
@@ -614,14 +521,10 @@ class Master:
 
     def _disconnect(self, framework: FrameworkRecord) -> None:
         self._framework_streams.pop(framework.id, None)
-        framework.stream_id = None
-        framework.connected = framework.active = False
-        framework.unregistered_time = self.clock.time()
-        for offer in list(self.records.offers_of(framework_id=framework.id)):
-            master_core.rescind(self.records, offer, notify=False)
-        timeout = float(framework.info.get("failover_timeout") or 0.0)
-        framework.failover_deadline = self.clock.monotonic() + timeout
-        log.info("framework %s disconnected; failover timeout %.1fs", framework.id, timeout)
+        self._run(master_core.disconnect(self.records, framework, now=self.clock.time(),
+                                         monotonic=self.clock.monotonic()))
+        log.info("framework %s disconnected; failover timeout %.1fs", framework.id,
+                 float(framework.info.get("failover_timeout") or 0.0))
 
     def drop_framework_stream(self, framework_id: str) -> None:
         """Cut a framework's SUBSCRIBE connection as a network failure would."""
@@ -648,7 +551,8 @@ class Master:
             "REVIVE": lambda: self._run(master_core.revive(records, framework, call.get("revive") or {})),
             "SUPPRESS": lambda: self._run(master_core.suppress(records, framework, call.get("suppress") or {})),
             "KILL": lambda: self._run(master_core.kill(records, framework, call["kill"], now)),
-            "ACKNOWLEDGE": lambda: self._acknowledge(framework, call["acknowledge"]),
+            "ACKNOWLEDGE": lambda: self._run(master_core.acknowledge(records, framework, call["acknowledge"],
+                                                                     decode_uuid(call["acknowledge"]["uuid"]))),
             "RECONCILE": lambda: self._run(master_core.reconcile(records, framework,
                                                                  call["reconcile"].get("tasks") or [], now)),
         }.get(kind)
@@ -657,49 +561,16 @@ class Master:
             return
         handler()
 
-    def _acknowledge(self, framework: FrameworkRecord, ack: dict) -> None:
-        raw = decode_uuid(ack.get("uuid"))
-        agent_id = ack["agent_id"].get("value")
-        task_id = ack["task_id"].get("value")
-        handle = self._agent_handles.get(agent_id)
-        if handle is None or raw is None:
-            return
-        handle.acknowledge(framework.id, task_id, raw)
-        task = framework.tasks.get(task_id)
-        if task is not None and task.latest is not None and task.latest.get("uuid") == ack.get("uuid") \
-                and task.state in TERMINAL_STATES:
-            framework.complete(task)
-
     # -- operator event stream ------------------------------------------------------------------------------
     def subscribe_operator(self) -> EventStream:
-        """Open an operator event stream: SUBSCRIBED now, events as the records change, heartbeats from the ticker."""
+        """Open an operator event stream: SUBSCRIBED now; then one event per operator effect the core returns
+        (``_tell_operators``), and heartbeats from the ticker."""
         stream = EventStream(str(uuidlib.uuid4()), operator=True)
         with self._lock:
-            view = self._view()
-            stream.send(master_views.subscribed_event(view))
-            seen = master_views.observe(self.records)
+            stream.send(master_views.subscribed_event(self._view()))
             stream.next_heartbeat = self.clock.monotonic() + self.heartbeat_interval
             self._streams.add(stream)   # the ticker sends HEARTBEATs and stop() closes it
-        threading.Thread(target=self._pump_operator_events, args=(stream, seen), daemon=True,
-                         name=f"mesos-master-operator-stream-{self.port}").start()
         return stream
-
-    def _pump_operator_events(self, stream: EventStream, seen: master_views.Observation) -> None:
-        """Send the events of each look at the records until the stream or the master closes.
-
-        A failing look (a rendering bug) is logged and closes this stream, so the subscriber sees the end
-        instead of silence; the master is not affected.
-        """
-        while not stream.closed and not self._stop.wait(OPERATOR_POLL_INTERVAL):
-            try:
-                with self._lock:
-                    now = master_views.observe(self.records)
-                    for event in master_views.operator_events(self._view(), seen, now):
-                        stream.send(event)
-                    seen = now
-            except Exception:  # a rendering bug ends this stream visibly, never the master
-                log.exception("operator event stream: look at the master failed; closing the stream")
-                stream.close()
 
     # -- failover -----------------------------------------------------------------------------------------
     def fail_over(self) -> None:

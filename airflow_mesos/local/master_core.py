@@ -9,8 +9,12 @@ runs the effects (:meth:`Master._run`), under its lock, in order.
 Times are passed in: ``now`` is wall-clock seconds (status timestamps, TimeInfo), ``monotonic`` the master's
 monotonic clock (deadlines, refuse filters).
 
-Moved here so far: the calls RECONCILE, KILL, ACCEPT, DECLINE, REVIVE, SUPPRESS and TEARDOWN, the
-allocation round, and the tick's failover and offer timeouts.
+Here: the scheduler calls (SUBSCRIBE, TEARDOWN, ACCEPT, DECLINE, REVIVE, SUPPRESS, KILL, RECONCILE,
+UPDATE_FRAMEWORK; ACKNOWLEDGE's bookkeeping), a framework's stream ending, status updates from agents,
+agents registering, re-registering and becoming unreachable, the allocation round and what time alone
+decides (failover and offer timeouts).  Every change an operator stream reports comes out as an
+:data:`OperatorEffect` (``TaskAdded``, ``TaskUpdated``, ...), so the operator event stream follows the
+effects instead of looking at the records.
 """
 
 from __future__ import annotations
@@ -32,7 +36,12 @@ from airflow_mesos.local.records import (
     resources_by_role,
     total,
 )
-from airflow_mesos.local.validation import validate_task
+from airflow_mesos.local.validation import (
+    framework_roles,
+    validate_framework_info,
+    validate_framework_update,
+    validate_task,
+)
 from airflow_mesos.local.views_common import public_container
 
 # ------------------------------------------------------------------------------------------------
@@ -87,7 +96,61 @@ class CloseFrameworkStream:
     framework_id: str
 
 
-Effect = Union[SendToFramework, KillOnAgent, LaunchOnAgent, AllocateSoon, ShutdownOnAgents, CloseFrameworkStream]
+@dataclass(frozen=True)
+class AcknowledgeOnAgent:
+    """Relay a framework's acknowledgement to the agent (``StatusUpdateAcknowledgementMessage``)."""
+
+    agent_id: str
+    framework_id: str
+    task_id: str
+    uuid: bytes
+
+
+# What operator streams report (src/master/master.cpp ``subscribers.send(...)``): the master renders each
+# with master_views.operator_event at the moment it runs it.
+@dataclass(frozen=True)
+class TaskAdded:
+    framework_id: str
+    task_id: str
+
+
+@dataclass(frozen=True)
+class TaskUpdated:
+    framework_id: str
+    status: dict
+    state: str
+
+
+@dataclass(frozen=True)
+class FrameworkAdded:
+    framework_id: str
+
+
+@dataclass(frozen=True)
+class FrameworkUpdated:
+    framework_id: str
+
+
+@dataclass(frozen=True)
+class FrameworkRemoved:
+    framework_id: str
+
+
+@dataclass(frozen=True)
+class AgentAdded:
+    agent_id: str
+
+
+@dataclass(frozen=True)
+class AgentRemoved:
+    agent_id: str
+
+
+OperatorEffect = Union[TaskAdded, TaskUpdated, FrameworkAdded, FrameworkUpdated, FrameworkRemoved, AgentAdded,
+                       AgentRemoved]
+
+Effect = Union[SendToFramework, KillOnAgent, LaunchOnAgent, AcknowledgeOnAgent, AllocateSoon, ShutdownOnAgents,
+               CloseFrameworkStream, OperatorEffect]
 
 
 def update_event(status: dict) -> dict:
@@ -289,6 +352,7 @@ def _launch(framework: FrameworkRecord, agent: AgentRecord, role: str, task: dic
         labels=task.get("labels"), discovery=task.get("discovery"),
         container=public_container(container) if isinstance(container, dict) else None,
         user=(task.get("command") or {}).get("user") or framework.info.get("user"))
+    effects.append(TaskAdded(framework.id, task_id))
     effects.append(LaunchOnAgent(agent.id, dict(framework.info), with_allocation_info(task, role)))
     return available - resources
 
@@ -384,12 +448,12 @@ def remove_framework(records: MasterRecords, framework: FrameworkRecord, now: fl
     (not sent: there is no one to send them to), its offers go back, the agents shut it down, its stream ends
     and its id is refused from now on."""
     message = f"Framework {framework.id} removed"
+    effects: list[Effect] = []
     for task in list(framework.tasks.values()) + list(framework.unreachable_tasks.values()):
         if task.state not in TERMINAL_STATES:
             status = master_status(framework.id, task.task_id, "TASK_KILLED", message, "REASON_FRAMEWORK_REMOVED",
                                    agent_id=task.agent_id, executor_id=task.executor_id or None, timestamp=now)
-            task.statuses.append(status)
-            task.latest, task.state = status, "TASK_KILLED"
+            effects.extend(update_task(task, status))
         task.holds_resources = False
         framework.complete(task)
     for offer in list(records.offers_of(framework_id=framework.id)):
@@ -398,7 +462,8 @@ def remove_framework(records: MasterRecords, framework: FrameworkRecord, now: fl
     framework.stream_id = None
     framework.unregistered_time = now
     records.complete_framework(framework)
-    return [ShutdownOnAgents(framework.id), CloseFrameworkStream(framework.id)]
+    return effects + [ShutdownOnAgents(framework.id), CloseFrameworkStream(framework.id),
+                      FrameworkRemoved(framework.id)]
 
 
 def teardown(records: MasterRecords, framework: FrameworkRecord, now: float) -> list[Effect]:
@@ -489,3 +554,266 @@ def allocation_round(records: MasterRecords, *, monotonic: float,
         batches.setdefault(grant.framework_id, []).append(offer_for(records.frameworks[grant.framework_id], offer))
     return [SendToFramework(framework_id, {"type": "OFFERS", "offers": {"offers": offers}})
             for framework_id, offers in batches.items()]
+
+
+# ------------------------------------------------------------------------------------------------
+# Status updates
+# ------------------------------------------------------------------------------------------------
+
+_CHECK_REASONS = frozenset({"REASON_TASK_CHECK_STATUS_UPDATED", "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED"})
+
+
+def update_task(task: TaskRecord, status: dict) -> list[Effect]:
+    """``Master::updateTask``: record ``status`` on the task.
+
+    A terminal task keeps its state.  The statuses keep the latest one per run of equal states (a status of
+    the state the last one has replaces it, so a re-sent update is recorded once), without ``data``; a new
+    state is reported to operator streams (TASK_UPDATED), as is every (health) check update.  Resources are
+    free once the task is terminal or unreachable.
+    """
+    state = status["state"]
+    if task.state not in TERMINAL_STATES:
+        task.state = state
+    recorded = {key: value for key, value in status.items() if key != "data"}
+    effects: list[Effect] = []
+    if task.statuses and task.statuses[-1].get("state") == state:
+        task.statuses[-1] = recorded
+        if status.get("reason") in _CHECK_REASONS:
+            effects.append(TaskUpdated(task.framework_id, recorded, task.state))
+    else:
+        task.statuses.append(recorded)
+        effects.append(TaskUpdated(task.framework_id, recorded, task.state))
+    task.latest = recorded
+    if task.state in TERMINAL_STATES or task.state == "TASK_UNREACHABLE":
+        task.holds_resources = False
+    return effects
+
+
+def status_update(records: MasterRecords, framework_id: str, status: dict) -> list[Effect]:
+    """An agent's status update (``Master::statusUpdate``): recorded on the task the master knows (live or
+    unreachable), and forwarded to the framework.  A terminal update without a uuid is never acknowledged,
+    so its task is completed at once."""
+    framework = records.frameworks.get(framework_id)
+    if framework is None:
+        return []
+    task_id = status["task_id"]["value"]
+    task = framework.tasks.get(task_id) or framework.unreachable_tasks.get(task_id)
+    effects: list[Effect] = []
+    if task is not None:
+        effects.extend(update_task(task, status))
+        if task.state in TERMINAL_STATES and status.get("uuid") is None:
+            framework.complete(task)
+    effects.append(SendToFramework(framework.id, update_event(status)))
+    return effects
+
+
+def acknowledge(records: MasterRecords, framework: FrameworkRecord, call: dict, uuid: bytes) -> list[Effect]:
+    """ACKNOWLEDGE: relayed to the agent; the acknowledgement of a task's terminal update completes it
+    (``Master::acknowledge``: the task is removed once its terminal update is acknowledged)."""
+    agent_id = call["agent_id"]["value"]
+    task_id = call["task_id"]["value"]
+    if agent_id not in records.agents:
+        return []
+    task = framework.tasks.get(task_id)
+    if task is not None and task.latest is not None and task.latest.get("uuid") == call.get("uuid") \
+            and task.state in TERMINAL_STATES:
+        framework.complete(task)
+    return [AcknowledgeOnAgent(agent_id, framework.id, task_id, uuid)]
+
+
+# ------------------------------------------------------------------------------------------------
+# Agents
+# ------------------------------------------------------------------------------------------------
+
+
+def add_agent(records: MasterRecords, agent: AgentRecord) -> list[Effect]:
+    """An agent registered (``Master::addSlave``); its resources are offered at the next round."""
+    records.agents[agent.id] = agent
+    return [AgentAdded(agent.id), AllocateSoon()]
+
+
+def _send_master_update(framework: FrameworkRecord, task: TaskRecord, state: str, message: str, reason: str,
+                        now: float, *, record: bool, unreachable_time: dict | None = None) -> list[Effect]:
+    status = master_status(framework.id, task.task_id, state, message, reason, agent_id=task.agent_id,
+                           executor_id=task.executor_id or None, timestamp=now, unreachable_time=unreachable_time)
+    effects = update_task(task, status) if record else []
+    return effects + [SendToFramework(framework.id, update_event(status))]
+
+
+def mark_unreachable(records: MasterRecords, agent_id: str, *, now: float,
+                     message: str = "health check timed out") -> list[Effect]:
+    """``Master::markUnreachable`` / ``__removeSlave``: the agent's live tasks become TASK_UNREACHABLE
+    (PARTITION_AWARE) or TASK_LOST with REASON_AGENT_REMOVED and the time, and move to the unreachable tasks;
+    its terminal ones complete; its offers are rescinded; every framework gets a FAILURE."""
+    agent = records.agents.get(agent_id)
+    if agent is None or not agent.reachable:
+        return []
+    agent.reachable = False
+    agent.unreachable_time = now
+    unreachable_time = time_info(now)
+    effects: list[Effect] = []
+    for framework in records.frameworks.values():
+        for task in [t for t in framework.tasks.values() if t.agent_id == agent_id]:
+            if task.state in TERMINAL_STATES:
+                framework.complete(task)
+                continue
+            state = "TASK_UNREACHABLE" if framework.partition_aware else "TASK_LOST"
+            effects.extend(_send_master_update(framework, task, state, message, "REASON_AGENT_REMOVED", now,
+                                               record=True, unreachable_time=unreachable_time))
+            task.holds_resources = False
+            task.unreachable_time = unreachable_time
+            del framework.tasks[task.task_id]
+            framework.unreachable_tasks[task.task_id] = task
+    for offer in list(records.offers_of(agent_id=agent_id)):
+        effects.extend(rescind(records, offer))
+    for framework in records.frameworks.values():
+        effects.append(SendToFramework(framework.id, {"type": "FAILURE", "failure": {"agent_id": {"value": agent_id}}}))
+    effects.append(AgentRemoved(agent_id))
+    return effects
+
+
+def agent_reregistered(records: MasterRecords, agent_id: str, live_tasks: list[dict], *, now: float,
+                       monotonic: float) -> list[Effect]:
+    """An agent came back (after a restart or a healed partition) reporting ``live_tasks``
+    (``[{framework_id, task_id, state}]``).
+
+    Unreachable before: its reported tasks are re-added in their latest state (each framework is told, with
+    REASON_AGENT_REREGISTERED), its other unreachable tasks are forgotten (``_reregisterSlave``;
+    reconciliation then answers TASK_GONE for them).  Reachable before: tasks the master holds that it does not
+    report become TASK_DROPPED (PARTITION_AWARE) or TASK_LOST (the agent's ``reconcileTasks``).
+    """
+    agent = records.agents[agent_id]
+    reported = {(t["framework_id"], t["task_id"]): t for t in live_tasks}
+    was_unreachable = not agent.reachable
+    effects: list[Effect] = []
+    for framework in records.frameworks.values():
+        if was_unreachable:
+            for task in [t for t in framework.unreachable_tasks.values() if t.agent_id == agent_id]:
+                del framework.unreachable_tasks[task.task_id]
+                live = reported.get((framework.id, task.task_id))
+                if live is None:
+                    continue
+                # In its latest state, terminal too when it ended during a partition and its update is still
+                # unacknowledged (the agent resends that update next).
+                task.state, task.unreachable_time = live["state"], None
+                task.holds_resources = live["state"] not in TERMINAL_STATES
+                framework.tasks[task.task_id] = task
+                effects.extend(_send_master_update(framework, task, live["state"], "Unreachable agent re-reregistered",
+                                                   "REASON_AGENT_REREGISTERED", now, record=False))
+        else:
+            for task in [t for t in framework.tasks.values() if t.agent_id == agent_id]:
+                if task.state in TERMINAL_STATES or (framework.id, task.task_id) in reported:
+                    continue
+                state = "TASK_DROPPED" if framework.partition_aware else "TASK_LOST"
+                effects.extend(_send_master_update(framework, task, state, "Reconciliation: task unknown to the agent",
+                                                   "REASON_RECONCILIATION", now, record=True))
+                framework.complete(task)
+    agent.reachable = True
+    agent.unreachable_time = None
+    agent.reregistered_time = now
+    agent.last_pong = monotonic
+    if was_unreachable:
+        effects.append(AgentAdded(agent_id))
+    effects.append(AllocateSoon())
+    return effects
+
+
+# ------------------------------------------------------------------------------------------------
+# SUBSCRIBE, a stream's end, UPDATE_FRAMEWORK
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Subscribed:
+    """What :func:`subscribe` decided: the framework (None when refused, then ``error`` says why)."""
+
+    framework: FrameworkRecord | None
+    error: str | None
+    effects: list[Effect]
+
+
+def subscribe(records: MasterRecords, info: dict, suppressed_roles: list[str], *, stream_id: str, now: float,
+              new_framework_id: Callable[[], str]) -> Subscribed:
+    """SUBSCRIBE (``Master::subscribe`` / ``_subscribe``): ``validateFramework`` (roles, framework id,
+    suppressed roles, removed, failover timeout), then a new framework, or the known one failing over to this
+    stream (its old stream gets ERROR "Framework failed over" and ends).  A re-subscription keeps the
+    framework's user and checkpoint (``preserveImmutableFields``) and may not change its principal.
+    An unknown id is taken as given (Mesos recovers such a framework).
+    """
+    error = validate_framework_info(info, suppressed_roles, records.removed_framework_ids)
+    framework_id = (info.get("id") or {}).get("value")
+    existing = records.frameworks.get(framework_id) if framework_id else None
+    if error is None and existing is not None:
+        preserved = {**info, "user": existing.info.get("user", ""),
+                     "checkpoint": existing.info.get("checkpoint", False)}
+        error = validate_framework_update(existing.info, preserved)
+        info = preserved
+    if error is not None:
+        return Subscribed(None, error, [])
+    effects: list[Effect] = []
+    if existing is not None:
+        if existing.stream_id is not None:
+            effects.append(SendToFramework(existing.id, {"type": "ERROR", "error": {"message": "Framework failed over"}}))
+            effects.append(CloseFrameworkStream(existing.id))
+        for offer in list(records.offers_of(framework_id=existing.id)):
+            rescind(records, offer, notify=False)
+        existing.info = info
+        existing.roles = framework_roles(info)
+        existing.reregistered_time = now
+        framework = existing
+        effects.append(FrameworkUpdated(framework.id))
+    else:
+        framework_id = framework_id or new_framework_id()
+        info = {**info, "id": {"value": framework_id}}
+        framework = FrameworkRecord(framework_id, info, framework_roles(info), set(), now)
+        records.frameworks[framework_id] = framework
+        effects.append(FrameworkAdded(framework.id))
+    info.setdefault("failover_timeout", 0.0)
+    info.setdefault("checkpoint", False)
+    framework.suppressed = set(suppressed_roles)
+    framework.stream_id = stream_id
+    framework.connected = framework.active = True
+    framework.failover_deadline = None
+    effects.append(AllocateSoon())
+    return Subscribed(framework, None, effects)
+
+
+def disconnect(records: MasterRecords, framework: FrameworkRecord, *, now: float, monotonic: float) -> list[Effect]:
+    """The framework's stream ended (``Master::disconnect`` / ``deactivate``): inactive, its offers back in the
+    pool, removed if it does not re-subscribe within its failover timeout."""
+    framework.stream_id = None
+    framework.connected = framework.active = False
+    framework.unregistered_time = now
+    for offer in list(records.offers_of(framework_id=framework.id)):
+        rescind(records, offer, notify=False)
+    framework.failover_deadline = monotonic + float(framework.info.get("failover_timeout") or 0.0)
+    return [FrameworkUpdated(framework.id)]
+
+
+def update_framework(records: MasterRecords, framework: FrameworkRecord, call: dict) -> tuple[int, str, list[Effect]]:
+    """UPDATE_FRAMEWORK (``Master::updateFramework``): the new FrameworkInfo and suppressed roles replace the
+    old ones (name, webui_url, capabilities, roles, labels, failover_timeout ...); offers of roles the
+    framework left are rescinded.  Answers (status, body): 400 "Supplied FrameworkInfo is not valid: …" or
+    "FrameworkInfo update is not valid: …" (user, checkpoint and principal cannot change), else 200."""
+    info = dict(call["framework_info"])
+    suppressed = list(call.get("suppressed_roles") or [])
+    error = validate_framework_info(info, suppressed)
+    if error is not None:
+        return 400, f"Supplied FrameworkInfo is not valid: {error}", []
+    error = validate_framework_update(framework.info, info)
+    if error is not None:
+        return 400, f"FrameworkInfo update is not valid: {error}", []
+    changed = info != framework.info
+    roles = framework_roles(info)
+    effects: list[Effect] = []
+    for offer in list(records.offers_of(framework_id=framework.id)):
+        if offer.role not in roles:
+            effects.extend(rescind(records, offer))
+    framework.info = info
+    framework.roles = roles
+    framework.suppressed = set(suppressed)
+    framework.filters = [f for f in framework.filters if f.role in roles]
+    if changed:
+        effects.append(FrameworkUpdated(framework.id))
+    effects.append(AllocateSoon())
+    return 200, "", effects

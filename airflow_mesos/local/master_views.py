@@ -8,7 +8,7 @@ is passed in).  Three families, in the shapes real Mesos serves:
 - v1 protobuf JSON for the operator API (``agent_id``, ``{"value": …}`` ids, v1 ``Resource`` lists;
   ``src/master/http.cpp``, ``protobuf::master::event::*``);
 - ``/metrics/snapshot`` (``src/master/metrics.cpp``, the ``Master::_tasks_*`` / ``_resources_*`` gauges);
-- operator stream events (``TASK_ADDED`` ...) derived from two observations of the records.
+- operator stream events (``TASK_ADDED`` ...), one per operator effect of :mod:`.master_core`.
 
 Secrets never show: tasks are rendered from a fixed list of fields without command, environment, docker
 parameters (:func:`.views_common.public_container`) or TaskStatus ``data``.
@@ -17,9 +17,9 @@ parameters (:func:`.views_common.public_container`) or TaskStatus ``data``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_mesos.local import master_core
 from airflow_mesos.local.allocator import Resources
 from airflow_mesos.local.constants import (
     AGENT_CAPABILITIES,
@@ -525,7 +525,7 @@ def master_metrics(view: MasterView, now: float) -> dict[str, float]:
 
 # ------------------------------------------------------------------------------------------------
 # Operator event stream: SUBSCRIBED{get_state}, then TASK_ADDED/UPDATED, AGENT_ADDED/REMOVED,
-# FRAMEWORK_ADDED/UPDATED/REMOVED
+# FRAMEWORK_ADDED/UPDATED/REMOVED, one per operator effect of the core
 # ------------------------------------------------------------------------------------------------
 
 
@@ -535,70 +535,36 @@ def subscribed_event(view: MasterView) -> dict:
                                                  "heartbeat_interval_seconds": view.heartbeat_interval}}
 
 
-@dataclass
-class Observation:
-    """What an operator stream has already reported: per task the statuses seen, agents, frameworks.
-
-    Events are derived by comparing two observations (:func:`operator_events`): every status a task
-    records is reported once, in order, even if several arrive between looks.
-    """
-
-    tasks: dict[tuple[str, str], int] = field(default_factory=dict)        # (framework, task) -> statuses seen
-    agents: set[str] = field(default_factory=set)                          # reachable agent ids
-    frameworks: dict[str, tuple] = field(default_factory=dict)             # id -> (active, connected, reregistered)
-
-
-def _all_tasks(records: MasterRecords) -> dict[tuple[str, str], TaskRecord]:
-    """Every task record the master holds, by (framework, task); a live task wins over a completed namesake."""
-    tasks = {}
-    for framework in list(records.completed_frameworks) + list(records.frameworks.values()):
-        for task in (list(framework.completed_tasks) + list(framework.unreachable_tasks.values())
-                     + list(framework.tasks.values())):
-            tasks[(framework.id, task.task_id)] = task
-    return tasks
-
-
-def observe(records: MasterRecords) -> Observation:
-    """The current :class:`Observation` of the records."""
-    seen = Observation()
-    for framework in records.frameworks.values():
-        seen.frameworks[framework.id] = (framework.active, framework.connected, framework.reregistered_time)
-    seen.tasks = {key: len(task.statuses) for key, task in _all_tasks(records).items()}
-    seen.agents = {a.id for a in records.reachable_agents()}
-    return seen
-
-
-def operator_events(view: MasterView, before: Observation, now: Observation) -> list[dict]:
-    """The v1 master Events between two observations of ``view``'s records."""
+def operator_event(view: MasterView, effect: Any) -> dict | None:
+    """The v1 master Event an operator stream gets for one of the core's :data:`.master_core.OperatorEffect` s,
+    rendered from the records as they are when the effect runs; None when there is nothing to tell (the record
+    is gone already)."""
     records = view.records
-    events: list[dict] = []
-    for agent_id in sorted(now.agents - before.agents):
-        events.append({"type": "AGENT_ADDED", "agent_added": {"agent": master_agent(view, records.agents[agent_id])}})
-    for framework_id, flags in now.frameworks.items():
-        framework = records.frameworks[framework_id]
-        if framework_id not in before.frameworks:
-            events.append({"type": "FRAMEWORK_ADDED", "framework_added": {"framework": master_framework(view, framework)}})
-        elif before.frameworks[framework_id] != flags:
-            events.append({"type": "FRAMEWORK_UPDATED",
-                           "framework_updated": {"framework": master_framework(view, framework)}})
-    tasks = _all_tasks(records)
-    for key in sorted(now.tasks, key=lambda k: (k not in before.tasks, k)):
-        task = tasks[key]
-        if key not in before.tasks:
-            # As Mesos adds it at launch: STAGING with no statuses; each status follows as TASK_UPDATED.
-            added = {k: v for k, v in master_task(task).items() if not k.startswith("status_update_")}
-            added.update(state="TASK_STAGING", statuses=[])
-            events.append({"type": "TASK_ADDED", "task_added": {"task": added}})
-        for status in task.statuses[before.tasks.get(key, 0):]:
-            events.append({"type": "TASK_UPDATED", "task_updated": {
-                "framework_id": {"value": task.framework_id}, "status": v1_status(status),
-                "state": status.get("state", task.state)}})
-    for framework_id in before.frameworks.keys() - now.frameworks.keys():
-        gone = next((f for f in records.completed_frameworks if f.id == framework_id), None)
-        info = gone.info if gone is not None else {"id": {"value": framework_id}}
-        events.append({"type": "FRAMEWORK_REMOVED", "framework_removed": {"framework_info": info}})
-    for agent_id in sorted(before.agents - now.agents):
-        events.append({"type": "AGENT_REMOVED", "agent_removed": {"agent_id": {"value": agent_id}}})
-    return events
-
-
+    if isinstance(effect, master_core.TaskAdded):
+        framework = records.frameworks.get(effect.framework_id)
+        task = framework.tasks.get(effect.task_id) if framework is not None else None
+        if task is None:
+            return None
+        # As Mesos adds it at launch: STAGING with no statuses; each status follows as TASK_UPDATED.
+        added = {k: v for k, v in master_task(task).items() if not k.startswith("status_update_")}
+        added.update(state="TASK_STAGING", statuses=[])
+        return {"type": "TASK_ADDED", "task_added": {"task": added}}
+    if isinstance(effect, master_core.TaskUpdated):
+        return {"type": "TASK_UPDATED", "task_updated": {
+            "framework_id": {"value": effect.framework_id}, "status": v1_status(effect.status), "state": effect.state}}
+    if isinstance(effect, (master_core.FrameworkAdded, master_core.FrameworkUpdated)):
+        framework = records.frameworks.get(effect.framework_id)
+        if framework is None:
+            return None
+        kind = "framework_added" if isinstance(effect, master_core.FrameworkAdded) else "framework_updated"
+        return {"type": kind.upper(), kind: {"framework": master_framework(view, framework)}}
+    if isinstance(effect, master_core.FrameworkRemoved):
+        gone = next((f for f in reversed(records.completed_frameworks) if f.id == effect.framework_id), None)
+        info = gone.info if gone is not None else {"id": {"value": effect.framework_id}}
+        return {"type": "FRAMEWORK_REMOVED", "framework_removed": {"framework_info": info}}
+    if isinstance(effect, master_core.AgentAdded):
+        agent = records.agents.get(effect.agent_id)
+        return None if agent is None else {"type": "AGENT_ADDED", "agent_added": {"agent": master_agent(view, agent)}}
+    if isinstance(effect, master_core.AgentRemoved):
+        return {"type": "AGENT_REMOVED", "agent_removed": {"agent_id": {"value": effect.agent_id}}}
+    raise TypeError(f"not an operator effect: {effect!r}")

@@ -40,6 +40,10 @@ def decode_uuid(value: object) -> bytes | None:
     return raw if len(raw) == 16 else None
 
 
+def _id_value(message: object) -> str:
+    return (message or {}).get("value", "") if isinstance(message, dict) else ""
+
+
 def validate_call(call: dict, principal: str | None) -> str | None:
     """``validation::scheduler::call::validate`` (without the "Failed to validate" prefix)."""
     call_type = call.get("type")
@@ -48,9 +52,10 @@ def validate_call(call: dict, principal: str | None) -> str | None:
     if call_type == "SUBSCRIBE":
         if "subscribe" not in call:
             return "Expecting 'subscribe' to be present"
-        subscribe = call["subscribe"] if isinstance(call["subscribe"], dict) else {}
-        info = subscribe.get("framework_info") if isinstance(subscribe.get("framework_info"), dict) else {}
-        if "framework_id" in call and call["framework_id"] != info.get("id"):
+        info = call["subscribe"]["framework_info"]
+        # Protobuf compares the ids by value, an unset one being "": an id in the FrameworkInfo without the
+        # call's framework_id (or the other way round) differs too.
+        if _id_value(call.get("framework_id")) != _id_value(info.get("id")):
             return "'framework_id' differs from 'subscribe.framework_info.id'"
         if principal is not None and "principal" in info and principal != info["principal"]:
             return (f"Authenticated principal '{principal}' does not match principal "
@@ -63,6 +68,9 @@ def validate_call(call: dict, principal: str | None) -> str | None:
         return f"Expecting '{payload}' to be present"
     if call_type == "ACKNOWLEDGE" and decode_uuid(call["acknowledge"].get("uuid")) is None:
         return "Not a valid UUID"
+    if call_type == "UPDATE_FRAMEWORK" and \
+            _id_value(call["framework_id"]) != _id_value(call["update_framework"]["framework_info"].get("id")):
+        return "'framework_id' differs from 'update_framework.framework_info.id'"
     if call_type == "UNKNOWN":
         return "Expecting 'type' to be present"
     return None
@@ -135,8 +143,11 @@ def framework_roles(info: dict) -> list[str]:
     return [info.get("role", "*")]
 
 
-def validate_framework_info(info: dict) -> str | None:
-    """``framework::validate`` plus the failover_timeout check of master.cpp."""
+def validate_framework_info(info: dict, suppressed_roles: list[str] | tuple[str, ...] = (),
+                            removed_framework_ids: set[str] | frozenset[str] = frozenset()) -> str | None:
+    """``Master::validateFramework`` (src/master/master.cpp 1.11.0), in its order: ``framework::validate``
+    (roles, then the framework id with ``validateID``), the suppressed roles, a removed framework, the
+    failover timeout.  (There is no ``--roles`` whitelist and root submissions are allowed here.)"""
     multi_role = "MULTI_ROLE" in capabilities(info)
     if multi_role and "role" in info:
         return "'FrameworkInfo.role' must not be set when the framework is MULTI_ROLE capable"
@@ -155,6 +166,16 @@ def validate_framework_info(info: dict) -> str | None:
         error = validate_role(str(info.get("role", "*")))
         if error:
             return f"'FrameworkInfo.role' is not a valid role: {error}"
+    framework_id = (info.get("id") or {}).get("value", "")
+    if framework_id:
+        error = validate_id(framework_id)  # validateFrameworkId: ids become directory names on agents
+        if error:
+            return error
+    for role in suppressed_roles:
+        if role not in framework_roles(info):
+            return f"Suppressed role '{role}' is not contained in the list of roles"
+    if framework_id and framework_id in removed_framework_ids:
+        return "Framework has been removed"
     timeout = info.get("failover_timeout", 0.0)
     try:
         value = float(timeout)
@@ -163,6 +184,23 @@ def validate_framework_info(info: dict) -> str | None:
     except (TypeError, ValueError):
         return f"The framework failover_timeout ({timeout}) is invalid"
     return None
+
+
+def validate_framework_update(old: dict, new: dict) -> str | None:
+    """``framework::validateUpdate``: principal, user and checkpoint cannot change."""
+    if old.get("principal") != new.get("principal"):
+        return "Changing framework's principal is not allowed."
+    if old.get("user", "") != new.get("user", ""):
+        return (f"Updating 'FrameworkInfo.user' is unsupported; attempted to update from '{old.get('user', '')}' "
+                f"to '{new.get('user', '')}'")
+    if bool(old.get("checkpoint", False)) != bool(new.get("checkpoint", False)):
+        return (f"Updating 'FrameworkInfo.checkpoint' is unsupported; attempted to update from "
+                f"'{_stringify_bool(old.get('checkpoint', False))}' to '{_stringify_bool(new.get('checkpoint', False))}'")
+    return None
+
+
+def _stringify_bool(value: object) -> str:
+    return "true" if value else "false"
 
 
 def validate_id(value: str) -> str | None:

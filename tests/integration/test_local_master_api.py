@@ -131,6 +131,37 @@ def test_framework_info_errors_arrive_as_error_event_then_close(cluster, subs):
     sub.wait_ended()
 
 
+def test_subscribe_refusals_follow_mesos(cluster, subs):
+    # scheduler::call::validate (src/master/validation.cpp 1.11.0): an id in the FrameworkInfo needs the call's.
+    r = post(cluster, {"type": "SUBSCRIBE", "subscribe": {"framework_info": {**framework_info(), "id": {"value": "x"}}}})
+    assert (r.status_code, r.text) == (400, "Failed to validate scheduler::Call: 'framework_id' differs from "
+                                            "'subscribe.framework_info.id'")
+    # Master::validateFramework: an ERROR event on the stream, then its end.
+    sub = subscribe(cluster, subs, suppressed_roles=["elsewhere"])
+    assert sub.event("ERROR")["error"]["message"] == "Suppressed role 'elsewhere' is not contained in the list of roles"
+    sub.wait_ended()
+    sub = subscribe(cluster, subs, framework_id="a/b")   # validateFrameworkId -> validateID
+    assert sub.event("ERROR")["error"]["message"] == "'a/b' contains invalid characters"
+    sub.wait_ended()
+    assert httpx.get(cluster.master_url + "/master/frameworks", timeout=10).json()["frameworks"] == []
+
+
+def test_update_framework_is_applied_and_refuses_a_new_user_or_another_id(cluster, subs):
+    sub = subscribe(cluster, subs)
+    sub.event("SUBSCRIBED")
+    info = {**framework_info("renamed", webui_url="http://ui.example"), "id": {"value": sub.framework_id}}
+    r = sub.call({"type": "UPDATE_FRAMEWORK", "update_framework": {"framework_info": info}})
+    assert (r.status_code, r.text) == (200, "")
+    framework = httpx.get(cluster.master_url + "/master/frameworks", timeout=10).json()["frameworks"][0]
+    assert (framework["name"], framework["webui_url"]) == ("renamed", "http://ui.example")
+    r = sub.call({"type": "UPDATE_FRAMEWORK", "update_framework": {"framework_info": {**info, "user": "root"}}})
+    assert (r.status_code, r.text) == (400, "FrameworkInfo update is not valid: Updating 'FrameworkInfo.user' is "
+                                            "unsupported; attempted to update from 'nobody' to 'root'")
+    r = sub.call({"type": "UPDATE_FRAMEWORK", "update_framework": {"framework_info": {**info, "id": {"value": "x"}}}})
+    assert (r.status_code, r.text) == (400, "Failed to validate scheduler::Call: 'framework_id' differs from "
+                                            "'update_framework.framework_info.id'")
+
+
 def test_launch_runs_task_and_ack_is_relayed_and_state_shows_it(cluster, subs):
     sub = subscribe(cluster, subs)
     offer = sub.event("OFFERS")["offers"]["offers"][0]

@@ -97,3 +97,23 @@ def test_task_validation_order_and_messages():
     assert validate_task({**task, "resources": []}, **ok)[0] == "Task uses no resources"
     docker_name = {**task, "container": {"type": "DOCKER", "docker": {"image": "i", "parameters": [{"key": "name", "value": "x"}]}}}
     assert validate_task(docker_name, **ok)[0] == "Task's `ContainerInfo` is invalid: Parameter in DockerInfo must not be 'name'"
+
+
+@pytest.mark.parametrize("call,error", [
+    # scheduler::call::validate (src/master/validation.cpp 1.11.0) compares the ids by value, unset being "".
+    ({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "u", "name": "n", "id": {"value": "f"}}}},
+     "'framework_id' differs from 'subscribe.framework_info.id'"),
+    ({"type": "SUBSCRIBE", "framework_id": {"value": "f"}, "subscribe": {"framework_info": {"user": "u", "name": "n"}}},
+     "'framework_id' differs from 'subscribe.framework_info.id'"),
+    ({"type": "SUBSCRIBE", "framework_id": {"value": "f"},
+      "subscribe": {"framework_info": {"user": "u", "name": "n", "id": {"value": "f"}}}}, None),
+    ({"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "u", "name": "n"}}}, None),
+    ({"type": "UPDATE_FRAMEWORK", "framework_id": {"value": "f"},
+      "update_framework": {"framework_info": {"user": "u", "name": "n", "id": {"value": "g"}}}},
+     "'framework_id' differs from 'update_framework.framework_info.id'"),
+    ({"type": "UPDATE_FRAMEWORK", "framework_id": {"value": "f"},
+      "update_framework": {"framework_info": {"user": "u", "name": "n"}}},
+     "'framework_id' differs from 'update_framework.framework_info.id'"),
+])
+def test_framework_ids_of_subscribe_and_update_framework_must_match(call, error):
+    assert validate_call(call, None) == error

@@ -295,8 +295,168 @@ def test_failover_timeout_removes_the_framework_and_offer_timeout_rescinds(setup
     fw.failover_deadline = MONO + 10
     assert master_core.expire(records, monotonic=MONO + 9.9, now=NOW, offer_timeout=None) == []
     effects = master_core.expire(records, monotonic=MONO + 10, now=NOW, offer_timeout=None)
-    assert effects == [master_core.ShutdownOnAgents("F"), master_core.CloseFrameworkStream("F")]
+    assert effects[-3:] == [master_core.ShutdownOnAgents("F"), master_core.CloseFrameworkStream("F"),
+                            master_core.FrameworkRemoved("F")]
+    # Its tasks' TASK_KILLED is recorded and reported to operator streams (removeFramework -> updateTask).
+    assert [(e.framework_id, e.state) for e in effects[:-3]] == [("F", "TASK_KILLED"), ("F", "TASK_KILLED")]
     assert "F" not in records.frameworks and records.completed_frameworks == [fw] and "F" in records.removed_framework_ids
     killed = {t.task_id: t for t in fw.completed_tasks}
     assert killed["t1"].state == "TASK_KILLED" and killed["t1"].statuses[-1]["reason"] == "REASON_FRAMEWORK_REMOVED"
     assert not killed["t1"].holds_resources and fw.tasks == {} and fw.unreachable_tasks == {}
+
+
+# ------------------------------------------------------------------------------------------------
+# Status updates and agents
+# ------------------------------------------------------------------------------------------------
+
+
+def agent_status(task_id: str, state: str, uuid: str | None = "dXVpZC0xMjM0NTY3ODkwYWI=", **extra) -> dict:
+    status = {"task_id": {"value": task_id}, "state": state, "source": "SOURCE_EXECUTOR", "timestamp": NOW,
+              "data": "b3BhcXVl", **extra}
+    if uuid is not None:
+        status["uuid"] = uuid
+    return status
+
+
+def test_status_updates_record_one_status_per_state_without_data_and_forward_all(setup):
+    # Master::updateTask (src/master/master.cpp 1.11.0).
+    records, fw = setup
+    task = fw.tasks["t1"]
+    effects = master_core.status_update(records, "F", agent_status("t1", "TASK_RUNNING", healthy=False))
+    assert [type(e) for e in effects] == [SendToFramework]            # same state as the last status: replaced
+    assert effects[0].event["update"]["status"]["data"] == "b3BhcXVl"  # the framework gets the whole update
+    assert [s["state"] for s in task.statuses] == ["TASK_STARTING", "TASK_RUNNING"]
+    assert task.statuses[-1]["healthy"] is False and "data" not in task.statuses[-1]
+    checked = master_core.status_update(records, "F", agent_status("t1", "TASK_RUNNING",
+                                                                   reason="REASON_TASK_HEALTH_CHECK_STATUS_UPDATED"))
+    assert isinstance(checked[0], master_core.TaskUpdated)             # a check update is always reported
+    effects = master_core.status_update(records, "F", agent_status("t1", "TASK_FINISHED"))
+    assert effects[0] == master_core.TaskUpdated("F", task.statuses[-1], "TASK_FINISHED")
+    assert task.state == "TASK_FINISHED" and not task.holds_resources and "t1" in fw.tasks  # until acknowledged
+    master_core.status_update(records, "F", agent_status("t1", "TASK_FAILED"))
+    assert task.state == "TASK_FINISHED"                               # a terminal task keeps its state
+    assert master_core.status_update(records, "nobody", agent_status("t1", "TASK_RUNNING")) == []
+
+
+def test_acknowledging_the_terminal_update_completes_the_task(setup):
+    records, fw = setup
+    master_core.status_update(records, "F", agent_status("t1", "TASK_FINISHED", uuid="AAAAAAAAAAAAAAAAAAAAAA=="))
+    ack = {"agent_id": {"value": "A-reg"}, "task_id": {"value": "t1"}, "uuid": "AAAAAAAAAAAAAAAAAAAAAA=="}
+    assert master_core.acknowledge(records, fw, ack, bytes(16)) == [
+        master_core.AcknowledgeOnAgent("A-reg", "F", "t1", bytes(16))]
+    assert "t1" not in fw.tasks and fw.completed_tasks[-1].task_id == "t1"
+    assert master_core.acknowledge(records, fw, {**ack, "agent_id": {"value": "A-who"}}, bytes(16)) == []
+
+
+def test_an_agent_becoming_unreachable_and_coming_back(setup):
+    records, fw = setup
+    offered(records, "O1")
+    effects = master_core.mark_unreachable(records, "A-reg", now=NOW)
+    [status] = [e.event["update"]["status"] for e in effects if isinstance(e, SendToFramework)
+                and e.event["type"] == "UPDATE"]
+    assert status["state"] == ("TASK_UNREACHABLE" if fw.partition_aware else "TASK_LOST")
+    assert (status["reason"], status["message"]) == ("REASON_AGENT_REMOVED", "health check timed out")
+    assert status["unreachable_time"] == {"nanoseconds": int(NOW * 1e9)}
+    kinds = [e.event["type"] for e in effects if isinstance(e, SendToFramework)]
+    assert kinds == ["UPDATE", "RESCIND", "FAILURE"] and effects[-1] == master_core.AgentRemoved("A-reg")
+    assert "t1" in fw.unreachable_tasks and not fw.unreachable_tasks["t1"].holds_resources and records.offers == {}
+    assert master_core.mark_unreachable(records, "A-reg", now=NOW) == []   # once
+
+    effects = master_core.agent_reregistered(records, "A-reg", [{"framework_id": "F", "task_id": "t1",
+                                                                 "state": "TASK_RUNNING"}], now=NOW + 1, monotonic=MONO)
+    [back] = statuses([e for e in effects if isinstance(e, SendToFramework)])
+    assert (back["state"], back["reason"]) == ("TASK_RUNNING", "REASON_AGENT_REREGISTERED")
+    assert effects[-2:] == [master_core.AgentAdded("A-reg"), master_core.AllocateSoon()]
+    assert fw.tasks["t1"].holds_resources and records.agents["A-reg"].reachable
+
+    # Reachable all along, but the agent does not know a task the master holds: TASK_DROPPED / TASK_LOST.
+    effects = master_core.agent_reregistered(records, "A-reg", [], now=NOW + 2, monotonic=MONO)
+    [dropped] = statuses([e for e in effects if isinstance(e, SendToFramework)])
+    assert dropped["state"] == ("TASK_DROPPED" if fw.partition_aware else "TASK_LOST")
+    assert "t1" not in fw.tasks and master_core.AgentAdded("A-reg") not in effects
+
+
+# ------------------------------------------------------------------------------------------------
+# SUBSCRIBE, disconnect, UPDATE_FRAMEWORK
+# ------------------------------------------------------------------------------------------------
+
+
+def new_info(**extra) -> dict:
+    return {"user": "u", "name": "n", "capabilities": [{"type": "MULTI_ROLE"}], "roles": ["a", "b"], **extra}
+
+
+def subscribing(records: MasterRecords, info: dict, suppressed=()) -> master_core.Subscribed:
+    return master_core.subscribe(records, info, list(suppressed), stream_id="s-new", now=NOW,
+                                 new_framework_id=lambda: "F-new")
+
+
+@pytest.mark.parametrize("info,suppressed,error", [
+    # Master::validateFramework (src/master/master.cpp 1.11.0): the suppressed roles must be the framework's.
+    (new_info(), ["c"], "Suppressed role 'c' is not contained in the list of roles"),
+    (new_info(roles=[], capabilities=[]), ["*"], None),                  # a legacy framework's role is "*"
+    # validateFrameworkId -> validateID (src/common/validation.cpp): ids become directory names.
+    (new_info(id={"value": "a/b"}), [], "'a/b' contains invalid characters"),
+    (new_info(id={"value": ".."}), [], "'..' is disallowed"),
+    (new_info(id={"value": "x" * 256}), [], "ID must not be greater than 255 characters"),
+    (new_info(id={"value": "gone"}), [], "Framework has been removed"),
+    (new_info(role="r"), [], "'FrameworkInfo.role' must not be set when the framework is MULTI_ROLE capable"),
+    (new_info(failover_timeout=-1), [], "The framework failover_timeout (-1) is invalid"),
+])
+def test_subscribe_validation(info, suppressed, error):
+    records = MasterRecords(removed_framework_ids={"gone"})
+    if not info["roles"]:
+        del info["roles"]
+    result = subscribing(records, info, suppressed)
+    assert result.error == error
+    assert (result.framework is None) == (error is not None)
+
+
+def test_subscribe_new_then_failover_keeps_user_and_checkpoint_and_refuses_another_principal():
+    records = MasterRecords()
+    first = subscribing(records, new_info(principal="p", checkpoint=True), ["a"])
+    fw = first.framework
+    assert fw.id == "F-new" and fw.info["id"] == {"value": "F-new"} and fw.suppressed == {"a"}
+    assert first.effects == [master_core.FrameworkAdded("F-new"), master_core.AllocateSoon()]
+    again = master_core.subscribe(records, new_info(id={"value": "F-new"}, principal="p", user="other"), [],
+                                  stream_id="s-2", now=NOW + 1, new_framework_id=lambda: "unused")
+    assert again.framework is fw and fw.stream_id == "s-2" and fw.suppressed == set()
+    assert fw.info["user"] == "u" and fw.info["checkpoint"] is True     # preserveImmutableFields
+    assert again.effects[:2] == [SendToFramework("F-new", {"type": "ERROR", "error": {"message": "Framework failed over"}}),
+                                 master_core.CloseFrameworkStream("F-new")]
+    refused = master_core.subscribe(records, new_info(id={"value": "F-new"}, principal="q"), [], stream_id="s-3",
+                                    now=NOW, new_framework_id=lambda: "unused")
+    assert refused.error == "Changing framework's principal is not allowed." and fw.stream_id == "s-2"
+
+
+def test_disconnect_starts_the_failover_timeout():
+    records = MasterRecords()
+    fw = subscribing(records, new_info(failover_timeout=30.0)).framework
+    offered(records, "O1", framework_id=fw.id)
+    assert master_core.disconnect(records, fw, now=NOW, monotonic=MONO) == [master_core.FrameworkUpdated(fw.id)]
+    assert (fw.connected, fw.active, fw.stream_id, fw.failover_deadline) == (False, False, None, MONO + 30)
+    assert records.offers == {}
+
+
+def test_update_framework_applies_the_new_info_and_refuses_a_new_user():
+    # Master::updateFramework and framework::validateUpdate (src/master/validation.cpp 1.11.0).
+    records = MasterRecords()
+    records.agents["A-reg"] = agent("A-reg")
+    fw = subscribing(records, new_info()).framework
+    offered(records, "O1", framework_id=fw.id)
+    records.offers["O1"].role = "b"
+    update = {"framework_info": new_info(id={"value": fw.id}, name="renamed", roles=["a"], webui_url="http://ui",
+                                          failover_timeout=60.0), "suppressed_roles": ["a"]}
+    status, text, effects = master_core.update_framework(records, fw, update)
+    assert (status, text) == (200, "")
+    assert fw.info["name"] == "renamed" and fw.info["webui_url"] == "http://ui" and fw.roles == ["a"]
+    assert fw.suppressed == {"a"} and records.offers == {}              # the offer of the role it left is rescinded
+    assert SendToFramework(fw.id, {"type": "RESCIND", "rescind": {"offer_id": {"value": "O1"}}}) in effects
+    assert master_core.FrameworkUpdated(fw.id) in effects
+    status, text, _ = master_core.update_framework(records, fw, {"framework_info": {**fw.info, "user": "root"}})
+    assert (status, text) == (400, "FrameworkInfo update is not valid: Updating 'FrameworkInfo.user' is unsupported; "
+                                   "attempted to update from 'u' to 'root'")
+    status, text, _ = master_core.update_framework(records, fw, {"framework_info": fw.info, "suppressed_roles": ["z"]})
+    assert (status, text) == (400, "Supplied FrameworkInfo is not valid: Suppressed role 'z' is not contained in the "
+                                   "list of roles")
+    assert master_core.update_framework(records, fw, {"framework_info": dict(fw.info), "suppressed_roles": ["a"]})[2] \
+        == [master_core.AllocateSoon()]                                # nothing changed: no FRAMEWORK_UPDATED

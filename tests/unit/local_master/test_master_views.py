@@ -283,8 +283,8 @@ def test_get_tasks_renders_v1_tasks_in_their_lists(master, busy):
     assert sorted(t["task_id"]["value"] for t in tasks["tasks"]) == ["done", "run-0", "run-1", "stage"]
     assert tasks["completed_tasks"] == [] and tasks["unreachable_tasks"] == []
     done = busy["done"]
-    master._acknowledge(busy["framework"], {"agent_id": {"value": done.agent_id}, "task_id": {"value": "done"},
-                                            "uuid": done.latest["uuid"]})
+    scheduler_call(master, busy["framework"], {"type": "ACKNOWLEDGE", "acknowledge": {
+        "agent_id": {"value": done.agent_id}, "task_id": {"value": "done"}, "uuid": done.latest["uuid"]}})
     tasks = call(master, {"type": "GET_TASKS"})
     assert sorted(t["task_id"]["value"] for t in tasks["tasks"]) == ["run-0", "run-1", "stage"]
     assert [t["task_id"]["value"] for t in tasks["completed_tasks"]] == ["done"]
@@ -396,50 +396,69 @@ def test_no_master_response_shows_a_secret(master, busy):
 # ------------------------------------------------------------------------------------------------
 
 
-def events_between(master: Master, before, now) -> list[dict]:
-    return master.render(lambda view: master_views.operator_events(view, before, now))
+def queued(stream) -> list[dict]:
+    """The events queued on an operator stream since the last look (RecordIO records decoded)."""
+    events = []
+    while (item := stream.next_item(0)) is not None:
+        events.append(json.loads(item.split(b"\n", 1)[1]))
+    return events
 
 
-def test_operator_events_report_every_change_once_in_order(master):
-    before = master_views.observe(master.records)
-    assert events_between(master, before, master_views.observe(master.records)) == []
+def scheduler_call(master: Master, framework: FrameworkRecord, call: dict) -> None:
+    status, text = master.scheduler_call({"framework_id": {"value": framework.id}, **call}, None, framework.stream_id)
+    assert status == 202, text
 
-    framework = add_framework(master, "airflow", ["airflow"])
+
+def test_operator_stream_gets_one_event_per_change_as_it_happens(master):
+    stream = master.subscribe_operator()
+    [subscribed] = queued(stream)
+    assert subscribed["type"] == "SUBSCRIBED" and subscribed["subscribed"]["heartbeat_interval_seconds"] == 15.0
+    assert subscribed["subscribed"]["get_state"]["get_agents"]["agents"][0]["agent_info"]["id"] == {
+        "value": list(master.records.agents)[0]}
+
+    framework = master.subscribe({"type": "SUBSCRIBE", "subscribe": {"framework_info": {
+        "user": "nobody", "name": "airflow", "roles": ["airflow"], "capabilities": [{"type": "MULTI_ROLE"}]}}},
+        None)
+    framework = master.records.frameworks[framework.framework_id]
+    [added] = queued(stream)
+    assert added["type"] == "FRAMEWORK_ADDED"
+    assert added["framework_added"]["framework"]["framework_info"]["id"] == {"value": framework.id}
+
     task = launch(master, framework, 0, "t1", 0.5, 64)
+    [task_added] = queued(stream)   # at the ACCEPT, not at some later look
+    assert task_added["type"] == "TASK_ADDED"
+    assert task_added["task_added"]["task"]["task_id"] == {"value": "t1"}
+    assert task_added["task_added"]["task"]["state"] == "TASK_STAGING" and task_added["task_added"]["task"]["statuses"] == []
     status(master, framework, task, "TASK_STARTING")
-    status(master, framework, task, "TASK_RUNNING")   # two statuses between looks: both are reported
-    now = master_views.observe(master.records)
-    events = events_between(master, before, now)
-    assert [e["type"] for e in events] == ["FRAMEWORK_ADDED", "TASK_ADDED", "TASK_UPDATED", "TASK_UPDATED"]
-    added = events[1]["task_added"]["task"]
-    assert added["task_id"] == {"value": "t1"} and added["state"] == "TASK_STAGING" and added["statuses"] == []
-    assert [e["task_updated"]["state"] for e in events[2:]] == ["TASK_STARTING", "TASK_RUNNING"]
-    assert events[3]["task_updated"]["framework_id"] == {"value": framework.id}
-    assert events[3]["task_updated"]["status"]["task_id"] == {"value": "t1"}
-    assert "data" not in events[3]["task_updated"]["status"]
+    status(master, framework, task, "TASK_RUNNING")
+    status(master, framework, task, "TASK_RUNNING")   # an update re-sent: the same state, no new event
+    updates = queued(stream)
+    assert [(e["type"], e["task_updated"]["state"]) for e in updates] == [("TASK_UPDATED", "TASK_STARTING"),
+                                                                         ("TASK_UPDATED", "TASK_RUNNING")]
+    assert updates[1]["task_updated"]["framework_id"] == {"value": framework.id}
+    assert updates[1]["task_updated"]["status"]["task_id"] == {"value": "t1"}
+    assert "data" not in updates[1]["task_updated"]["status"]
+    assert [s["state"] for s in task.statuses] == ["TASK_STARTING", "TASK_RUNNING"]   # one per run of a state
 
-    before = now
     status(master, framework, task, "TASK_FINISHED")
-    master._acknowledge(framework, {"agent_id": {"value": task.agent_id}, "task_id": {"value": "t1"},
-                                    "uuid": task.latest["uuid"]})          # completed between looks
-    agent0 = list(master.records.agents)[0]
-    master.mark_unreachable(list(master.records.agents)[1])
-    framework.connected = framework.active = False
-    now = master_views.observe(master.records)
-    events = events_between(master, before, now)
-    assert [e["type"] for e in events] == ["FRAMEWORK_UPDATED", "TASK_UPDATED", "AGENT_REMOVED"]
-    assert events[0]["framework_updated"]["framework"]["connected"] is False
-    assert events[1]["task_updated"]["state"] == "TASK_FINISHED"
-    assert events[2]["agent_removed"] == {"agent_id": {"value": list(master.records.agents)[1]}}
+    scheduler_call(master, framework, {"type": "ACKNOWLEDGE", "acknowledge": {
+        "agent_id": {"value": task.agent_id}, "task_id": {"value": "t1"}, "uuid": task.latest["uuid"]}})
+    [finished] = queued(stream)
+    assert finished["task_updated"]["state"] == "TASK_FINISHED"
+    lost = list(master.records.agents)[1]
+    master.mark_unreachable(lost)
+    assert queued(stream) == [{"type": "AGENT_REMOVED", "agent_removed": {"agent_id": {"value": lost}}}]
+    master.agent_reregistered(lost, [])
+    [agent_added] = queued(stream)
+    assert agent_added["type"] == "AGENT_ADDED"
+    assert agent_added["agent_added"]["agent"]["agent_info"]["id"] == {"value": lost}
 
-    before = now
-    master._run(master_core.teardown(master.records, framework, master.clock.time()))
-    master.records.agents[list(master.records.agents)[1]].reachable = True
-    events = events_between(master, before, master_views.observe(master.records))
-    assert [e["type"] for e in events] == ["AGENT_ADDED", "FRAMEWORK_REMOVED"]
-    assert events[0]["agent_added"]["agent"]["agent_info"]["id"] == {"value": list(master.records.agents)[1]}
-    assert events[1]["framework_removed"]["framework_info"]["id"] == {"value": framework.id}
-    assert agent0 in master.records.agents
+    master.stream_closed(master._framework_streams[framework.id])
+    [updated] = queued(stream)
+    assert updated["type"] == "FRAMEWORK_UPDATED" and updated["framework_updated"]["framework"]["connected"] is False
+    with master._lock:
+        master._run(master_core.teardown(master.records, framework, master.clock.time()))
+    assert [e["type"] for e in queued(stream)] == ["FRAMEWORK_REMOVED"]
 
 
 # ------------------------------------------------------------------------------------------------
