@@ -122,8 +122,6 @@ def serve(service: MasterService, method: str, request_uri: str, headers: Mappin
     if endpoint == "api/v1":
         return _operator(service, method, headers, body)
     result = service.render(lambda view: master_views.READONLY_ENDPOINTS[endpoint](view, query))
-    if isinstance(result, tuple):
-        return HttpReply.text(*result)
     return HttpReply.json(result, jsonp=query.get("jsonp"))
 
 

@@ -16,6 +16,7 @@ parameters (:func:`.views_common.public_container`) or TaskStatus ``data``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -207,16 +208,46 @@ def slaves_endpoint(view: MasterView, query: dict) -> dict:
             "recovered_slaves": []}
 
 
-def tasks_endpoint(view: MasterView, query: dict) -> dict | tuple[int, str]:
-    """``/master/tasks``: tasks of registered then completed frameworks, by first status timestamp."""
-    try:
-        limit = int(query.get("limit", 100))
-        offset = int(query.get("offset", 0))
-    except ValueError:
-        return 400, "Failed to parse query parameters: limit and offset must be integers"
-    order = query.get("order", "desc")
-    if order not in ("asc", "desc"):
-        return 400, "Failed to parse query parameters: order must be 'asc' or 'desc'"
+TASK_LIMIT = 100
+"""``TASK_LIMIT`` of src/master/constants.hpp: ``/master/tasks`` without a (valid) ``limit``."""
+
+_DECIMAL = re.compile(r"[+-]?[0-9]+\Z")
+_HEXADECIMAL = re.compile(r"(-?)0[xX]([0-9a-fA-F]+)\Z")
+_SIZE_T = 1 << 64
+
+
+def numify_int(text: str | None) -> int | None:
+    """stout's ``numify<int>``: a decimal ``int`` (``boost::lexical_cast``: optional sign, digits, nothing else,
+    in range), or a hexadecimal one with ``0x`` / ``-0x``; None for anything else (and for no text)."""
+    if text is None:
+        return None
+    if _DECIMAL.match(text):
+        value = int(text)
+    else:
+        match = _HEXADECIMAL.match(text)
+        if match is None:
+            return None
+        value = int(match.group(2), 16)
+        if value >= 1 << 31:  # the stream's extraction of the magnitude overflows
+            return None
+        value = -value if match.group(1) else value
+    return value if -(1 << 31) <= value < 1 << 31 else None
+
+
+def tasks_endpoint(view: MasterView, query: dict) -> dict:
+    """``/master/tasks`` (``Master::ReadOnlyHandler::tasks``, src/master/readonly_handler.cpp 1.11.0).
+
+    ``limit`` and ``offset`` are read with ``numify<int>`` and default to 100 and 0 when absent or not a
+    number (never a 400), then used as ``size_t``: a negative limit wraps to 2^64 + limit, i.e. no limit, and
+    the end of the page is ``min(offset + limit, size)`` in ``size_t`` arithmetic (so ``offset=5&limit=-1`` ends
+    at 4: no tasks).  ``order=asc`` sorts by the first status's timestamp ascending, anything else descending;
+    tasks without statuses come first ascending, last descending.  Tasks of registered then completed
+    frameworks: live, unreachable, completed; ``framework_id`` and ``task_id`` select.
+    """
+    limit = numify_int(query.get("limit"))
+    offset = numify_int(query.get("offset"))
+    limit = TASK_LIMIT if limit is None else limit % _SIZE_T
+    offset = 0 if offset is None else offset % _SIZE_T
     tasks = []
     for framework in view.records.all_frameworks():
         if query.get("framework_id") not in (None, framework.id):
@@ -225,8 +256,14 @@ def tasks_endpoint(view: MasterView, query: dict) -> dict | tuple[int, str]:
             if query.get("task_id") not in (None, task.task_id):
                 continue
             tasks.append(task)
-    tasks.sort(key=lambda t: (t.statuses[0]["timestamp"] if t.statuses else 0.0), reverse=(order == "desc"))
-    return {"tasks": [task_model(t) for t in tasks[offset:offset + limit]]}
+    with_statuses = [t for t in tasks if t.statuses]
+    without = [t for t in tasks if not t.statuses]
+    if query.get("order") == "asc":
+        tasks = without + sorted(with_statuses, key=lambda t: t.statuses[0].get("timestamp", 0.0))
+    else:
+        tasks = sorted(with_statuses, key=lambda t: t.statuses[0].get("timestamp", 0.0), reverse=True) + without
+    end = min((offset + limit) % _SIZE_T, len(tasks))
+    return {"tasks": [task_model(t) for t in tasks[offset:end]] if offset < end else []}
 
 
 def state_summary(view: MasterView, query: dict) -> dict:

@@ -501,3 +501,42 @@ def test_standby_redirects_api_and_roles_but_serves_flags_and_metrics(clock):
     lost = Master(clock=clock, standby=True, leader=None)
     reply = serve(lost, "POST", "/api/v1", b'{"type":"GET_STATE"}')
     assert (reply.status, reply.body) == (503, b"No leader elected")
+
+
+# ------------------------------------------------------------------------------------------------
+# /master/tasks paging, as Master::ReadOnlyHandler::tasks parses it
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,value", [
+    (None, None), ("5", 5), ("+5", 5), ("-1", -1), ("007", 7), ("0x1f", 31), ("-0X10", -16),
+    ("", None), ("x", None), ("1.5", None), (" 5", None), ("5 ", None), ("2147483648", None),
+    ("-2147483648", -2147483648), ("0x80000000", None), ("0x1p3", None),
+])
+def test_numify_int_is_stouts(text, value):
+    assert master_views.numify_int(text) == value
+
+
+def tasks_page(master: Master, query: str) -> list[str]:
+    reply = serve(master, "GET", f"/master/tasks{query}")
+    assert reply.status == 200, reply.body
+    return [t["id"] for t in json.loads(reply.body)["tasks"]]
+
+
+def test_tasks_limit_offset_and_order_mean_what_mesos_makes_of_them(master, clock):
+    framework = add_framework(master, "airflow", ["airflow"])
+    for index in range(5):
+        task = launch(master, framework, 0, f"t{index}", 0.1, 16)
+        clock.advance(1)
+        status(master, framework, task, "TASK_RUNNING")   # first status timestamps t0 < t1 < ... < t4
+    launch(master, framework, 0, "no-status", 0.1, 16)
+    assert tasks_page(master, "") == ["t4", "t3", "t2", "t1", "t0", "no-status"]   # descending, unstatused last
+    assert tasks_page(master, "?order=asc") == ["no-status", "t0", "t1", "t2", "t3", "t4"]
+    assert tasks_page(master, "?order=bogus&limit=2") == ["t4", "t3"]           # anything but asc is descending
+    assert tasks_page(master, "?order=asc&limit=-1") == ["no-status", "t0", "t1", "t2", "t3", "t4"]  # size_t: no limit
+    assert tasks_page(master, "?order=asc&limit=2&offset=1") == ["t0", "t1"]
+    assert tasks_page(master, "?limit=x&offset=y") == ["t4", "t3", "t2", "t1", "t0", "no-status"]  # defaults, no 400
+    assert tasks_page(master, "?offset=5&limit=-1") == []    # offset + limit wraps to 4 in size_t: an empty page
+    assert tasks_page(master, "?offset=-1") == []
+    assert tasks_page(master, "?limit=0x2") == ["t4", "t3"]
+    assert tasks_page(master, "?task_id=t2&order=asc") == ["t2"]
