@@ -80,13 +80,17 @@ cycle against the offers of the demand's role as they came (empty), with the ins
 
 Speed
     Offers sit in one sorted list per role and tier (with gpus left or not) keyed by what they
-    have left, so a demand's best fit is a binary search plus a short scan.  Demands of one shape
+    have left (packed into one int, which compares faster than a tuple), so a demand's best fit is a
+    binary search plus a short scan; a demand of the same shape as the placement just before it takes
+    the same offer while that still holds it (nothing else changed, so nothing ahead of it fits now).  Demands of one shape
     (resources, role, constraints; and group when a constraint counts instances) share their
     precomputed plan, and once a shape fits nowhere the demands of that shape behind it wait
     without another search: resources only shrink during a cycle.  (A shape with counting
     constraints is searched again after its group gained an instance, since GROUP_BY with a count
     may then accept more; if it fits then, the identical demand that waited longest in the queue
-    takes the place.)  ``benchmarks/matcher.py`` prints timings.
+    takes the place.)  The reasons are worked out once per shape at the end, from masks of the offers
+    each constraint accepts, built from the instances counted rather than by testing every offer.
+    ``benchmarks/matcher.py`` prints timings (``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
@@ -94,8 +98,9 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, insort
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from typing import TYPE_CHECKING, Any
 
 from airflow_mesos.exceptions import AirflowMesosError
@@ -124,6 +129,11 @@ _CPUS, _MEM, _DISK, _GPUS = range(4)
 _SCALE = 1000
 # Operators that look only at the agent (precomputed once per offer); the others count instances.
 _STATIC_OPERATORS = frozenset({"IS", "LIKE", "UNLIKE"})
+_NOTHING_RESERVED = [0, 0, 0, 0]
+# The sorted offer index packs what an offer has left into one int (see _entry_key).
+_KEY_BITS = 64
+_IDX_MASK = (1 << _KEY_BITS) - 1
+_CPUS_SHIFT = 4 * _KEY_BITS
 
 WAITING_FOR_RESOURCES = ("waiting for resources: the offers that fit were used by tasks ahead of it "
                          "(higher priority or queued earlier)")
@@ -288,6 +298,18 @@ def _counts_instances(c: Constraint) -> bool:
     return c.operator not in _STATIC_OPERATORS and not (c.operator == "CLUSTER" and c.value is not None)
 
 
+def _fits(free: list[int], need: tuple[int, ...]) -> bool:
+    return free[_CPUS] >= need[_CPUS] and free[_MEM] >= need[_MEM] and free[_DISK] >= need[_DISK] \
+        and free[_GPUS] >= need[_GPUS]
+
+
+def _entry_key(free: list[int], idx: int) -> int:
+    """``(cpus, mem, disk, gpus left, idx)`` packed into one int that sorts as that tuple would (each part
+    is >= 0 and below 2**64): one int compares faster than a tuple, and best fit is all comparisons."""
+    return ((((((free[_CPUS] << _KEY_BITS) | free[_MEM]) << _KEY_BITS) | free[_DISK]) << _KEY_BITS
+             | free[_GPUS]) << _KEY_BITS) | idx
+
+
 def _amounts(milli: Sequence[int], dims: Sequence[int]) -> str:
     return " and ".join(f"{_number_text(milli[k])} {_UNITS[k]}" for k in dims)
 
@@ -300,7 +322,7 @@ class _Plan:
     """What every demand of one shape shares: its needs, its offer filter and its counters."""
 
     __slots__ = ("need", "role", "group", "constraints", "static_ok", "counting", "group_by", "failed_at",
-                 "waiting", "reason")
+                 "waiting", "reason", "unreserved_shares", "unconstrained")
 
     def __init__(self) -> None:
         self.failed_at: int | None = None  # the group's version when this shape last fit nowhere
@@ -313,13 +335,15 @@ class _Cycle:
                  default_role: str) -> None:
         self.demands = list(demands)
         self.offers = list(offers)
-        seen: set[str] = set()
         for i, demand in enumerate(self.demands):
             if not isinstance(demand, TaskDemand):
                 raise MatchInputError(f"demands[{i}] must be a TaskDemand, got {type(demand).__name__}")
-            if demand.task_id in seen:
-                raise MatchInputError(f"demands[{i}]: task_id {demand.task_id!r} appears more than once")
-            seen.add(demand.task_id)
+        if len({demand.task_id for demand in self.demands}) != len(self.demands):
+            seen: set[str] = set()
+            for i, demand in enumerate(self.demands):
+                if demand.task_id in seen:
+                    raise MatchInputError(f"demands[{i}]: task_id {demand.task_id!r} appears more than once")
+                seen.add(demand.task_id)
         offer_ids: set[str] = set()
         for i, offer in enumerate(self.offers):
             if offer.id in offer_ids:
@@ -332,16 +356,21 @@ class _Cycle:
         self.capacity: list[tuple[int, ...]] = []
         self.free: list[list[int]] = []
         self.reserved: list[list[int]] = []
-        self.entry: list[tuple[int, ...]] = []
-        # role -> (offers without gpus left, offers with gpus left), each sorted by (free..., index).
-        self.index: dict[str, tuple[list[tuple[int, ...]], list[tuple[int, ...]]]] = {}
+        self.entry: list[int] = []
+        # role -> (offers without gpus left, offers with gpus left), each sorted by (free..., index) packed
+        # into one int by _entry_key.
+        self.index: dict[str, tuple[list[int], list[int]]] = {}
         for idx, offer in enumerate(self.offers):
             role = offer.role or default_role
             by_role = offer.scalars_by_role
-            unreserved = [_milli(by_role.get((name, "*"), 0.0)) for name in _DIMENSIONS]
-            reserved = [0] * 4 if role == "*" else [_milli(by_role.get((name, role), 0.0)) for name in _DIMENSIONS]
+            unreserved = [round(by_role.get((name, "*"), 0.0) * _SCALE) for name in _DIMENSIONS]
+            reserved = [0] * 4 if role == "*" else [round(by_role.get((name, role), 0.0) * _SCALE)
+                                                    for name in _DIMENSIONS]
             free = [r + u for r, u in zip(reserved, unreserved, strict=True)]
-            entry = (*free, idx)
+            if min(free) < 0 or max(free) > _IDX_MASK:
+                raise MatchInputError(f"offers[{idx}]: offer {offer.id!r} has a resource amount out of range "
+                                      f"({free} in thousandths)")
+            entry = _entry_key(free, idx)
             self.offer_role.append(role)
             self.capacity.append(tuple(free))
             self.free.append(free)
@@ -359,20 +388,28 @@ class _Cycle:
         self.role_offers: dict[str, list[int]] = {}
         self.role_largest: dict[str, list[int]] = {}
         self.role_field_values: dict[tuple[str, str], set[str]] = {}
+        # For the reasons, at the end of the cycle: (constraint, group) -> the offers it accepts alone.
+        self.alone_masks: dict[tuple[Constraint, str | None], bytearray] = {}
+        self.offers_by_value: dict[str, dict[str, list[int]]] = {}
+        self.capacity_orders: dict[int, list[int]] = {}
         # Identical shares are one object: most tasks of a cycle share a few shapes.
         self.shares: dict[tuple[int, int, str], ResourceShare] = {}
+        # (need, role, reserved left...) -> (the shares of such a placement, the reserved left after it)
+        self.reserved_splits: dict[tuple, tuple[tuple[ResourceShare, ...], list[int]]] = {}
 
         # Instance counts, only for the groups some demand constrains by counting, and only for
         # the fields those constraints name: (group, field) -> value -> instances.
         self.counted_fields: dict[str, set[str]] = {}
         for demand in self.demands:
-            for c in demand.constraints:
+            for c in demand.constraints if demand.constraints else ():
                 if _counts_instances(c):
                     self.counted_fields.setdefault(demand.group, set()).add(c.field)
         self.counts: dict[tuple[str, str], dict[str, int]] = {
             (group, name): {} for group, names in self.counted_fields.items() for name in names}
         self.cluster_value: dict[tuple[str, str], str] = {}
         self.group_version: dict[str, int] = {}
+        # group -> [(its counts for one field, that field's values per offer, (group, field))]
+        self.group_counters: dict[str, list[tuple[dict[str, int], list[str | None], tuple[str, str]]]] = {}
         for task in placed:
             for name in self.counted_fields.get(task.group, ()):
                 # An empty hostname (not known yet, e.g. an adopted task) counts nowhere.
@@ -427,27 +464,57 @@ class _Cycle:
     def _static_ok(self, constraints: tuple[Constraint, ...]) -> bytearray | None:
         if not constraints:
             return None
-        if constraints not in self.static_cache:
-            self.static_cache[constraints] = bytearray(
-                all(self._agent_passes(c, idx) for c in constraints) for idx in range(len(self.offers)))
-        return self.static_cache[constraints]
+        mask = self.static_cache.get(constraints)
+        if mask is None:
+            if len(constraints) == 1:
+                mask = self._agent_mask(constraints[0])
+            else:
+                mask = bytearray(all(oks) for oks in zip(*(self._static_ok((c,)) for c in constraints), strict=True))
+            self.static_cache[constraints] = mask
+        return mask
+
+    def _agent_mask(self, c: Constraint) -> bytearray:
+        """Which offers' agents pass :meth:`_agent_passes` for ``c``, judged once per distinct value: agents
+        share a few attribute values (racks, zones), and a regular expression is matched once per value."""
+        raw_values = None if c.field == "hostname" else [offer.attributes.get(c.field) for offer in self.offers]
+        verdicts: dict[tuple[str | None, bool], bool] = {}
+        mask = bytearray(len(self.offers))
+        for idx, value in enumerate(self.field_values(c.field)):
+            # IS compares a SCALAR attribute as a number, so a number and a text of the same form differ.
+            raw = raw_values[idx] if raw_values is not None else None
+            key = (value, isinstance(raw, (int, float)) and not isinstance(raw, bool))
+            verdict = verdicts.get(key)
+            if verdict is None:
+                verdict = verdicts[key] = self._agent_passes(c, idx)
+            mask[idx] = verdict
+        return mask
 
     def _plan(self, demand: TaskDemand) -> _Plan:
         constraints = demand.constraints
-        counting = bool(constraints) and any(_counts_instances(c) for c in constraints)
-        key = (demand.role, demand.cpus, demand.mem, demand.disk, demand.gpus, demand.constraints,
-               demand.group if counting else None)
-        plan = self.plans.get(key)
-        if plan is not None:
-            return plan
+        if not constraints:
+            # Most demands: a key of plain numbers, cheaper to hash than one holding Constraint objects.
+            key: tuple = (demand.role, demand.cpus, demand.mem, demand.disk, demand.gpus)
+            plan = self.plans.get(key)
+            if plan is not None:
+                return plan
+            counting = False
+        else:
+            counting = any(_counts_instances(c) for c in constraints)
+            key = (demand.role, demand.cpus, demand.mem, demand.disk, demand.gpus, constraints,
+                   demand.group if counting else None)
+            plan = self.plans.get(key)
+            if plan is not None:
+                return plan
         plan = _Plan()
         plan.need = tuple(_milli(getattr(demand, name)) for name in _DIMENSIONS)
+        plan.unreserved_shares = tuple(self._share(k, amount, "*") for k, amount in enumerate(plan.need) if amount)
         plan.role = demand.role
         plan.group = demand.group if counting else None
         plan.constraints = demand.constraints
         plan.static_ok = self._static_ok(demand.constraints)
         plan.counting = []
         plan.group_by = []
+        plan.unconstrained = not demand.constraints
         for c in demand.constraints:
             if c.operator in ("UNIQUE", "MAX_PER") or (c.operator == "CLUSTER" and c.value is None):
                 limit = 1 if c.operator == "UNIQUE" else c.count
@@ -478,14 +545,15 @@ class _Cycle:
         cpus, mem, disk, gpus = plan.need
         static_ok = plan.static_ok
         counting = plan.counting
+        free_of = self.free
         # A demand without gpus tries the offers without gpus left first (keeps GPU agents for GPU tasks).
         for entries in (tiers[1],) if gpus > 0 else tiers:
             # Sorted by cpus left first: the first entry that fits is the best fit.
-            for i in range(bisect_left(entries, (cpus,)), len(entries)):
-                entry = entries[i]
-                if entry[_MEM] < mem or entry[_DISK] < disk or entry[_GPUS] < gpus:
+            for i in range(bisect_left(entries, cpus << _CPUS_SHIFT), len(entries)):
+                idx = entries[i] & _IDX_MASK
+                free = free_of[idx]
+                if free[_MEM] < mem or free[_DISK] < disk or free[_GPUS] < gpus:
                     continue
-                idx = entry[4]
                 if static_ok is not None and not static_ok[idx]:
                     continue
                 if counting and not self._counting_ok(plan, idx):
@@ -493,7 +561,20 @@ class _Cycle:
                 yield idx
 
     def _find(self, plan: _Plan) -> int | None:
-        if plan.role not in self.index:
+        tiers = self.index.get(plan.role)
+        if tiers is None:
+            return None
+        if plan.unconstrained:
+            # No constraint: the first entry that fits is the answer (what _fitting yields first), without
+            # the generator's cost, which dominates for the many small unconstrained demands.
+            cpus, mem, disk, gpus = plan.need
+            free_of = self.free
+            for entries in (tiers[1],) if gpus > 0 else tiers:
+                for i in range(bisect_left(entries, cpus << _CPUS_SHIFT), len(entries)):
+                    idx = entries[i] & _IDX_MASK
+                    free = free_of[idx]
+                    if free[_MEM] >= mem and free[_DISK] >= disk and free[_GPUS] >= gpus:
+                        return idx
             return None
         fitting = self._fitting(plan)
         if not plan.group_by:
@@ -535,28 +616,56 @@ class _Cycle:
         # min keeps the first of equals: the value whose best fit came first in best-fit order.
         return min(first_by_value.items(), key=lambda item: counts.get(item[0], 0))[1]
 
-    def _take(self, idx: int, need: tuple[int, ...]) -> tuple[ResourceShare, ...]:
+    def _take(self, idx: int, plan: _Plan) -> tuple[ResourceShare, ...]:
         role = self.offer_role[idx]
         tiers = self.index[role]
-        old = self.entry[idx]
-        entries = tiers[1 if old[_GPUS] > 0 else 0]
-        del entries[bisect_left(entries, old)]
         free, reserved = self.free[idx], self.reserved[idx]
-        shares = []
-        for k, amount in enumerate(need):
-            if not amount:
-                continue
-            from_reserved = min(amount, reserved[k])
-            if from_reserved:
-                shares.append(self._share(k, from_reserved, role))
-                reserved[k] -= from_reserved
-            if amount > from_reserved:
-                shares.append(self._share(k, amount - from_reserved, "*"))
-            free[k] -= amount
-        new = (*free, idx)
+        old_tier = 1 if free[_GPUS] > 0 else 0
+        entries = tiers[old_tier]
+        position = bisect_left(entries, self.entry[idx])
+        del entries[position]
+        need = plan.need
+        if reserved == _NOTHING_RESERVED:
+            # Nothing reserved for the role is left here (the common case): the shape's unreserved shares.
+            shares = plan.unreserved_shares
+            free[_CPUS] -= need[_CPUS]
+            free[_MEM] -= need[_MEM]
+            free[_DISK] -= need[_DISK]
+            free[_GPUS] -= need[_GPUS]
+        else:
+            # Offers of one kind start with the same reservation, so the split repeats: cache it.
+            split_key = (need, role, *reserved)
+            split = self.reserved_splits.get(split_key)
+            if split is None:
+                taken = []
+                left = list(reserved)
+                for k, amount in enumerate(need):
+                    if not amount:
+                        continue
+                    from_reserved = min(amount, left[k])
+                    if from_reserved:
+                        taken.append(self._share(k, from_reserved, role))
+                        left[k] -= from_reserved
+                    if amount > from_reserved:
+                        taken.append(self._share(k, amount - from_reserved, "*"))
+                split = self.reserved_splits[split_key] = (tuple(taken), left)
+            shares, left = split
+            reserved[:] = left
+            free[_CPUS] -= need[_CPUS]
+            free[_MEM] -= need[_MEM]
+            free[_DISK] -= need[_DISK]
+            free[_GPUS] -= need[_GPUS]
+        # _entry_key(free, idx), inline: this runs once per placement.
+        new = ((((((free[_CPUS] << _KEY_BITS) | free[_MEM]) << _KEY_BITS) | free[_DISK]) << _KEY_BITS
+                | free[_GPUS]) << _KEY_BITS) | idx
         self.entry[idx] = new
-        insort(tiers[1 if new[_GPUS] > 0 else 0], new)
-        return tuple(shares)
+        new_tier = 1 if free[_GPUS] > 0 else 0
+        if new_tier == old_tier:
+            # What is left only shrinks, so the entry moves towards the front: search only there.
+            insort(entries, new, 0, position)
+        else:
+            insort(tiers[new_tier], new)
+        return shares
 
     def _share(self, k: int, milli: int, role: str) -> ResourceShare:
         share = self.shares.get((k, milli, role))
@@ -565,25 +674,51 @@ class _Cycle:
         return share
 
     def _record(self, group: str, idx: int) -> None:
-        names = self.counted_fields.get(group)
-        if not names:
+        counters = self.group_counters.get(group)
+        if counters is None:
+            names = self.counted_fields.get(group, ())
+            counters = self.group_counters[group] = [
+                (self.counts[(group, name)], self.field_values(name), (group, name)) for name in names]
+        if not counters:
             return
-        for name in names:
-            self._count(group, name, self.field_values(name)[idx])
+        cluster_value = self.cluster_value
+        for counts, values, key in counters:
+            value = values[idx]
+            if value is not None:
+                counts[value] = counts.get(value, 0) + 1
+                if key not in cluster_value:
+                    cluster_value[key] = value
         self.group_version[group] = self.group_version.get(group, 0) + 1
 
     def run(self) -> MatchResult:
-        order = sorted(range(len(self.demands)),
-                       key=lambda i: (-self.demands[i].priority, self.demands[i].sequence, i))
+        demands = self.demands
+        order = sorted(range(len(demands)),
+                       key=[(-demand.priority, demand.sequence, i) for i, demand in enumerate(demands)].__getitem__)
         assignments: list[list[Assignment]] = [[] for _ in self.offers]
+        counted_groups = self.counted_fields
+        plans = self.plans
+        find, take, record, group_version = self._find, self._take, self._record, self.group_version
+        free_of, fits = self.free, _fits
+        last_plan: _Plan | None = None
+        last_idx = -1
         for rank, i in enumerate(order):
-            demand = self.demands[i]
-            plan = self._plan(demand)
-            version = self.group_version.get(plan.group, 0) if plan.group is not None else 0
+            demand = demands[i]
+            # The key _plan uses for a demand without constraints, looked up here without the call.
+            plan = None if demand.constraints else plans.get(
+                (demand.role, demand.cpus, demand.mem, demand.disk, demand.gpus))
+            if plan is None:
+                plan = self._plan(demand)
+            version = group_version.get(plan.group, 0) if plan.group is not None else 0
             if plan.failed_at == version:
                 plan.waiting.append((rank, demand))
                 continue
-            idx = self._find(plan)
+            if plan is last_plan and plan.unconstrained and fits(free_of[last_idx], plan.need):
+                # The same shape as the placement just made, with nothing else placed since: the offers
+                # ahead of that one in best-fit order turned it down and still would, so it is the best
+                # fit again while it still holds the shape (see _find).
+                idx = last_idx
+            else:
+                idx = find(plan)
             if idx is None:
                 plan.failed_at = version
                 plan.waiting.append((rank, demand))
@@ -594,8 +729,10 @@ class _Cycle:
                 # would take exactly the same one.
                 plan.waiting.append((rank, demand))
                 rank, demand = plan.waiting.popleft()
-            assignments[idx].append(Assignment(demand.task_id, self._take(idx, plan.need)))
-            self._record(demand.group, idx)
+            assignments[idx].append(Assignment(demand.task_id, take(idx, plan)))
+            last_plan, last_idx = plan, idx
+            if demand.group in counted_groups:
+                record(demand.group, idx)
         waiting = sorted((rank, demand.task_id, plan) for plan in self.plans.values()
                          for rank, demand in plan.waiting)
         reasons = {}
@@ -619,22 +756,46 @@ class _Cycle:
         agent_ok = self._static_ok((c,))
         if not _counts_instances(c):
             return agent_ok
-        values = self.field_values(c.field)
+        mask = self.alone_masks.get((c, group))
+        if mask is not None:
+            return mask
         counts = self.counts[(group, c.field)]
+        # Start from the agents the field allows and clear the offers of the values the instances rule
+        # out: the work is in the instances counted, not in the offers.
+        by_value = self._offers_by_value(c.field)
+        ruled_out: Iterable[str] = ()
         if c.operator == "UNIQUE":
-            return bytearray(ok and values[idx] not in counts for idx, ok in enumerate(agent_ok))
-        if c.operator == "MAX_PER":
+            ruled_out = counts
+        elif c.operator == "MAX_PER":
             limit = c.count
-            return bytearray(ok and counts.get(values[idx], 0) < limit for idx, ok in enumerate(agent_ok))
-        if c.operator == "CLUSTER":
+            ruled_out = [value for value, n in counts.items() if n >= limit]
+        elif c.operator == "CLUSTER":
             first = self.cluster_value.get((group, c.field))
-            if first is None:
-                return agent_ok
-            return bytearray(ok and values[idx] == first for idx, ok in enumerate(agent_ok))
-        # GROUP_BY
-        if c.count is None or len(counts) >= c.count:
-            return agent_ok
-        return bytearray(ok and values[idx] not in counts for idx, ok in enumerate(agent_ok))
+            if first is not None:
+                mask = bytearray(len(agent_ok))
+                for idx in by_value.get(first, ()):
+                    mask[idx] = agent_ok[idx]
+        elif c.count is not None and len(counts) < c.count:  # GROUP_BY still missing values
+            ruled_out = counts
+        if mask is None:
+            mask = agent_ok
+            if ruled_out:
+                mask = bytearray(agent_ok)
+                for value in ruled_out:
+                    for idx in by_value.get(value, ()):
+                        mask[idx] = 0
+        self.alone_masks[(c, group)] = mask
+        return mask
+
+    def _offers_by_value(self, name: str) -> dict[str, list[int]]:
+        """``value -> the offers whose agent has it`` for a field (hostname or attribute)."""
+        by_value = self.offers_by_value.get(name)
+        if by_value is None:
+            by_value = self.offers_by_value[name] = {}
+            for idx, value in enumerate(self.field_values(name)):
+                if value is not None:
+                    by_value.setdefault(value, []).append(idx)
+        return by_value
 
     def _constraint_reason(self, c: Constraint, group: str, role_offers: list[int]) -> str:
         name, operator = c.field, c.operator
@@ -669,7 +830,19 @@ class _Cycle:
 
     def _largest(self, offers: list[int]) -> list[int]:
         """Per dimension, the most any of ``offers`` had (they are never empty here)."""
-        return [max(map(column.__getitem__, offers)) for column in self.capacity_columns]
+        columns = self.capacity_columns
+        if len(offers) <= 32:
+            return [max(map(column.__getitem__, offers)) for column in columns]
+        # Many offers: the first of them in each dimension's largest-first order, usually found at once.
+        chosen = set(offers)
+        return [column[next(filter(chosen.__contains__, self._largest_first(k)))] for k, column in enumerate(columns)]
+
+    def _largest_first(self, k: int) -> list[int]:
+        order = self.capacity_orders.get(k)
+        if order is None:
+            order = self.capacity_orders[k] = sorted(range(len(self.offers)), key=self.capacity_columns[k].__getitem__,
+                                                     reverse=True)
+        return order
 
     def _reason(self, plan: _Plan) -> str:
         if not self.offers:
@@ -682,11 +855,12 @@ class _Cycle:
         # plan.group is None only for shapes without counting constraints, which never look at it.
         group = plan.group
         eligible = role_offers
+        every_offer = len(role_offers) == len(self.offers)
         for c in plan.constraints:
             accepted = self._alone_mask(c, group)
-            if not any(accepted[idx] for idx in role_offers):
+            if not (1 in accepted if every_offer else any(accepted[idx] for idx in role_offers)):
                 return self._constraint_reason(c, group, role_offers)
-            eligible = [idx for idx in eligible if accepted[idx]]
+            eligible = list(compress(eligible, map(accepted.__getitem__, eligible)))
         if not eligible:
             together = "; ".join(str(c) for c in plan.constraints)
             return f"no offered agent meets all its constraints together ({together})"

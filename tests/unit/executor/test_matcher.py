@@ -695,6 +695,50 @@ def test_matches_a_plain_reference_and_keeps_the_invariants(seed):
             assert amount <= round(1000 * the_offer.scalars_by_role.get(key, 0))
 
 
+def large_random_cycle(seed):
+    """More offers than the matcher's small-input shortcuts cover (its many-offer paths for the
+    largest offer and the constraint masks), fewer demands than would make the reference slow."""
+    rng = random.Random(f"large-{seed}")
+    offers = []
+    for i in range(rng.randint(33, 70)):
+        attrs = {"rack": f"r{rng.randint(1, 4)}"}
+        if rng.random() < 0.5:
+            attrs["zone"] = rng.choice(["z1", "z2"])
+        role = rng.choice([None, "airflow", "airflow", "etl"]) if rng.random() < 0.3 else "airflow"
+        reserved = {("cpus", role): rng.choice([0.5, 1, 2])} if role and rng.random() < 0.5 else None
+        offers.append(offer(f"o{i}", cpus=rng.choice([0.5, 1, 2, 4, 8]), mem=rng.choice([512, 2048, 8192]),
+                            disk=rng.choice([0, 1000]), gpus=rng.choice([0, 0, 0, 1, 2]), role=role,
+                            reserved=reserved, attrs=attrs, host=f"h{rng.randint(0, 40)}"))
+    demands = [task(f"t{i}", cpus=rng.choice([0.1, 0.5, 1, 2, 3, 9]), mem=rng.choice([128, 1024, 4096, 9000]),
+                    disk=rng.choice([0, 0, 500]), gpus=rng.choice([0, 0, 0, 0, 1]), priority=rng.randint(1, 3),
+                    sequence=rng.randint(0, 40), group=f"g{rng.randint(0, 3)}",
+                    role=rng.choice(["airflow", "airflow", "airflow", "etl"]), constraints=rng.choice(CONSTRAINT_MENU))
+               for i in range(rng.randint(60, 120))]
+    placed = [running(f"g{rng.randint(0, 3)}", rng.choice(offers)) for _ in range(rng.randint(0, 10))]
+    return demands, offers, placed
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_many_offers_match_the_plain_reference(seed):
+    demands, offers, placed = large_random_cycle(seed)
+    result = match(demands, offers, placed, default_role="airflow")
+    by_id = {d.task_id: d for d in demands}
+    assert {launch.offer_id: [shape(by_id[a.task_id]) for a in launch.tasks] for launch in result.launches} == \
+        reference(demands, offers, placed, default_role="airflow")
+    assert sorted([a.task_id for launch in result.launches for a in launch.tasks] + list(result.waiting)) == \
+        sorted(by_id)
+
+
+def test_among_many_offers_the_reason_names_the_largest_one_the_constraints_leave():
+    # 40 offers: a bigger agent on r1 does not count for a task that must run on r2.
+    offers = [offer(f"o{i}", cpus=2 + i % 3, mem=4096, attrs={"rack": "r2"}) for i in range(39)]
+    offers.append(offer("big", cpus=16, mem=65536, attrs={"rack": "r1"}))
+    result = match([task("t", cpus=8, constraints=[["rack", "IS", "r2"]])], offers)
+    assert result.waiting == {"t": "needs 8 cpus; the largest offer has 4"}
+    result = match([task("t", cpus=8, mem=8192, constraints=[["rack", "IS", "r2"]])], offers)
+    assert result.waiting == {"t": "needs 8 cpus and 8192 MiB mem; the largest offers have 4 cpus and 4096 MiB mem"}
+
+
 # --- determinism -----------------------------------------------------------------------------
 
 
