@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -164,12 +165,42 @@ def resolve_endpoint(path: str, processes: Mapping[str, Collection[str]], delega
         name = name.rsplit("/", 1)[0]
 
 
+MAX_REQUEST_BODY = 64 * 1024 * 1024
+"""Bytes of a request body the embedded servers read at most (a call is a few KiB; Mesos has no limit)."""
+
+_DIGITS = re.compile(r"[0-9]+\Z")
+_CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]+\Z")
+
+
+class MalformedRequest(Exception):
+    """The request's framing cannot be read (its body length); the connection cannot go on after it."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 class MesosRequestHandler(BaseHTTPRequestHandler):
-    """What the master's and agents' handlers share: HTTP/1.1, Mesos' Server header, replies, bodies."""
+    """What the master's and agents' handlers share: HTTP/1.1, Mesos' Server header, replies, bodies.
+
+    A body whose length cannot be read (``Content-Length: abc``, two different lengths, a bad chunk size)
+    is answered 400 and the connection closed (libprocess' decoder drops the connection without an answer;
+    a clear answer is kinder to the client and to whoever reads its log).
+    """
 
     protocol_version = "HTTP/1.1"
     server_version = "Mesos/" + MESOS_VERSION
     logger = logging.getLogger(__name__)
+
+    def read_request_body(self) -> bytes | None:
+        """The body (``b""`` when there is none), or None after answering a malformed request."""
+        try:
+            return self.read_body()
+        except MalformedRequest as exc:
+            self.close_connection = True
+            self.send_reply(HttpReply.text(exc.status, exc.message, {"Connection": "close"}))
+            return None
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         self.logger.debug("http: " + format, *args)
@@ -187,5 +218,37 @@ class MesosRequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+        """Read the body by ``Transfer-Encoding: chunked`` or ``Content-Length``; raises :class:`MalformedRequest`."""
+        encoding = self.headers.get("Transfer-Encoding")
+        if encoding is not None:
+            if encoding.strip().lower() != "chunked":
+                raise MalformedRequest(400, f"Unsupported 'Transfer-Encoding' header: {encoding!r}")
+            return self._read_chunked()
+        values = {value.strip() for value in self.headers.get_all("Content-Length") or []}
+        if not values:
+            return b""
+        if len(values) > 1:
+            raise MalformedRequest(400, f"Conflicting 'Content-Length' headers: {', '.join(sorted(values))}")
+        text = values.pop()
+        if not _DIGITS.match(text):
+            raise MalformedRequest(400, f"Malformed 'Content-Length' header: {text!r} is not a number of bytes")
+        length = int(text)
+        if length > MAX_REQUEST_BODY:
+            raise MalformedRequest(413, f"Request body of {length} bytes exceeds {MAX_REQUEST_BODY} bytes")
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self) -> bytes:
+        body = bytearray()
+        while True:
+            size_text = self.rfile.readline(1024).split(b";", 1)[0].strip()
+            if not _CHUNK_SIZE.match(size_text):
+                raise MalformedRequest(400, "Malformed chunk size in a chunked request body")
+            size = int(size_text, 16)
+            if size == 0:
+                while self.rfile.readline(8192).strip():  # trailers, up to the empty line
+                    pass
+                return bytes(body)
+            if len(body) + size > MAX_REQUEST_BODY:
+                raise MalformedRequest(413, f"Request body exceeds {MAX_REQUEST_BODY} bytes")
+            body += self.rfile.read(size)
+            self.rfile.readline(8)  # the chunk's CRLF

@@ -250,7 +250,9 @@ class _MasterHandler(MesosRequestHandler):
 
     def _handle(self) -> None:
         try:
-            body = self.read_body()
+            body = self.read_request_body()
+            if body is None:
+                return
             try:
                 reply = serve(self.service, self.command, self.path, self.headers, body)
             except Exception as exc:  # noqa: BLE001 - one bad request must not kill the server thread

@@ -241,3 +241,107 @@ def test_agent_turns_an_unplannable_task_into_task_failed(cluster, thread_failur
     finally:
         sub.close()
     assert thread_failures == []
+
+
+# ------------------------------------------------------------------------------------------------
+# Header mutations, over raw sockets (HTTP clients refuse to send most of these)
+# ------------------------------------------------------------------------------------------------
+
+HEADER_ROUNDS = 150
+ANSWERS = {200, 202, 400, 401, 403, 404, 405, 406, 413, 415}
+
+
+def raw_exchange(url: str, method: str, path: str, headers: list[tuple[str, str]], body: bytes) -> int:
+    """Send one request exactly as given and return the status of the answer (the connection must not just drop)."""
+    import http.client
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
+        sock.sendall(head.encode("latin-1") + body)
+        response = http.client.HTTPResponse(sock, method=method)
+        response.begin()   # raises RemoteDisconnected if the server hangs up without an answer
+        if response.status != 200 or response.getheader("Transfer-Encoding") != "chunked":
+            response.read()
+        return response.status
+
+
+def chunked(body: bytes) -> bytes:
+    return (f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n") if body else b"0\r\n\r\n"
+
+
+def mutate_headers(headers: dict[str, str], body: bytes, rng: random.Random) -> tuple[list[tuple[str, str]], bytes]:
+    """1-2 header mutations of a valid request; the body is re-framed when the mutation is chunked encoding."""
+    items = list(headers.items())
+    for _ in range(rng.randint(1, 2)):
+        kind = rng.choice(["length", "length", "duplicate-length", "type", "accept", "stream", "auth", "chunked",
+                           "encoding", "host"])
+        if kind == "length":
+            value = rng.choice(["abc", "-1", "1e3", "+5", "0x10", "", " ", "12abc", str(max(len(body) - 1, 0)),
+                                "99999999999999999999"])
+            items = [(k, v) for k, v in items if k != "Content-Length"] + [("Content-Length", value)]
+        elif kind == "duplicate-length":
+            items.append(("Content-Length", str(len(body) + 3)))
+        elif kind == "type":
+            value = rng.choice(["application/json; charset=utf-8", "APPLICATION/JSON", "", "text/plain",
+                                "application/x-protobuf", None])
+            items = [(k, v) for k, v in items if k != "Content-Type"] + ([("Content-Type", value)] if value is not None else [])
+        elif kind == "accept":
+            value = rng.choice(["", "text/html", "application/x-protobuf", "*/*;q=0", "garbage;;q=", "application/*"])
+            items = [(k, v) for k, v in items if k != "Accept"] + [("Accept", value)]
+        elif kind == "stream":
+            value = rng.choice(["", "x" * 1000, "\u00e9", None])
+            items = [(k, v) for k, v in items if k != "Mesos-Stream-Id"] + ([("Mesos-Stream-Id", value)] if value is not None else [])
+        elif kind == "auth":
+            items.append(("Authorization", rng.choice(["Basic !!!", "Basic YQ==", "Bearer token", ""])))
+        elif kind == "chunked":
+            items = [(k, v) for k, v in items if k != "Content-Length"] + [("Transfer-Encoding", "chunked")]
+            body = rng.choice([chunked(body), b"zz\r\n" + body + b"\r\n0\r\n\r\n"])
+        elif kind == "encoding":
+            items.append(("Transfer-Encoding", rng.choice(["gzip", "identity, chunked"])))
+        else:
+            items = [(k, v) for k, v in items if k != "Host"]
+    return items, body
+
+
+def test_header_mutations_are_answered_never_dropped_or_5xx(cluster, thread_failures, caplog):
+    caplog.set_level(logging.WARNING, logger="airflow_mesos")
+    rng = random.Random(SEED + 1)
+    sub = SchedulerClient(cluster.master_url, framework_info("headers"))
+    agent = next(iter(cluster.agents.values()))
+    try:
+        sub.event("OFFERS")
+        bodies = templates(latest_offer(sub), sub.framework_id, "headers-task")
+        targets = [
+            (cluster.master_url, "/api/v1/scheduler", json.dumps(bodies[5]).encode()),   # RECONCILE
+            (cluster.master_url, "/api/v1/scheduler", json.dumps(bodies[6]).encode()),   # REVIVE
+            (cluster.master_url, "/api/v1/scheduler", json.dumps(bodies[0]).encode()),   # SUBSCRIBE
+            (cluster.master_url, "/api/v1", b'{"type":"GET_HEALTH"}'),
+            (agent.url, "/api/v1", b'{"type":"GET_HEALTH"}'),
+        ]
+        codes: dict[int, int] = {}
+        for _ in range(HEADER_ROUNDS):
+            url, path, body = rng.choice(targets)
+            headers = {"Host": "mesos", "Content-Type": "application/json", "Accept": "application/json",
+                       "Content-Length": str(len(body))}
+            if b'"SUBSCRIBE"' not in body and path.endswith("scheduler"):
+                headers["Mesos-Stream-Id"] = sub.stream_id
+            items, framed = mutate_headers(headers, body, rng)
+            code = raw_exchange(url, "POST", path, items, framed)
+            codes[code] = codes.get(code, 0) + 1
+            assert code in ANSWERS, (code, items)
+        assert codes.get(400, 0) > HEADER_ROUNDS // 4 and (codes.get(202, 0) + codes.get(200, 0)) > 0, codes
+        # What a malformed length is answered with, exactly.
+        for url, path, body in targets[3:]:
+            items = [("Host", "mesos"), ("Content-Type", "application/json"), ("Content-Length", "abc")]
+            assert raw_exchange(url, "POST", path, items, body) == 400
+        assert not sub.ended
+        assert sub.call({"type": "REVIVE"}).status_code == 202
+        assert httpx.get(cluster.master_url + "/master/state", timeout=10).status_code == 200
+        assert httpx.get(agent.url + "/state", timeout=10).status_code == 200
+    finally:
+        sub.close()
+    assert thread_failures == []
+    assert not [r for r in caplog.records if "internal error" in r.getMessage() or "failed" in r.getMessage()]
