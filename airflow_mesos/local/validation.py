@@ -216,6 +216,47 @@ def validate_id(value: str) -> str | None:
     return None
 
 
+_VOLUME_SOURCES = {
+    "DOCKER_VOLUME": ("docker_volume", "'source.docker_volume' is not set for DOCKER_VOLUME volume"),
+    "HOST_PATH": ("host_path", "'source.host_path' is not set for HOST_PATH volume"),
+    "SANDBOX_PATH": ("sandbox_path", "'source.sandbox_path' is not set for SANDBOX_PATH volume"),
+    "SECRET": ("secret", "'source.secret' is not set for SECRET volume"),
+    "CSI_VOLUME": ("csi_volume", "'source.csi_volume' is not set for CSI volume"),
+}
+
+
+def validate_volume(volume: dict) -> str | None:
+    """``common::validation::validateVolume`` (src/common/validation.cpp 1.11.0)."""
+    if sum(1 for key in ("host_path", "image", "source") if key in volume) != 1:
+        return "Only one of them should be set: 'host_path', 'image' and 'source'"
+    source = volume.get("source")
+    if source is not None:
+        required = _VOLUME_SOURCES.get(source.get("type"))
+        if required is None:
+            return "'source.type' is unknown"
+        field, message = required
+        if field not in source:
+            return message
+        if field == "csi_volume" and "static_provisioning" not in source["csi_volume"]:
+            return "'source.csi_volume.static_provisioning' is not set for CSI volume"
+    return None
+
+
+def validate_container_info(container: dict) -> str | None:
+    """``common::validation::validateContainerInfo``: every volume, then a DOCKER container's DockerInfo."""
+    for volume in container.get("volumes") or []:
+        error = validate_volume(volume)
+        if error is not None:
+            return f"Invalid volume: {error}"
+    if container.get("type") == "DOCKER":
+        if "docker" not in container:
+            return "DockerInfo 'docker' is not set for DOCKER typed ContainerInfo"
+        for parameter in container["docker"].get("parameters") or []:
+            if parameter.get("key") == "name":
+                return "Parameter in DockerInfo must not be 'name'"
+    return None
+
+
 def _grace_period_ns(task: dict) -> float:
     return float(((task.get("kill_policy") or {}).get("grace_period") or {}).get("nanoseconds", 0))
 
@@ -238,6 +279,8 @@ def validate_task(task: dict, *, agent_id: str, known_task_ids: set[str], unreac
             return "Task's 'kill_policy.grace_period' must be non-negative", Resources()
     except (TypeError, ValueError):
         return "Task's 'kill_policy.grace_period' must be non-negative", Resources()
+    if int((task.get("max_completion_time") or {}).get("nanoseconds", 0)) < 0:
+        return "Task's `max_completion_time` must be non-negative", Resources()
     if not task.get("resources"):
         return "Task uses no resources", Resources()
     try:
@@ -250,14 +293,6 @@ def validate_task(task: dict, *, agent_id: str, known_task_ids: set[str], unreac
             return f"Task uses invalid resources: resources[{i}] is reserved, and reservations are not supported here", resources
     if ("executor" in task) == ("command" in task):
         return "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present", resources
-    container = task.get("container")
-    if isinstance(container, dict):
-        if container.get("type") == "DOCKER":
-            if "docker" not in container:
-                return "Task's `ContainerInfo` is invalid: DockerInfo 'docker' is not set for DOCKER typed ContainerInfo", resources
-            for parameter in container["docker"].get("parameters") or []:
-                if isinstance(parameter, dict) and parameter.get("key") == "name":
-                    return "Task's `ContainerInfo` is invalid: Parameter in DockerInfo must not be 'name'", resources
     for variable in ((task.get("command") or {}).get("environment") or {}).get("variables") or []:
         if not isinstance(variable, dict) or "name" not in variable:
             return "Task's `CommandInfo` is invalid: Environment variable must have a 'name'", resources
@@ -266,6 +301,11 @@ def validate_task(task: dict, *, agent_id: str, known_task_ids: set[str], unreac
             return f"Task's `CommandInfo` is invalid: Environment variable '{variable['name']}' of type 'VALUE' must have a value set", resources
         if kind == "SECRET" and "secret" not in variable:
             return f"Task's `CommandInfo` is invalid: Environment variable '{variable['name']}' of type 'SECRET' must have a secret set", resources
+    container = task.get("container")
+    if isinstance(container, dict):
+        error = validate_container_info(container)
+        if error is not None:
+            return f"Task's `ContainerInfo` is invalid: {error}", resources
     if "executor" in task:
         executor = task["executor"]
         try:

@@ -216,6 +216,20 @@ def test_invalid_tasks_get_task_error_and_invalid_offers_task_dropped_or_lost(cl
     assert dropped["message"] == f"Task launched with invalid offers: Offer {offer['id']['value']} is no longer valid"
 
 
+def test_docker_volume_without_docker_volume_is_a_task_error_from_the_master(cluster, subs):
+    # validateContainerInfo -> validateVolume (src/common/validation.cpp 1.11.0), at ACCEPT: no agent sees it.
+    sub = subscribe(cluster, subs)
+    offer = sub.event("OFFERS")["offers"]["offers"][0]
+    container = {"type": "DOCKER", "docker": {"image": "busybox"},
+                 "volumes": [{"container_path": "/data", "mode": "RW", "source": {"type": "DOCKER_VOLUME"}}]}
+    assert sub.call(launch_call(offer, [command_task(offer, "vol", container=container)])).status_code == 202
+    error = sub.update("vol", "TASK_ERROR")
+    assert (error["source"], error["reason"]) == ("SOURCE_MASTER", "REASON_TASK_INVALID")
+    assert error["message"] == ("Task's `ContainerInfo` is invalid: Invalid volume: 'source.docker_volume' is not set "
+                                "for DOCKER_VOLUME volume")
+    assert cluster.agents[offer["agent_id"]["value"]].launched == []
+
+
 def test_missing_docker_image_is_a_400_like_mesos_required_field(cluster, subs):
     sub = subscribe(cluster, subs)
     offer = sub.event("OFFERS")["offers"]["offers"][0]

@@ -117,3 +117,35 @@ def test_task_validation_order_and_messages():
 ])
 def test_framework_ids_of_subscribe_and_update_framework_must_match(call, error):
     assert validate_call(call, None) == error
+
+
+VOLUME = {"container_path": "/v", "mode": "RW"}
+
+
+@pytest.mark.parametrize("volume,error", [
+    # common::validation::validateVolume (src/common/validation.cpp 1.11.0), called by validateContainerInfo.
+    ({**VOLUME, "source": {"type": "DOCKER_VOLUME"}}, "'source.docker_volume' is not set for DOCKER_VOLUME volume"),
+    ({**VOLUME, "source": {"type": "HOST_PATH"}}, "'source.host_path' is not set for HOST_PATH volume"),
+    ({**VOLUME, "source": {"type": "SANDBOX_PATH"}}, "'source.sandbox_path' is not set for SANDBOX_PATH volume"),
+    ({**VOLUME, "source": {"type": "SECRET"}}, "'source.secret' is not set for SECRET volume"),
+    ({**VOLUME, "source": {"type": "CSI_VOLUME", "csi_volume": {}}},
+     "'source.csi_volume.static_provisioning' is not set for CSI volume"),
+    ({**VOLUME, "source": {}}, "'source.type' is unknown"),
+    (VOLUME, "Only one of them should be set: 'host_path', 'image' and 'source'"),
+    ({**VOLUME, "host_path": "/h", "source": {"type": "HOST_PATH", "host_path": {"path": "/h"}}},
+     "Only one of them should be set: 'host_path', 'image' and 'source'"),
+    ({**VOLUME, "source": {"type": "DOCKER_VOLUME", "docker_volume": {"name": "v"}}}, None),
+    ({**VOLUME, "host_path": "/h"}, None),
+])
+def test_volumes_are_validated_at_accept(volume, error):
+    task = {"name": "t", "task_id": {"value": "t"}, "agent_id": {"value": "a"}, "resources": res(0.5, 10).to_json(),
+            "command": {"value": "x"}, "container": {"type": "MESOS", "volumes": [volume]}}
+    found = validate_task(task, agent_id="a", known_task_ids=set(), unreachable_task_ids=set(), offered=res(1, 100))[0]
+    assert found == (None if error is None else f"Task's `ContainerInfo` is invalid: Invalid volume: {error}")
+
+
+def test_max_completion_time_must_be_non_negative():
+    task = {"name": "t", "task_id": {"value": "t"}, "agent_id": {"value": "a"}, "resources": res(0.5, 10).to_json(),
+            "command": {"value": "x"}, "max_completion_time": {"nanoseconds": -1}}
+    assert validate_task(task, agent_id="a", known_task_ids=set(), unreachable_task_ids=set(),
+                         offered=res(1, 100))[0] == "Task's `max_completion_time` must be non-negative"
