@@ -12,6 +12,8 @@ the executor both let go of the waiting task, leaving the deployment idle.
 from __future__ import annotations
 
 import json
+import shutil
+import socket
 import urllib.parse
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import httpx
 import pytest
 
 from tests.e2e.airflow_harness import USERNAME
+from tests.e2e.conftest import MESOS_DAGS, PLUGINS_FOLDER
 
 DAG_ID = "mesos_ui_page"
 CHROMIUM = "/usr/bin/chromium"
@@ -43,6 +46,26 @@ def _framework(cluster, framework_id: str):
     a framework suppressed)."""
     registry = getattr(cluster.master, "records", cluster.master)
     return registry.frameworks.get(framework_id)
+
+
+def _log_in_and_open_the_mesos_page(browser, deployment):
+    """Log in through SimpleAuthManager's form, as a person would, and open "Mesos" from the UI's navigation;
+    return the page and the Mesos page's frame inside it, once it rendered its first answer."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1440, "height": 1400})
+    page.set_default_timeout(60_000)
+    expect.set_options(timeout=30_000)  # the page polls every 3 s; the first answer may take a while
+    page.goto(deployment.api_url + "/")
+    page.locator("input[name=username]").fill(USERNAME)
+    page.locator("input[name=password]").fill(_password(deployment))
+    page.get_by_role("button", name="Sign in").click()
+    # The plugin's entry in the navigation opens the page inside the UI.
+    page.get_by_role("link", name="Mesos").click()
+    page.wait_for_url("**/plugin/mesos**")
+    frame = page.frame_locator("iframe[title=Mesos]")
+    expect(frame.locator("body[data-loaded='1']")).to_be_attached()
+    return page, frame
 
 
 @pytest.fixture(scope="module")
@@ -112,21 +135,7 @@ def test_the_mesos_page_in_the_airflow_ui_shows_agents_running_and_waiting_tasks
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1400})
-            page.set_default_timeout(60_000)
-            expect.set_options(timeout=30_000)  # the page polls every 3 s; the first answer may take a while
-
-            # Log in through SimpleAuthManager's form, as a person would.
-            page.goto(deployment.api_url + "/")
-            page.locator("input[name=username]").fill(USERNAME)
-            page.locator("input[name=password]").fill(_password(deployment))
-            page.get_by_role("button", name="Sign in").click()
-
-            # The plugin's entry in the UI's navigation opens the page inside the UI.
-            page.get_by_role("link", name="Mesos").click()
-            page.wait_for_url("**/plugin/mesos**")
-            frame = page.frame_locator("iframe[title=Mesos]")
-            expect(frame.locator("body[data-loaded='1']")).to_be_attached()
+            page, frame = _log_in_and_open_the_mesos_page(browser, deployment)
 
             # The master and the framework.
             expect(frame.get_by_test_id("master-pill")).to_have_text("master reachable")
@@ -205,3 +214,55 @@ def test_the_executor_lets_go_of_the_waiting_task_when_its_run_is_marked_failed(
 
     deployment._wait(idle, "the MesosExecutor to drop the waiting task of a failed run and suppress its offers",
                      timeout=120)
+
+
+# ------------------------------------------------------------------------------------------------ no master
+
+
+@pytest.fixture(scope="module")
+def airflow_without_master(airflow_deployment, tmp_path_factory):
+    """An Airflow of its own whose ``[mesos] master`` nobody listens on, with only ``mesos_ui.py``."""
+    dags = tmp_path_factory.mktemp("ui-dags")
+    shutil.copy(MESOS_DAGS / "mesos_ui.py", dags / "mesos_ui.py")
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing answers there
+        probe.bind(("127.0.0.1", 0))
+        dead_master = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    deployment = airflow_deployment(
+        executor="airflow_mesos.executor.MesosExecutor", dags_folder=dags, dag_ids=[DAG_ID],
+        extra_env={"AIRFLOW__MESOS__MASTER": dead_master, "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER)})
+    return deployment, dead_master
+
+
+def test_with_the_master_unreachable_the_page_says_so_and_still_shows_why_tasks_wait(airflow_without_master,
+                                                                                     tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    deployment, dead_master = airflow_without_master
+    run_id = deployment.trigger(DAG_ID)
+    waiting = "not connected to the Mesos master"
+
+    def both_wait_with_the_reason():
+        return all(any(waiting in reason for reason in _wait_events(deployment, run_id, task_id))
+                   for task_id in ("long_running", "never_placed"))
+
+    try:
+        deployment._wait(both_wait_with_the_reason, f"both tasks of {DAG_ID} to wait with {waiting!r}",
+                         timeout=180)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page, frame = _log_in_and_open_the_mesos_page(browser, deployment)
+                expect(frame.get_by_test_id("master-pill")).to_have_text("master unreachable")
+                banner = frame.get_by_test_id("master-unreachable")
+                expect(banner).to_contain_text("The Mesos master is unreachable")
+                expect(banner).to_contain_text(dead_master)
+                expect(frame.get_by_test_id("framework-status")).to_have_text("unknown")
+                expect(frame.get_by_test_id("agents")).to_contain_text("Unknown while the master is unreachable")
+                for task_id in ("long_running", "never_placed"):
+                    row = frame.locator(f"tr[data-testid=waiting-row][data-task-id={task_id}]")
+                    expect(row.get_by_test_id("wait-reason")).to_contain_text(waiting)
+                page.screenshot(path=str(tmp_path / "mesos-page-no-master.png"), full_page=True)
+            finally:
+                browser.close()
+    finally:
+        _end_run(deployment, run_id)
