@@ -385,6 +385,8 @@ class _Cycle:
         self.field_values_cache: dict[str, list[str | None]] = {}
         self.static_cache: dict[tuple[Constraint, ...], bytearray | None] = {}
         self.plans: dict[tuple, _Plan] = {}
+        # (cpus, mem, disk, gpus) -> (the same in thousandths, the unreserved shares of such a task)
+        self.needs: dict[tuple[float, ...], tuple[tuple[int, ...], tuple[ResourceShare, ...]]] = {}
         self.role_offers: dict[str, list[int]] = {}
         self.role_largest: dict[str, list[int]] = {}
         self.role_field_values: dict[tuple[str, str], set[str]] = {}
@@ -407,9 +409,12 @@ class _Cycle:
         self.counts: dict[tuple[str, str], dict[str, int]] = {
             (group, name): {} for group, names in self.counted_fields.items() for name in names}
         self.cluster_value: dict[tuple[str, str], str] = {}
-        self.group_version: dict[str, int] = {}
-        # group -> [(its counts for one field, that field's values per offer, (group, field))]
-        self.group_counters: dict[str, list[tuple[dict[str, int], list[str | None], tuple[str, str]]]] = {}
+        # The offers this cycle's instances of each counted group went to, in placement order.  They are
+        # counted into ``counts`` only when a constraint is about to read them (_sync_counts): most
+        # placements are of tasks whose own constraints count nothing.  The list's length is the group's
+        # version (see _Plan.failed_at).
+        self.group_placed: dict[str, list[int]] = {group: [] for group in self.counted_fields}
+        self.group_synced: dict[str, int] = dict.fromkeys(self.counted_fields, 0)
         for task in placed:
             for name in self.counted_fields.get(task.group, ()):
                 # An empty hostname (not known yet, e.g. an adopted task) counts nowhere.
@@ -506,8 +511,13 @@ class _Cycle:
             if plan is not None:
                 return plan
         plan = _Plan()
-        plan.need = tuple(_milli(getattr(demand, name)) for name in _DIMENSIONS)
-        plan.unreserved_shares = tuple(self._share(k, amount, "*") for k, amount in enumerate(plan.need) if amount)
+        sizes = (demand.cpus, demand.mem, demand.disk, demand.gpus)
+        sized = self.needs.get(sizes)
+        if sized is None:
+            need = tuple(round(size * _SCALE) for size in sizes)
+            sized = self.needs[sizes] = (need, tuple(self._share(k, amount, "*") for k, amount in enumerate(need)
+                                                     if amount))
+        plan.need, plan.unreserved_shares = sized
         plan.role = demand.role
         plan.group = demand.group if counting else None
         plan.constraints = demand.constraints
@@ -564,6 +574,8 @@ class _Cycle:
         tiers = self.index.get(plan.role)
         if tiers is None:
             return None
+        if plan.group is not None:
+            self._sync_counts(plan.group)
         if plan.unconstrained:
             # No constraint: the first entry that fits is the answer (what _fitting yields first), without
             # the generator's cost, which dominates for the many small unconstrained demands.
@@ -673,22 +685,23 @@ class _Cycle:
             share = self.shares[(k, milli, role)] = ResourceShare(_DIMENSIONS[k], milli / _SCALE, role)
         return share
 
-    def _record(self, group: str, idx: int) -> None:
-        counters = self.group_counters.get(group)
-        if counters is None:
-            names = self.counted_fields.get(group, ())
-            counters = self.group_counters[group] = [
-                (self.counts[(group, name)], self.field_values(name), (group, name)) for name in names]
-        if not counters:
+    def _sync_counts(self, group: str) -> None:
+        """Count the group's instances placed since the last call (in placement order, so CLUSTER's first
+        value stays the first placed)."""
+        placed = self.group_placed[group]
+        start = self.group_synced[group]
+        if start == len(placed):
             return
         cluster_value = self.cluster_value
-        for counts, values, key in counters:
-            value = values[idx]
-            if value is not None:
-                counts[value] = counts.get(value, 0) + 1
-                if key not in cluster_value:
-                    cluster_value[key] = value
-        self.group_version[group] = self.group_version.get(group, 0) + 1
+        for name in self.counted_fields[group]:
+            counts, values, key = self.counts[(group, name)], self.field_values(name), (group, name)
+            for idx in placed[start:]:
+                value = values[idx]
+                if value is not None:
+                    counts[value] = counts.get(value, 0) + 1
+                    if key not in cluster_value:
+                        cluster_value[key] = value
+        self.group_synced[group] = len(placed)
 
     def run(self) -> MatchResult:
         demands = self.demands
@@ -697,7 +710,7 @@ class _Cycle:
         assignments: list[list[Assignment]] = [[] for _ in self.offers]
         counted_groups = self.counted_fields
         plans = self.plans
-        find, take, record, group_version = self._find, self._take, self._record, self.group_version
+        find, take, group_placed = self._find, self._take, self.group_placed
         free_of, fits = self.free, _fits
         last_plan: _Plan | None = None
         last_idx = -1
@@ -708,7 +721,7 @@ class _Cycle:
                 (demand.role, demand.cpus, demand.mem, demand.disk, demand.gpus))
             if plan is None:
                 plan = self._plan(demand)
-            version = group_version.get(plan.group, 0) if plan.group is not None else 0
+            version = len(group_placed[plan.group]) if plan.group is not None else 0
             if plan.failed_at == version:
                 plan.waiting.append((rank, demand))
                 continue
@@ -732,7 +745,9 @@ class _Cycle:
             assignments[idx].append(Assignment(demand.task_id, take(idx, plan)))
             last_plan, last_idx = plan, idx
             if demand.group in counted_groups:
-                record(demand.group, idx)
+                group_placed[demand.group].append(idx)
+        for group in group_placed:
+            self._sync_counts(group)
         waiting = sorted((rank, demand.task_id, plan) for plan in self.plans.values()
                          for rank, demand in plan.waiting)
         reasons = {}
