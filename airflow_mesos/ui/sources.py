@@ -26,9 +26,13 @@ import httpx
 import sqlalchemy as sa
 
 from airflow_mesos.clock import SYSTEM_CLOCK, Clock
+# The sandbox log reader's way to the leading master (candidates, 307s, refusals worded for people, secrets
+# redacted) is the one this page needs too; one implementation, so both say the same about a broken master.
 from airflow_mesos.executor.sandbox_logs import _leader_candidates, _redact, _SandboxReader, _Unavailable
 from airflow_mesos.executor.settings import SettingsError, load_settings
 from airflow_mesos.executor.store import framework_table
+from airflow_mesos.mesos.detector import ZooKeeperSpec, parse_master_spec
+from airflow_mesos.mesos.errors import MasterDetectionError
 from airflow_mesos.mesos.transport import ssl_context
 from airflow_mesos.ui import view_model as vm
 
@@ -227,6 +231,30 @@ def ui_base_path(conf: Any) -> str:
     return urllib.parse.urlsplit(base_url).path.rstrip("/")
 
 
+def _read_master_from_raw_options(conf: Any, client: httpx.Client | None,
+                                  timeout: float = MASTER_TIMEOUT) -> vm.MasterSnapshot:
+    """The master's state from ``[mesos] master``, ``principal``, ``secret`` and ``ca_file`` alone."""
+    def option(key: str) -> str | None:
+        value = conf.get("mesos", key, fallback=None)
+        return str(value).strip() or None if value is not None else None
+
+    address = option("master")
+    if address is None:
+        return vm.MasterSnapshot(configured="(not set)", error="[mesos] master is not set")
+    try:
+        spec = parse_master_spec(address)
+    except MasterDetectionError as exc:
+        return vm.MasterSnapshot(configured="(unusable)", error=f"The Mesos master address is unusable: {exc}")
+    if isinstance(spec, ZooKeeperSpec):
+        shown = f"zk://{'***@' if spec.credentials else ''}{spec.hosts}{spec.path}"
+    else:
+        shown = ",".join(spec)
+    principal = option("principal")
+    return read_master_state(address, shown_as=shown, principal=principal,
+                             secret=option("secret") if principal else None, ca_file=option("ca_file"),
+                             timeout=timeout, client=client)
+
+
 def _problem(what: str, exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"{what}: {type(exc).__name__}: {text[:300]}"
@@ -255,11 +283,11 @@ def gather_view(
     try:
         settings = load_settings(conf)
     except SettingsError as exc:
-        settings = None
+        # Options this page does not need (task_api_url, cpus ...) must not hide the cluster: read the master
+        # with the few options it needs, as configured.
         problems.append(f"The [mesos] settings are invalid: {exc}")
-        master = vm.MasterSnapshot(configured="(invalid [mesos] master)",
-                                   error="The Mesos master cannot be asked: the [mesos] settings are invalid")
-    if settings is not None:
+        master = _read_master_from_raw_options(conf, client)
+    else:
         framework_name = settings.framework_name
         master = read_master_state(
             settings.master, shown_as=str(settings.master), principal=settings.principal,

@@ -94,3 +94,66 @@ def test_the_page_loads_nothing_from_elsewhere_and_escapes_what_it_shows():
     # Data goes in as text, never as markup.
     assert "innerHTML" not in page and "insertAdjacentHTML" not in page
     assert 'STATE_URL = "api/state"' in page  # relative to the page: works under any [api] base_url
+
+
+class _BrokenDatabase:
+    """A session factory whose database is down."""
+
+    def __init__(self):
+        self.opened = 0
+
+    def __call__(self):
+        self.opened += 1
+        raise ConnectionError("could not connect to server: Connection refused")
+
+
+def test_a_database_that_is_down_is_a_problem_on_the_page_and_the_cluster_still_shows():
+    from airflow_mesos.clock import FakeClock
+    from airflow_mesos.executor.settings import DictConf
+    from airflow_mesos.ui.sources import gather_view
+
+    state = dict(STATE, slaves=[{"id": "A1", "hostname": "h1", "resources": {"cpus": 2.0},
+                                 "used_resources": {"cpus": 0.5}, "attributes": {"rack": "r1"}}])
+    conf = DictConf({"mesos": {"master": "http://m1:5050"},
+                     "core": {"executor": "airflow_mesos.executor.MesosExecutor", "dags_folder": "/dags",
+                              "execution_api_server_url": "http://api:8080/execution/"}})
+    database = _BrokenDatabase()
+    view = gather_view(conf=conf, session_factory=database, clock=FakeClock(start=1_764_590_000.0),
+                       client=_client(lambda request: httpx.Response(200, json=state)))
+    assert view["master"]["reachable"] is True
+    assert [a["resources"]["cpus"]["free"] for a in view["agents"]] == [1.5]
+    # Each part read from the database says it failed, and why; none of them stops the others.
+    assert database.opened == 4
+    assert len(view["problems"]) == 4
+    assert all("ConnectionError: could not connect to server" in p for p in view["problems"])
+    assert view["waiting"] == [] and view["frameworks"][0]["status"].startswith("not registered yet")
+    assert view["generated_at"] == "2025-12-01T11:53:20+00:00"
+
+
+def test_invalid_mesos_settings_are_a_problem_on_the_page_and_the_master_is_still_read():
+    from airflow_mesos.executor.settings import DictConf
+    from airflow_mesos.ui.sources import gather_view
+
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((str(request.url), request.headers.get("authorization")))
+        return httpx.Response(200, json=STATE)
+
+    # No task_api_url, no dags_folder, a bad cpus: the executor could not launch, but the page can look.
+    conf = DictConf({"mesos": {"master": "m1", "cpus": "lots", "principal": "ops", "secret": "pw"}})
+    view = gather_view(conf=conf, session_factory=_BrokenDatabase(), client=_client(handler))
+    assert view["master"]["reachable"] is True and view["master"]["configured"] == "http://m1:5050"
+    assert seen == [("http://m1:5050/master/state", "Basic " + base64.b64encode(b"ops:pw").decode())]
+    [settings_problem] = [p for p in view["problems"] if "settings are invalid" in p]
+    assert "[mesos] cpus" in settings_problem and "pw" not in settings_problem
+
+
+def test_a_zookeeper_address_is_shown_without_its_credentials_when_the_settings_are_invalid():
+    from airflow_mesos.executor.settings import DictConf
+    from airflow_mesos.ui.sources import _read_master_from_raw_options
+
+    conf = DictConf({"mesos": {"master": "zk://user:s3cret@127.0.0.1:1/mesos"}})
+    snapshot = _read_master_from_raw_options(conf, _client(lambda request: httpx.Response(500)), timeout=0.2)
+    assert snapshot.configured == "zk://***@127.0.0.1:1/mesos"
+    assert snapshot.state is None and "s3cret" not in (snapshot.error or "")
