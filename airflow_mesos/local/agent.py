@@ -112,7 +112,9 @@ def terminal_update(prefix: str, info: ExitInfo, *, killed: bool, mem_mb: float 
     """Pure: the terminal (state, reason, message, source) of an ended task, as the Mesos executors decide it.
 
     OOM kill -> TASK_FAILED / REASON_CONTAINER_LIMITATION_MEMORY from the agent (the memory isolator's
-    limitation); killed by us -> TASK_KILLED; exit 0 -> TASK_FINISHED; else TASK_FAILED.
+    limitation); killed by us -> TASK_KILLED; exit 0 -> TASK_FINISHED; else TASK_FAILED with no reason, as the
+    command and docker executors' ``reaped()`` send it (src/launcher/executor.cpp, src/docker/executor.cpp
+    1.11.0; REASON_COMMAND_EXECUTOR_FAILED is deprecated and never sent).
     """
     if info.error:
         return {"state": "TASK_FAILED", "message": info.error, "source": "SOURCE_EXECUTOR"}
@@ -126,8 +128,7 @@ def terminal_update(prefix: str, info: ExitInfo, *, killed: bool, mem_mb: float 
     elif info.exit_code == 0:
         state = "TASK_FINISHED"
     else:
-        return {"state": "TASK_FAILED", "message": message, "source": "SOURCE_EXECUTOR",
-                "reason": "REASON_COMMAND_EXECUTOR_FAILED"}
+        state = "TASK_FAILED"
     return {"state": state, "message": message, "source": "SOURCE_EXECUTOR"}
 
 

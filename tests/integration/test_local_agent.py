@@ -163,6 +163,7 @@ def test_three_ways_to_run_output_and_exit_codes(make_agent, busybox_image):
     assert results["mesos-fail"]["message"] == "Command exited with status 5"
     for tid in ("proc-fail", "docker-fail", "mesos-fail"):
         assert results[tid]["state"] == "TASK_FAILED" and results[tid]["source"] == "SOURCE_EXECUTOR"
+        assert "reason" not in results[tid]   # as the executors' reaped() send it
 
     assert sandbox_file(agent, "proc-ok", "stdout") == "out-proc-ok\n"
     assert "err\n" in sandbox_file(agent, "proc-ok", "stderr")

@@ -209,7 +209,8 @@ def test_kill_policy_grace_defaults():
     "info, killed, expected",
     [
         (ExitInfo(exit_code=0), False, ("TASK_FINISHED", None, "Command exited with status 0")),
-        (ExitInfo(exit_code=3), False, ("TASK_FAILED", "REASON_COMMAND_EXECUTOR_FAILED", "Command exited with status 3")),
+        # No reason for a non-zero exit: the executors' reaped() sends none (REASON_COMMAND_EXECUTOR_FAILED is unused).
+        (ExitInfo(exit_code=3), False, ("TASK_FAILED", None, "Command exited with status 3")),
         (ExitInfo(signal=15), True, ("TASK_KILLED", None, "Command terminated with signal Terminated")),
         (ExitInfo(exit_code=137, oom_killed=True), False,
          ("TASK_FAILED", "REASON_CONTAINER_LIMITATION_MEMORY", "Memory limit exceeded: Requested: 64MB")),
