@@ -40,7 +40,13 @@ from typing import Protocol, TypeVar
 
 from airflow_mesos.clock import SYSTEM_CLOCK, Clock
 from airflow_mesos.local import agent_http, agent_views
-from airflow_mesos.local.agent_records import AgentFramework, AgentTask, AgentView
+from airflow_mesos.local.agent_records import (
+    AgentFramework,
+    AgentTask,
+    AgentView,
+    next_completion_deadline,
+    overdue,
+)
 from airflow_mesos.local.allocator import InvalidResources, Resources
 from airflow_mesos.local.constants import is_terminal
 from airflow_mesos.local.launch_planner import (
@@ -49,6 +55,7 @@ from airflow_mesos.local.launch_planner import (
     LaunchError,
     RunSpec,
     grace_seconds,
+    max_completion_seconds,
     plan_run,
 )
 from airflow_mesos.local.process_containerizer import ExitInfo, ProcessRun, describe_exit
@@ -108,7 +115,8 @@ class MasterLink(Protocol):
     def agent_reregistered(self, agent_id: str, live_tasks: list[dict]) -> None: ...
 
 
-def terminal_update(prefix: str, info: ExitInfo, *, killed: bool, mem_mb: float | None) -> dict:
+def terminal_update(prefix: str, info: ExitInfo, *, killed: bool, mem_mb: float | None,
+                    completion_timed_out: bool = False) -> dict:
     """Pure: the terminal (state, reason, message, source) of an ended task, as the Mesos executors decide it.
 
     OOM kill -> TASK_FAILED / REASON_CONTAINER_LIMITATION_MEMORY from the agent (the memory isolator's
@@ -123,6 +131,10 @@ def terminal_update(prefix: str, info: ExitInfo, *, killed: bool, mem_mb: float 
         return {"state": "TASK_FAILED", "reason": "REASON_CONTAINER_LIMITATION_MEMORY", "source": "SOURCE_AGENT",
                 "message": f"Memory limit exceeded: Requested: {requested}"}
     message = describe_exit(prefix, info)
+    if completion_timed_out:
+        # taskCompletionTimeout killed it: TASK_FAILED, whatever the exit (executor.cpp reaped()).
+        return {"state": "TASK_FAILED", "reason": "REASON_MAX_COMPLETION_TIME_REACHED", "source": "SOURCE_EXECUTOR",
+                "message": message}
     if killed:
         state = "TASK_KILLED"
     elif info.exit_code == 0:
@@ -488,6 +500,11 @@ class Agent:
                     self._runs.pop(task.container_id, None)
                     return
                 self._emit_locked(task, "TASK_STARTING", "SOURCE_EXECUTOR")
+                seconds = max_completion_seconds(task.task_info)
+                if seconds is not None:
+                    # The executors start this timer when they launch the task (executor.cpp, docker/executor.cpp).
+                    task.completion_deadline = self.clock.monotonic() + seconds
+                    self._cv.notify_all()
             self._stderr_line(task, f"Starting task {task.task_id}")
             run.start()
         except LaunchError as exc:
@@ -506,8 +523,9 @@ class Agent:
         info = run.wait()
         plan_mem = getattr(getattr(run, "plan", None), "mem_mb", None)
         with self._lock:
-            killed = task.killed
-        outcome = terminal_update(run.message_prefix, info, killed=killed, mem_mb=plan_mem)
+            killed, timed_out = task.killed, task.completion_timed_out
+        outcome = terminal_update(run.message_prefix, info, killed=killed, mem_mb=plan_mem,
+                                  completion_timed_out=timed_out)
         self._stderr_line(task, outcome["message"])
         with self._lock:
             task.terminated = True
@@ -614,11 +632,14 @@ class Agent:
                 if self._closed:
                     return
                 now = self.clock.monotonic()
+                for task in overdue(self._tasks.values(), now):
+                    self._completion_timeout_locked(task)
                 sending = self._server is not None and not self._partitioned
                 due = self._updates.due(now) if sending else []
                 if not due:
-                    deadline = self._updates.next_deadline() if sending else None
-                    timeout = 1.0 if deadline is None else min(max(deadline - now, 0.01), 1.0)
+                    deadlines = [d for d in (self._updates.next_deadline() if sending else None,
+                                             next_completion_deadline(self._tasks.values())) if d is not None]
+                    timeout = 1.0 if not deadlines else min(max(min(deadlines) - now, 0.01), 1.0)
                     self._cv.wait(timeout)
                     continue
                 master = self._master
@@ -627,6 +648,18 @@ class Agent:
                     master.status_update(self.id, update.framework_id, dict(update.status))
                 except Exception:  # the master's bug must not stop updates of other tasks
                     log.exception("agent %s: master rejected a status update of task %s", self.id, update.task_id)
+
+    def _completion_timeout_locked(self, task: AgentTask) -> None:
+        """``taskCompletionTimeout``: kill the task at once (no grace, no TASK_KILLING); its end is TASK_FAILED
+        with REASON_MAX_COMPLETION_TIME_REACHED."""
+        log.info("agent %s: killing task %s, which exceeded its max_completion_time", self.id, task.task_id)
+        task.completion_timed_out = True
+        task.killed = True
+        task.kill_grace = 0.0
+        run = self._runs.get(task.container_id)
+        if run is not None and task.state in ("TASK_STARTING", "TASK_RUNNING"):
+            self._start_kill(task, run)
+        # Otherwise the runner kills it as soon as it has started (it sees `killed`).
 
     def wait_runners_ended(self, timeout: float = 30.0) -> bool:
         """Wait until every task runner started so far has ended (those of tasks a crash forgot too).

@@ -7,7 +7,7 @@ task (its process or container, its runner thread) stays in the agent.  :mod:`.a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,9 @@ class AgentTask:
     has_container: bool = False
     terminated: bool = False  # the run has ended (terminal update generated)
     completed: bool = False  # terminal update acknowledged
+    # TaskInfo.max_completion_time: when (agent's monotonic clock) the executor kills the task, and whether it did.
+    completion_deadline: float | None = None
+    completion_timed_out: bool = False
 
     @property
     def task_id(self) -> str:
@@ -55,6 +58,20 @@ class AgentFramework:
 
     def capable(self, capability: str) -> bool:
         return any(c.get("type") == capability for c in self.info.get("capabilities", []))
+
+
+def overdue(tasks: Iterable[AgentTask], now: float) -> list[AgentTask]:
+    """The tasks whose ``max_completion_time`` has passed at ``now`` and that are still running (the executors'
+    ``taskCompletionTimeout``): they are to be killed, and reported TASK_FAILED."""
+    return [t for t in tasks if t.completion_deadline is not None and now >= t.completion_deadline
+            and not t.terminated and not t.completion_timed_out]
+
+
+def next_completion_deadline(tasks: Iterable[AgentTask]) -> float | None:
+    """The earliest ``max_completion_time`` deadline still to come, if any."""
+    deadlines = [t.completion_deadline for t in tasks
+                 if t.completion_deadline is not None and not t.terminated and not t.completion_timed_out]
+    return min(deadlines) if deadlines else None
 
 
 def executor_completed(framework: AgentFramework | None, task: AgentTask) -> bool:

@@ -156,6 +156,12 @@ def grace_seconds(kill_policy: dict | None) -> float | None:
     return max(0.0, int(nanos) / 1e9)
 
 
+def max_completion_seconds(task_info: dict) -> float | None:
+    """``TaskInfo.max_completion_time`` in seconds when positive (the executors set no timer otherwise)."""
+    nanos = int((task_info.get("max_completion_time") or {}).get("nanoseconds", 0))
+    return nanos / 1e9 if nanos > 0 else None
+
+
 # ---------------------------------------------------------------------------- commands
 
 

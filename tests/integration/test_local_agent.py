@@ -212,6 +212,27 @@ def test_kill_with_grace_period_runs_the_term_trap(make_agent, busybox_image):
         assert "got TERM" in sandbox_file(agent, tid, "stdout"), tid
 
 
+def test_max_completion_time_kills_the_task_and_fails_it(make_agent, busybox_image):
+    # taskCompletionTimeout (src/launcher/executor.cpp, src/docker/executor.cpp 1.11.0): killed with no grace, no
+    # TASK_KILLING, then TASK_FAILED / REASON_MAX_COMPLETION_TIME_REACHED.
+    master = RecordingMaster()
+    agent = make_agent(master)
+    half_a_second = {"nanoseconds": 500_000_000}
+    patient = {"grace_period": {"nanoseconds": 30_000_000_000}}   # ignored: the timeout kills at once
+    agent.launch(FRAMEWORK, task_info("slow-proc", "exec sleep 60", max_completion_time=half_a_second,
+                                      kill_policy=patient))
+    agent.launch(FRAMEWORK, task_info("slow-docker", "exec sleep 60", docker_container(busybox_image),
+                                      max_completion_time=half_a_second, kill_policy=patient))
+    agent.launch(FRAMEWORK, task_info("quick-proc", "true", max_completion_time={"nanoseconds": 60_000_000_000}))
+    for tid, prefix in (("slow-proc", "Command"), ("slow-docker", "Container")):
+        final = master.wait_terminal(tid, timeout=20)
+        assert (final["state"], final.get("reason"), final["source"]) == (
+            "TASK_FAILED", "REASON_MAX_COMPLETION_TIME_REACHED", "SOURCE_EXECUTOR"), final
+        assert final["message"].startswith(f"{prefix} "), final
+        assert master.states(tid) == ["TASK_STARTING", "TASK_RUNNING", "TASK_FAILED"]   # no TASK_KILLING
+    assert master.wait_terminal("quick-proc")["state"] == "TASK_FINISHED"
+
+
 def test_value_secret_reaches_a_mesos_task_but_not_state_or_docker_inspect(make_agent, docker_client, busybox_image):
     master = RecordingMaster()
     agent = make_agent(master)

@@ -221,6 +221,30 @@ def test_terminal_update_decision(info, killed, expected):
     assert (out["state"], out.get("reason"), out["message"]) == expected
 
 
+def test_a_task_killed_for_its_max_completion_time_failed():
+    out = terminal_update("Container", ExitInfo(exit_code=137), killed=True, mem_mb=64, completion_timed_out=True)
+    assert (out["state"], out["reason"], out["message"]) == (
+        "TASK_FAILED", "REASON_MAX_COMPLETION_TIME_REACHED", "Container exited with status 137")
+
+
+def test_overdue_tasks_and_the_next_completion_deadline(tmp_path):
+    from airflow_mesos.local.agent_records import AgentTask, next_completion_deadline, overdue
+    from airflow_mesos.local.launch_planner import max_completion_seconds
+
+    def agent_task(deadline, **state):
+        return AgentTask("F", {"task_id": {"value": "t"}}, "c", tmp_path, 0, completion_deadline=deadline, **state)
+
+    soon, later, none, ended = agent_task(10.0), agent_task(20.0), agent_task(None), agent_task(5.0, terminated=True)
+    tasks = [soon, later, none, ended]
+    assert overdue(tasks, 9.9) == [] and overdue(tasks, 10.0) == [soon] and overdue(tasks, 30) == [soon, later]
+    assert next_completion_deadline(tasks) == 10.0
+    soon.completion_timed_out = True
+    assert overdue(tasks, 30) == [later] and next_completion_deadline(tasks) == 20.0
+    assert max_completion_seconds({"max_completion_time": {"nanoseconds": 1_500_000_000}}) == 1.5
+    assert max_completion_seconds({"max_completion_time": {"nanoseconds": 0}}) is None
+    assert max_completion_seconds({}) is None
+
+
 def test_agent_spec_resources_and_attributes():
     spec = AgentSpec(cpus=1, mem=512, gpus=0, attributes={"rack": "r1", "level": 2})
     names = [r["name"] for r in spec.resources()]
