@@ -572,6 +572,15 @@ class Master:
             self._streams.add(stream)   # the ticker sends HEARTBEATs and stop() closes it
         return stream
 
+    def operator_call(self, call: dict) -> tuple[int, str]:
+        """DEACTIVATE_AGENT / REACTIVATE_AGENT (:func:`.master_core.deactivate_agent`, ``reactivate_agent``)."""
+        decide = {"DEACTIVATE_AGENT": master_core.deactivate_agent,
+                  "REACTIVATE_AGENT": master_core.reactivate_agent}[call["type"]]
+        with self._lock:
+            status, text, effects = decide(self.records, call[call["type"].lower()]["agent_id"]["value"])
+            self._run(effects)
+        return status, text
+
     # -- failover -----------------------------------------------------------------------------------------
     def fail_over(self) -> None:
         """Restart in place: new id, every stream dropped, offers and filters gone; tasks and agents kept.

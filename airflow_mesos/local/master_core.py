@@ -10,7 +10,8 @@ Times are passed in: ``now`` is wall-clock seconds (status timestamps, TimeInfo)
 monotonic clock (deadlines, refuse filters).
 
 Here: the scheduler calls (SUBSCRIBE, TEARDOWN, ACCEPT, DECLINE, REVIVE, SUPPRESS, KILL, RECONCILE,
-UPDATE_FRAMEWORK; ACKNOWLEDGE's bookkeeping), a framework's stream ending, status updates from agents,
+UPDATE_FRAMEWORK; ACKNOWLEDGE's bookkeeping), the operator calls DEACTIVATE_AGENT and REACTIVATE_AGENT, a
+framework's stream ending, status updates from agents,
 agents registering, re-registering and becoming unreachable, the allocation round and what time alone
 decides (failover and offer timeouts).  Every change an operator stream reports comes out as an
 :data:`OperatorEffect` (``TaskAdded``, ``TaskUpdated``, ...), so the operator event stream follows the
@@ -522,7 +523,7 @@ def allocation_round(records: MasterRecords, *, monotonic: float,
 
     :param new_offer_id: the id of the next offer (the master numbers them).
     """
-    reachable = records.reachable_agents()
+    reachable = [a for a in records.reachable_agents() if a.active]   # deactivated agents are not offered
     agents = [AgentSlot(a.id, a.total - _held(records, agent_id=a.id), a.total.scalar("gpus") > 0) for a in reachable]
     frameworks = []
     for framework in records.frameworks.values():
@@ -817,3 +818,34 @@ def update_framework(records: MasterRecords, framework: FrameworkRecord, call: d
         effects.append(FrameworkUpdated(framework.id))
     effects.append(AllocateSoon())
     return 200, "", effects
+
+
+# ------------------------------------------------------------------------------------------------
+# Operator calls: DEACTIVATE_AGENT, REACTIVATE_AGENT
+# ------------------------------------------------------------------------------------------------
+
+
+def deactivate_agent(records: MasterRecords, agent_id: str) -> tuple[int, str, list[Effect]]:
+    """``Master::Http::_deactivateAgent`` and ``Master::deactivate``: no more offers of the agent, and its
+    outstanding offers are rescinded (each framework gets a RESCIND); its tasks keep running.  An agent the
+    master does not know (registered, unreachable or recovered) is a 400 "Unknown agent"."""
+    agent = records.agents.get(agent_id)
+    if agent is None:
+        return 400, "Unknown agent", []
+    agent.deactivated = True
+    effects: list[Effect] = []
+    for offer in list(records.offers_of(agent_id=agent_id)):
+        effects.extend(rescind(records, offer))
+    return 200, "", effects
+
+
+def reactivate_agent(records: MasterRecords, agent_id: str) -> tuple[int, str, list[Effect]]:
+    """``Master::Http::_reactivateAgent``: offers of the agent again; 400 "Agent is not deactivated" unless it is,
+    409 when it is not registered any more (unreachable: it is reactivated when it re-registers)."""
+    agent = records.agents.get(agent_id)
+    if agent is None or not agent.deactivated:
+        return 400, "Agent is not deactivated", []
+    agent.deactivated = False
+    if not agent.reachable:
+        return 409, "Agent removed while processing the call", []
+    return 200, "", [AllocateSoon()]

@@ -51,6 +51,9 @@ MASTER_PROCESSES: dict[str, frozenset[str]] = {
 }
 """The libprocess processes of the master and their endpoint names (``route(...)`` in master.cpp)."""
 
+CHANGING_CALLS = frozenset({"DEACTIVATE_AGENT", "REACTIVATE_AGENT"})
+"""The operator calls that change the cluster which the embedded master implements (the others are 501)."""
+
 _STREAM_POLL = 0.2
 """Seconds a streaming handler waits for an event before it checks whether the client went away."""
 
@@ -80,6 +83,9 @@ class MasterService(Protocol):
 
     def subscribe_operator(self) -> EventStream:
         """An operator SUBSCRIBE; the stream of master events."""
+
+    def operator_call(self, call: dict) -> tuple[int, str]:
+        """An operator call that changes the cluster (DEACTIVATE_AGENT, REACTIVATE_AGENT); the (status, body)."""
 
     def stream_closed(self, stream: EventStream) -> None:
         """The connection of ``stream`` ended."""
@@ -189,6 +195,9 @@ def _operator(service: MasterService, method: str, headers: Mapping[str, str], b
         return call
     if call["type"] == "SUBSCRIBE":
         return service.subscribe_operator()
+    if call["type"] in CHANGING_CALLS:
+        status, text = service.operator_call(call)
+        return HttpReply.text(status, text)
     # Taken before the lock: the system metrics read the host.
     metrics = metrics_snapshot(service) if call["type"] == "GET_METRICS" else {}
     return service.render(lambda view: operator_reply(view, call, metrics))

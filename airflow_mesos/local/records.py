@@ -124,6 +124,13 @@ class AgentRecord:
     reachable: bool = True
     reregistered_time: float | None = None
     unreachable_time: float | None = None
+    # DEACTIVATE_AGENT: no offers of it until REACTIVATE_AGENT (also across unreachability and re-registration).
+    deactivated: bool = False
+
+    @property
+    def active(self) -> bool:
+        """Registered, reachable and not deactivated: its resources are offered (``Slave::active``)."""
+        return self.reachable and not self.deactivated
 
 
 @dataclass

@@ -271,6 +271,46 @@ def test_suppress_stops_offers(cluster, subs):
     sub.event("OFFERS")
 
 
+def operator(cluster, body: dict) -> httpx.Response:
+    return httpx.post(cluster.master_url + "/api/v1", json=body, timeout=10)
+
+
+@pytest.mark.parametrize("cluster", [ON_DEMAND], indirect=True)
+def test_deactivate_agent_rescinds_its_offers_and_reactivate_offers_it_again(cluster, subs):
+    sub = subscribe(cluster, subs)
+    sub.event("SUBSCRIBED")
+    offers = cluster.allocate_now()
+    agent_id = offers[0]["agent_id"]["value"]
+    r = operator(cluster, {"type": "DEACTIVATE_AGENT", "deactivate_agent": {"agent_id": {"value": agent_id}}})
+    assert (r.status_code, r.text) == (200, "")
+    rescinded = sub.event("RESCIND")["rescind"]["offer_id"]
+    assert rescinded == offers[0]["id"]
+    slaves = httpx.get(cluster.master_url + "/master/slaves", timeout=10).json()["slaves"]
+    assert {s["id"]: (s["active"], s["deactivated"]) for s in slaves}[agent_id] == (False, True)
+    assert httpx.get(cluster.master_url + "/metrics/snapshot", timeout=10).json()["master/slaves_inactive"] == 1.0
+    assert cluster.allocate_now() == []                      # not offered while deactivated
+    r = operator(cluster, {"type": "DEACTIVATE_AGENT", "deactivate_agent": {"agent_id": {"value": "nobody"}}})
+    assert (r.status_code, r.text) == (400, "Unknown agent")
+    r = operator(cluster, {"type": "REACTIVATE_AGENT", "reactivate_agent": {"agent_id": {"value": agent_id}}})
+    assert r.status_code == 200
+    assert offered_agents(cluster.allocate_now()) == [agent_id]
+    r = operator(cluster, {"type": "REACTIVATE_AGENT", "reactivate_agent": {"agent_id": {"value": agent_id}}})
+    assert (r.status_code, r.text) == (400, "Agent is not deactivated")
+
+
+@pytest.mark.parametrize("cluster", [{**ON_DEMAND, "offer_timeout": 0.3}], indirect=True)
+def test_offer_timeout_rescinds_offers_held_too_long_and_they_come_back(cluster, subs):
+    sub = subscribe(cluster, subs)
+    sub.event("SUBSCRIBED")
+    first = cluster.allocate_now()
+    assert len(first) == 2
+    rescinded = {sub.event("RESCIND", timeout=10)["rescind"]["offer_id"]["value"] for _ in first}
+    assert rescinded == {o["id"]["value"] for o in first}    # Master::offerTimeout, ticker-driven
+    assert httpx.get(cluster.master_url + "/master/flags", timeout=10).json()["flags"]["offer_timeout"] == "0.3secs"
+    again = cluster.allocate_now()                           # back in the pool, no refuse filter
+    assert offered_agents(again) == sorted(cluster.agents)
+
+
 def test_kill_relays_policy_and_kill_of_unknown_task_reconciles(cluster, subs):
     sub = subscribe(cluster, subs, info=framework_info(capabilities=("MULTI_ROLE",)))
     offer = sub.event("OFFERS")["offers"]["offers"][0]

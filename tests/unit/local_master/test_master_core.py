@@ -460,3 +460,37 @@ def test_update_framework_applies_the_new_info_and_refuses_a_new_user():
                                    "list of roles")
     assert master_core.update_framework(records, fw, {"framework_info": dict(fw.info), "suppressed_roles": ["a"]})[2] \
         == [master_core.AllocateSoon()]                                # nothing changed: no FRAMEWORK_UPDATED
+
+
+# ------------------------------------------------------------------------------------------------
+# DEACTIVATE_AGENT, REACTIVATE_AGENT
+# ------------------------------------------------------------------------------------------------
+
+
+def test_deactivate_agent_rescinds_its_offers_and_stops_offering_it_until_reactivated():
+    # Master::Http::_deactivateAgent / _reactivateAgent, Master::deactivate (src/master/*.cpp 1.11.0).
+    records = MasterRecords()
+    records.agents["A1"] = agent("A1")
+    subscribed(records, "F", ())
+    [offers] = master_core.allocation_round(records, monotonic=MONO, new_offer_id=offer_ids())
+    offer_id = offers.event["offers"]["offers"][0]["id"]
+    assert master_core.deactivate_agent(records, "A1") == (
+        200, "", [SendToFramework("F", {"type": "RESCIND", "rescind": {"offer_id": offer_id}})])
+    assert records.offers == {} and records.agents["A1"].deactivated and not records.agents["A1"].active
+    assert master_core.allocation_round(records, monotonic=MONO, new_offer_id=offer_ids()) == []
+    assert master_core.deactivate_agent(records, "A-who") == (400, "Unknown agent", [])
+    assert master_core.reactivate_agent(records, "A1") == (200, "", [master_core.AllocateSoon()])
+    assert master_core.reactivate_agent(records, "A1") == (400, "Agent is not deactivated", [])
+    assert len(master_core.allocation_round(records, monotonic=MONO, new_offer_id=offer_ids())) == 1
+
+
+def test_a_deactivated_agent_stays_deactivated_through_unreachability():
+    records = MasterRecords()
+    records.agents["A1"] = agent("A1")
+    master_core.deactivate_agent(records, "A1")
+    master_core.mark_unreachable(records, "A1", now=NOW)
+    master_core.agent_reregistered(records, "A1", [], now=NOW, monotonic=MONO)
+    assert records.agents["A1"].deactivated and not records.agents["A1"].active
+    master_core.mark_unreachable(records, "A1", now=NOW)
+    assert master_core.reactivate_agent(records, "A1") == (409, "Agent removed while processing the call", [])
+    assert not records.agents["A1"].deactivated
