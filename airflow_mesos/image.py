@@ -9,8 +9,10 @@ tests built and ran.  Its default tag is the one the Marathon group renders
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from airflow_mesos import __version__
 from airflow_mesos.exceptions import AirflowMesosError
@@ -24,6 +26,31 @@ SOURCE_LABEL = "airflow-mesos.source"
 
 class ImageBuildFailed(AirflowMesosError):
     """``docker build`` failed; the message ends with the tail of the build log."""
+
+
+_CAUSES = ("No such file or directory", "Connection refused", "Permission denied", "Name or service not known",
+           "timed out")
+
+
+def docker_client(environ: Mapping[str, str] | None = None) -> Any:
+    """A client of the Docker engine ``DOCKER_HOST`` names (the default socket without it), checked with a ping.
+
+    Without an engine there, :class:`ImageBuildFailed` says so in one line (where it looked, why, what to do)
+    instead of the Docker SDK's chained traceback.
+    """
+    import docker
+
+    environ = os.environ if environ is None else environ
+    where = environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    try:
+        client = docker.from_env(environment=dict(environ))
+        client.ping()
+    except docker.errors.DockerException as exc:
+        text = str(exc)
+        cause = next((c for c in _CAUSES if c.lower() in text.lower()), None)
+        raise ImageBuildFailed(f"no Docker engine answers at {where}" + (f" ({cause})" if cause else "")
+                               + "; start dockerd or point DOCKER_HOST at one") from None
+    return client
 
 
 def repository_root() -> Path:

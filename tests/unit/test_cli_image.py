@@ -56,3 +56,12 @@ def test_a_failed_build_is_reported_with_exit_1(monkeypatch):
 def test_base_image_and_local_base_are_exclusive(capsys):
     assert cli.main(["image", "build", "--base-image", "x", "--local-base"]) == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_without_a_docker_engine_the_client_fails_in_one_clear_line(tmp_path):
+    with pytest.raises(image.ImageBuildFailed) as caught:
+        image.docker_client({"DOCKER_HOST": f"unix://{tmp_path}/no-dockerd.sock"})
+    message = str(caught.value)
+    assert message == (f"no Docker engine answers at unix://{tmp_path}/no-dockerd.sock (No such file or directory); "
+                       "start dockerd or point DOCKER_HOST at one")
+    assert "\n" not in message and caught.value.__cause__ is None
