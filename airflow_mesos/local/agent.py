@@ -49,6 +49,7 @@ from airflow_mesos.local.agent_records import (
 )
 from airflow_mesos.local.allocator import InvalidResources, Resources
 from airflow_mesos.local.constants import is_terminal
+from airflow_mesos.local.fetcher import Fetcher, FetchError
 from airflow_mesos.local.launch_planner import (
     DEFAULT_COMMAND_KILL_GRACE,
     DEFAULT_DOCKER_STOP_TIMEOUT,
@@ -168,6 +169,8 @@ class Agent:
         # What runs each task (a ProcessRun or DockerRun), by container id, from launch until its run ends.
         self._runs: dict[str, object] = {}
         self._files = FileServer()
+        # The fetcher cache is the agent's (Mesos: --fetcher_cache_dir); sandboxes get copies.
+        self._fetcher = Fetcher(self.work_dir / "fetch" / agent_id)
         self._server: ThreadingHTTPServer | None = None
         self._server_thread: threading.Thread | None = None
         self._dispatcher: threading.Thread | None = None
@@ -490,6 +493,8 @@ class Agent:
                     return
                 self._runs[task.container_id] = run
                 task.has_container = True
+            if plan.fetch:
+                self._fetch(task, plan)
             run.prepare()
             with self._lock:
                 if task.killed:
@@ -562,6 +567,16 @@ class Agent:
             log.warning("agent %s: cannot plan task %s: malformed TaskInfo (%s)", self.id, task.task_id, detail)
             log.debug("agent %s: planning task %s failed", self.id, task.task_id, exc_info=exc)
             raise LaunchError(f"Malformed TaskInfo ({detail})") from None
+
+    def _fetch(self, task: AgentTask, plan: RunSpec) -> None:
+        """The fetcher, before the containerizer starts anything: its log goes to the sandbox's stderr; a URI that
+        cannot be fetched fails the launch, in the words of ``FetcherProcess::run``."""
+        try:
+            self._fetcher.fetch(plan.fetch, task.directory, user=plan.user,
+                                log=lambda line: self._stderr_line(task, line))
+        except FetchError:
+            raise LaunchError(f"Failed to fetch all URIs for container '{task.container_id}': exited with status 1") \
+                from None
 
     def _launch_failed(self, task: AgentTask, run, message: str) -> None:
         if run is not None:

@@ -66,6 +66,20 @@ class PortMapping:
     protocol: str = "tcp"
 
 
+@dataclass(frozen=True)
+class FetchItem:
+    """One ``CommandInfo.URI`` to fetch into the sandbox before the task starts (the Mesos fetcher's item).
+
+    ``output_file`` is where it goes, relative to the sandbox: the URI's ``output_file``, else its basename.
+    """
+
+    uri: str
+    output_file: str
+    executable: bool = False
+    extract: bool = True
+    cache: bool = False
+
+
 @dataclass
 class RunSpec:
     """Everything needed to start one task; built by :func:`plan_run`.
@@ -98,6 +112,7 @@ class RunSpec:
     force_pull: bool = False
     user: str | None = None
     kill_grace: float = DEFAULT_COMMAND_KILL_GRACE
+    fetch: list[FetchItem] = field(default_factory=list)  # CommandInfo.uris, in order
 
 
 # ---------------------------------------------------------------------------- resources
@@ -160,6 +175,42 @@ def max_completion_seconds(task_info: dict) -> float | None:
     """``TaskInfo.max_completion_time`` in seconds when positive (the executors set no timer otherwise)."""
     nanos = int((task_info.get("max_completion_time") or {}).get("nanoseconds", 0))
     return nanos / 1e9 if nanos > 0 else None
+
+
+# ---------------------------------------------------------------------------- fetcher URIs
+
+
+def uri_basename(uri: str) -> str:
+    """``Fetcher::basename`` (src/slave/containerizer/fetcher.cpp 1.11.0): the last path segment of a URI, treated
+    like a file path (query strings included); raises :class:`LaunchError` as the fetcher refuses the URI."""
+    if any(ch in uri for ch in "\\'\0"):
+        raise LaunchError("Illegal characters in URI")
+    index = uri.find("://")
+    if index > 1:
+        path = uri[index + 3:]
+        if "/" not in path or len(path) <= path.find("/") + 1:
+            raise LaunchError(f"Malformed URI (missing path): {uri}")
+        return path[path.rfind("/") + 1:]
+    return posixpath.basename(uri.rstrip("/")) or uri
+
+
+def plan_fetch(command: dict) -> list[FetchItem]:
+    """``validateUris`` and the fetcher's items for ``CommandInfo.uris`` (``extract`` defaults to true, as in
+    mesos.proto); an invalid URI or output file fails the launch with the fetcher's words."""
+    items = []
+    for uri in command.get("uris") or []:
+        value = uri["value"].lstrip()
+        basename = uri_basename(value)
+        output_file = uri.get("output_file")
+        if output_file is not None:
+            if not output_file:
+                raise LaunchError("URI output file path is empty")
+            if output_file.startswith("/"):
+                raise LaunchError("URI output file must be within the sandbox directory")
+        items.append(FetchItem(value, output_file if output_file is not None else basename,
+                               executable=bool(uri.get("executable", False)), extract=bool(uri.get("extract", True)),
+                               cache=bool(uri.get("cache", False))))
+    return items
 
 
 # ---------------------------------------------------------------------------- commands
@@ -545,8 +596,9 @@ def plan_run(task_info: dict, *, framework_id: str, agent_id: str, container_id:
     plain = {**env, **{k: v for k, v in resolved.plain.items() if k != "MESOS_SANDBOX"}}
 
     plan = RunSpec(kind=kind, task_id=task_id, framework_id=framework_id, container_id=container_id, image=image,
-                      environment=plain, secrets=resolved.secrets, cpus=scalar(resources, "cpus"),
-                      mem_mb=scalar(resources, "mem"), ports=ports, user=command.get("user"))
+                   environment=plain, secrets=resolved.secrets, cpus=scalar(resources, "cpus"),
+                   mem_mb=scalar(resources, "mem"), ports=ports, user=command.get("user"),
+                   fetch=plan_fetch(command))
     policy_grace = grace_seconds(task_info.get("kill_policy"))
     volumes = container.get("volumes") or []
 

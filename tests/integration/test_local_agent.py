@@ -212,6 +212,72 @@ def test_kill_with_grace_period_runs_the_term_trap(make_agent, busybox_image):
         assert "got TERM" in sandbox_file(agent, tid, "stdout"), tid
 
 
+@pytest.fixture
+def web_files(tmp_path):
+    """A tiny HTTP server (a thread) serving a directory; yields (base URL, directory)."""
+    import functools
+    import http.server
+
+    root = tmp_path / "web"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+    server.server_close()
+
+
+def test_command_uris_are_fetched_into_the_sandbox_before_the_task_starts(make_agent, busybox_image, web_files,
+                                                                          tmp_path):
+    # src/launcher/fetcher.cpp 1.11.0: downloads and local copies, output_file, executable, extract.
+    import io
+    import tarfile
+
+    base, root = web_files
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("app/main.txt")
+        data = b"from the archive\n"
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    (root / "app.tar.gz").write_bytes(buffer.getvalue())
+    (root / "settings.env").write_text("COLOR=blue\n")
+    script = tmp_path / "hello.sh"
+    script.write_text("#!/bin/sh\necho hello from the fetched script\n")
+    uris = [{"value": f"{base}/app.tar.gz"}, {"value": f"{base}/settings.env", "output_file": "conf/app.env"},
+            {"value": str(script), "executable": True, "cache": True}]
+    command = "./hello.sh && cat app/main.txt && cat conf/app.env"
+    master = RecordingMaster()
+    agent = make_agent(master)
+    agent.launch(FRAMEWORK, task_info("fetch-proc", {"value": command, "uris": uris}))
+    agent.launch(FRAMEWORK, task_info("fetch-docker", {"value": command, "uris": uris}, docker_container(busybox_image)))
+    for tid in ("fetch-proc", "fetch-docker"):
+        final = master.wait_terminal(tid)
+        assert final["state"] == "TASK_FINISHED", (tid, final, sandbox_file(agent, tid, "stderr"))
+        assert sandbox_file(agent, tid, "stdout") == ("hello from the fetched script\nfrom the archive\nCOLOR=blue\n")
+        assert f"Fetching URI '{base}/app.tar.gz'" in sandbox_file(agent, tid, "stderr")
+
+
+def test_a_uri_that_cannot_be_fetched_fails_the_launch(make_agent, web_files):
+    # FetcherProcess::run and Slave::executorLaunched (src/slave/*.cpp 1.11.0): TASK_FAILED, launch failed.
+    base, _ = web_files
+    master = RecordingMaster()
+    agent = make_agent(master)
+    agent.launch(FRAMEWORK, task_info("fetch-fail", {"value": "true", "uris": [{"value": f"{base}/missing.tgz"}]}))
+    final = master.wait_terminal("fetch-fail")
+    assert (final["state"], final["reason"], final["source"]) == (
+        "TASK_FAILED", "REASON_CONTAINER_LAUNCH_FAILED", "SOURCE_AGENT")
+    container_id = final["container_status"]["container_id"]["value"]
+    assert final["message"] == (f"Failed to launch container: Failed to fetch all URIs for container "
+                                f"'{container_id}': exited with status 1")
+    assert master.states("fetch-fail") == ["TASK_FAILED"]    # never started
+    assert (f"Failed to fetch '{base}/missing.tgz': Error downloading resource, received HTTP return code 404"
+            in sandbox_file(agent, "fetch-fail", "stderr"))
+
+
 def test_max_completion_time_kills_the_task_and_fails_it(make_agent, busybox_image):
     # taskCompletionTimeout (src/launcher/executor.cpp, src/docker/executor.cpp 1.11.0): killed with no grace, no
     # TASK_KILLING, then TASK_FAILED / REASON_MAX_COMPLETION_TIME_REACHED.

@@ -29,7 +29,7 @@ LAYERS = {
     "agent_views": PURE, "master_core": PURE,
     # Edges: HTTP, event streams, the host, the filesystem, processes, Docker.
     "http_util": EDGE, "event_stream": EDGE, "host_metrics": EDGE, "sandbox": EDGE, "master_http": EDGE,
-    "agent_http": EDGE, "process_containerizer": EDGE, "docker_containerizer": EDGE, "images": EDGE,
+    "agent_http": EDGE, "fetcher": EDGE, "process_containerizer": EDGE, "docker_containerizer": EDGE, "images": EDGE,
     # The master and agent objects with their threads.
     "master": RUNTIME, "agent": RUNTIME,
     # Putting it together.
