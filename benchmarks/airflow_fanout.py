@@ -1,0 +1,293 @@
+"""The whole of Airflow: a 200-task fan-out DAG under the LocalExecutor and under the MesosExecutor, side by side.
+
+One run, one machine, one throwaway PostgreSQL server (each deployment its own database on it), the
+same parallelism (``[core] parallelism`` and the DAG's ``max_active_tasks``, 32):
+
+- ``local``: Airflow's LocalExecutor (the single-machine limit: long-lived workers that fork);
+- ``process``: the MesosExecutor on the embedded Mesos cluster (its own process, two agents), each
+  task a process on an agent (``container_type process``);
+- ``docker``: the same with each task a container of the project image (``container_type mesos``,
+  the Mesos containerizer), the image built first when missing or stale.
+
+Per variant: the DAG run's wall time (the ``dag_run`` row), queued-to-start p50 and p99 of the mapped
+tasks (``task_instance.queued_dttm`` to ``start_date``), their run time; for the Mesos variants also
+where each task's time goes, from the master's task statuses and the task instance rows: queued ->
+launched (waiting for an offer), launched -> TASK_RUNNING (the containerizer), TASK_RUNNING -> the
+worker's start (interpreter, Airflow's import, the Execution API), the task itself, and its end ->
+TASK_FINISHED.  The per-task container overhead is the docker variant's extra over the process one.
+Prints figures; asserts nothing.  Needs a Docker engine (``DOCKER_HOST``) for ``docker``, and
+PostgreSQL's server binaries (``scripts/bench`` installs what is missing).
+
+    .venv/bin/python benchmarks/airflow_fanout.py
+    .venv/bin/python benchmarks/airflow_fanout.py --variants local process --width 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import Figure, Section, Table, load, median, percentile, print_figures, print_table  # noqa: E402
+
+BENCH_DAGS = Path(__file__).resolve().parent / "dags"
+PARALLELISM = 32
+TARGET_RATIO = 1.15
+AGENTS = ("cpus=4,mem=8192,disk=40000,attributes=rack:r1", "cpus=4,mem=8192,disk=40000,attributes=rack:r2")
+DAG_OF = {"local": "bench_fanout_process", "process": "bench_fanout_process", "docker": "bench_fanout_mesos"}
+EXECUTOR_OF = {"local": "LocalExecutor", "process": "airflow_mesos.executor.MesosExecutor",
+               "docker": "airflow_mesos.executor.MesosExecutor"}
+
+
+def start_cluster(workdir: Path):
+    """The embedded Mesos cluster in a process of its own (as scripts/run-local starts it)."""
+    from airflow_mesos.localrun.services import Child, wait_until
+
+    argv = [sys.executable, "-m", "airflow_mesos.local", "run", "--port", "0", "--work-dir", str(workdir / "mesos")]
+    for spec in AGENTS:
+        argv += ["--agent", spec]
+    child = Child("mesos", argv, log_path=workdir / "mesos.log").start()
+
+    def lines():
+        text = child.log_path.read_text(errors="replace") if child.log_path.exists() else ""
+        found = [line for line in text.splitlines() if line.startswith(("master: ", "agent "))]
+        return found if len(found) > len(AGENTS) else None
+
+    found = wait_until(lines, "the embedded Mesos cluster", timeout=120, child=child)
+    return child, found[0].split(": ", 1)[1].strip()
+
+
+def ensure_project_image(workdir: Path) -> str:
+    import docker
+
+    from airflow_mesos.image import DEFAULT_TAG, ensure_image
+    from airflow_mesos.local.images import ensure_python_image
+
+    client = docker.from_env()
+    base = ensure_python_image(client)
+    with open(workdir / "image-build.log", "a", encoding="utf-8") as handle:
+        tag, what = ensure_image(client, base_image=base, tag=DEFAULT_TAG, on_log=lambda line: handle.write(line + "\n"))
+    print(f"  image {tag}: {what}", flush=True)
+    return tag
+
+
+def mesos_statuses(master: str) -> dict[str, dict[str, float]]:
+    """Mesos task id -> state -> the earliest timestamp of that state, from ``/master/tasks``."""
+    import httpx
+
+    out: dict[str, dict[str, float]] = {}
+    offset = 0
+    while True:
+        page = httpx.get(f"{master}/master/tasks", params={"limit": 1000, "offset": offset}, timeout=30).json()
+        tasks = page.get("tasks", [])
+        for task in tasks:
+            states = out.setdefault(task["id"], {})
+            for status in task.get("statuses", []):
+                states.setdefault(status["state"], status["timestamp"])
+                states["first"] = min(states.get("first", status["timestamp"]), status["timestamp"])
+        if len(tasks) < 1000:
+            return out
+        offset += 1000
+
+
+def one_variant(variant: str, args: argparse.Namespace, pg_dsn: str, workdir: Path, master: str | None,
+                image: str | None) -> dict:
+    from airflow_mesos.localrun.deployment import AirflowDeployment
+
+    logs = workdir / f"{variant}-task-logs"
+    logs.mkdir(parents=True)
+    logs.chmod(0o777)  # the task containers run as uid 50000 and write their logs here
+    env: dict[str, str] = {"AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(logs)}
+    if variant != "local":
+        task_env = {"AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(logs)}
+        env.update({
+            "AIRFLOW__MESOS__MASTER": master,
+            "AIRFLOW__MESOS__FRAMEWORK_NAME": f"bench-{variant}",
+            "AIRFLOW__MESOS__CONTAINER_TYPE": "mesos" if variant == "docker" else "process",
+            "AIRFLOW__MESOS__REVIVE_MIN_INTERVAL": str(args.revive_min_interval),
+            "AIRFLOW__MESOS__ENV": json.dumps(task_env),
+        })
+        if variant == "docker":
+            env["AIRFLOW__MESOS__IMAGE"] = image
+            env["AIRFLOW__MESOS__VOLUMES"] = json.dumps([
+                {"host_path": str(BENCH_DAGS), "container_path": str(BENCH_DAGS), "mode": "RO"},
+                {"host_path": str(logs), "container_path": str(logs), "mode": "RW"}])
+    deployment = AirflowDeployment(pg_dsn=pg_dsn, workdir=workdir / variant, dags_folder=BENCH_DAGS,
+                                   executor=EXECUTOR_OF[variant], extra_env=env, parallelism=PARALLELISM,
+                                   dag_ids=[DAG_OF[variant]], name_prefix=f"bench_{variant}",
+                                   on_step=lambda line: print(f"  [{variant}] {line}", flush=True),
+                                   startup_timeout=300)
+    deployment.start()
+    try:
+        dag_id = DAG_OF[variant]
+        started = time.monotonic()
+        run_id = deployment.trigger(dag_id, conf={"width": args.width})
+        run = deployment.wait_for_dag_run(dag_id, run_id, timeout=args.timeout)
+        observed = time.monotonic() - started
+        (start, end), = deployment.query("SELECT start_date, end_date FROM dag_run WHERE dag_id = %s AND run_id = %s",
+                                         (dag_id, run_id))
+        rows = deployment.query(
+            "SELECT task_id, map_index, state, try_number, queued_dttm, start_date, end_date, external_executor_id "
+            "FROM task_instance WHERE dag_id = %s AND run_id = %s", (dag_id, run_id))
+        statuses = mesos_statuses(master) if variant != "local" else {}
+    finally:
+        deployment.stop()
+    return {"state": run["state"], "wall": (end - start).total_seconds(), "observed": observed, "rows": rows,
+            "statuses": statuses}
+
+
+def _ts(value: datetime.datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+def analyse(variant: str, result: dict) -> dict:
+    mapped = [r for r in result["rows"] if r[0] == "square"]
+    queued_to_start = [(r[5] - r[4]).total_seconds() for r in mapped if r[4] and r[5]]
+    run_time = [(r[6] - r[5]).total_seconds() for r in mapped if r[5] and r[6]]
+    phases: dict[str, list[float]] = {"queued -> launched": [], "launched -> TASK_RUNNING": [],
+                                      "TASK_RUNNING -> worker start": [], "worker start -> end (the task)": [],
+                                      "end -> TASK_FINISHED": []}
+    for r in mapped:
+        states = result["statuses"].get(r[7] or "")
+        if not states or not (r[4] and r[5] and r[6]):
+            continue
+        queued, ti_start, ti_end = _ts(r[4]), _ts(r[5]), _ts(r[6])
+        launched, running, finished = states.get("first"), states.get("TASK_RUNNING"), states.get("TASK_FINISHED")
+        if None in (launched, running, finished):
+            continue
+        phases["queued -> launched"].append(launched - queued)
+        phases["launched -> TASK_RUNNING"].append(running - launched)
+        phases["TASK_RUNNING -> worker start"].append(ti_start - running)
+        phases["worker start -> end (the task)"].append(ti_end - ti_start)
+        phases["end -> TASK_FINISHED"].append(finished - ti_end)
+    failed = [r for r in result["rows"] if r[2] != "success"]
+    retried = [r for r in result["rows"] if (r[3] or 1) > 1]
+    return {"variant": variant, "state": result["state"], "wall": result["wall"], "tasks": len(result["rows"]),
+            "failed": len(failed), "retried": len(retried),
+            "q2s_p50": median(queued_to_start), "q2s_p99": percentile(queued_to_start, 0.99),
+            "run_p50": median(run_time), "phases": {k: (median(v), percentile(v, 0.99), len(v)) for k, v in phases.items()}}
+
+
+def run(args: argparse.Namespace) -> Section:
+    from airflow_mesos.localrun.services import ThrowawayPostgres
+
+    section = Section("airflow", "3. The whole of Airflow: a fan-out DAG, LocalExecutor vs MesosExecutor",
+                      "benchmarks/airflow_fanout.py " + " ".join(args.argv))
+    section.load_before = load()
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="airflow-mesos-bench-airflow-"))
+    workdir.chmod(0o755)  # the task containers' user reads the DAGs and writes the logs below it
+    postgres = cluster = None
+    results = {}
+    try:
+        if args.pg_dsn:
+            pg_dsn = args.pg_dsn
+        else:
+            postgres = ThrowawayPostgres(workdir / "postgres").start()
+            pg_dsn = postgres.dsn
+        master = image = None
+        if any(v != "local" for v in args.variants):
+            cluster, master = start_cluster(workdir)
+            print(f"  embedded Mesos master {master}", flush=True)
+        if "docker" in args.variants:
+            image = ensure_project_image(workdir)
+        for variant in args.variants:
+            load_at_start = load()
+            print(f"  {variant}: {EXECUTOR_OF[variant]}, DAG {DAG_OF[variant]}, width {args.width} (load "
+                  f"{load_at_start[0]:.2f})", flush=True)
+            results[variant] = analyse(variant, one_variant(variant, args, pg_dsn, workdir, master, image))
+            results[variant]["load"] = (load_at_start[0] + load()[0]) / 2
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        if postgres is not None:
+            postgres.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    local = results.get("local")
+    rows = []
+    for variant, r in results.items():
+        ratio = f"{r['wall'] / local['wall']:.2f}" if local and variant != "local" else ""
+        rows.append([variant, r["state"], r["tasks"], f"{r['wall']:.1f}", ratio, _f(r["q2s_p50"]), _f(r["q2s_p99"]),
+                     _f(r["run_p50"]), r["failed"], r["retried"], f"{r['load']:.1f}"])
+    section.tables.append(Table(
+        f"fan-out of {args.width} + 2 tasks at parallelism {PARALLELISM}, one PostgreSQL",
+        ["variant", "run", "TIs", "wall s", "x LocalExecutor", "queued->start p50 s", "p99 s", "task run p50 s",
+         "not success", "retried", "load (1 min)"], rows,
+        note="wall: the dag_run row's start to end; queued->start: task_instance.queued_dttm to start_date of the "
+             "mapped tasks"))
+    phase_rows = []
+    for variant in ("process", "docker"):
+        if variant in results:
+            for phase, (p50, p99, n) in results[variant]["phases"].items():
+                phase_rows.append([variant, phase, _f(p50), _f(p99), n])
+    if phase_rows:
+        section.tables.append(Table("where a Mesos task's time goes (mapped tasks)", ["variant", "phase", "p50 s",
+                                                                                     "p99 s", "n"], phase_rows,
+                                    note="launched: the task's first Mesos status; worker start/end: the task "
+                                         "instance's start_date/end_date, written by the worker through the "
+                                         "Execution API"))
+    for variant in ("process", "docker"):
+        if local and variant in results:
+            ratio = results[variant]["wall"] / local["wall"]
+            section.figures.append(Figure(
+                f"fan-out wall time, MesosExecutor ({variant}) / LocalExecutor", ratio, "x",
+                "<= 1.15 x" if variant == "process" else "", ratio <= TARGET_RATIO if variant == "process" else None,
+                note=f"{results[variant]['wall']:.0f} s vs {local['wall']:.0f} s; issue 11: ~12x expected without "
+                     "warm workers"))
+    for variant, r in results.items():
+        section.figures.append(Figure(f"{variant}: queued-to-start p50 / p99", r["q2s_p50"], "s",
+                                      note=f"p99 {_f(r['q2s_p99'])} s"))
+    if "process" in results and "docker" in results:
+        overhead = 0.0
+        parts = []
+        for phase in ("launched -> TASK_RUNNING", "TASK_RUNNING -> worker start", "end -> TASK_FINISHED"):
+            d, p = results["docker"]["phases"][phase][0], results["process"]["phases"][phase][0]
+            if d is not None and p is not None:
+                overhead += d - p
+                parts.append(f"{phase} {d - p:+.2f} s")
+        section.figures.append(Figure("per-task container overhead (docker - process, p50)", overhead, "s",
+                                      note="; ".join(parts)))
+    section.seconds = time.monotonic() - started
+    section.load_after = load()
+    for table in section.tables:
+        print_table(table)
+    print()
+    print_figures(section.figures)
+    return section
+
+
+def _f(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variants", nargs="+", choices=["local", "process", "docker"],
+                        default=["local", "process", "docker"])
+    parser.add_argument("--width", type=int, default=200, help="mapped tasks in the fan-out")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds one DAG run may take")
+    parser.add_argument("--revive-min-interval", type=float, default=1.0, help="[mesos] revive_min_interval")
+    parser.add_argument("--pg-dsn", help="a PostgreSQL superuser URL; default: a throwaway server of this run")
+    parser.add_argument("--quick", action="store_true", help="a width of 4, LocalExecutor and process tasks only")
+    parser.add_argument("--json", help="also write the result here (for benchmarks/run_all.py)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.width, args.variants = 4, [v for v in args.variants if v != "docker"]
+    args.argv = argv
+    section = run(args)
+    if args.json:
+        section.write(args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
