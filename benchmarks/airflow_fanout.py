@@ -128,8 +128,15 @@ def one_variant(variant: str, args: argparse.Namespace, pg_dsn: str, workdir: Pa
     try:
         dag_id = DAG_OF[variant]
         started = time.monotonic()
-        run_id = deployment.trigger(dag_id, conf={"width": args.width})
-        run = deployment.wait_for_dag_run(dag_id, run_id, timeout=args.timeout)
+        run_id = f"bench_{variant}_{int(time.time())}"
+
+        def trigger() -> None:
+            # A retried trigger whose first try did get through finds the run there.
+            if not deployment.query("SELECT 1 FROM dag_run WHERE dag_id = %s AND run_id = %s", (dag_id, run_id)):
+                deployment.trigger(dag_id, conf={"width": args.width}, run_id=run_id)
+
+        retrying(trigger, "trigger the DAG")
+        run = {"state": wait_for_run(deployment, dag_id, run_id, args.timeout)}
         observed = time.monotonic() - started
         (start, end), = deployment.query("SELECT start_date, end_date FROM dag_run WHERE dag_id = %s AND run_id = %s",
                                          (dag_id, run_id))
@@ -141,6 +148,31 @@ def one_variant(variant: str, args: argparse.Namespace, pg_dsn: str, workdir: Pa
         deployment.stop()
     return {"state": run["state"], "wall": (end - start).total_seconds(), "observed": observed, "rows": rows,
             "statuses": statuses}
+
+
+def retrying(call, what: str, attempts: int = 5):
+    """A REST call that a loaded machine may time out: tried again a few times."""
+    import httpx
+
+    for attempt in range(attempts):
+        try:
+            return call()
+        except httpx.HTTPError as exc:
+            if attempt == attempts - 1:
+                raise
+            print(f"  could not {what} ({type(exc).__name__}); again", flush=True)
+            time.sleep(5)
+
+
+def wait_for_run(deployment, dag_id: str, run_id: str, timeout: float) -> str:
+    """The run's final state, read from the database (cheaper than the REST API on a busy machine)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = deployment.query("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", (dag_id, run_id))
+        if rows and rows[0][0] in ("success", "failed"):
+            return rows[0][0]
+        time.sleep(2)
+    raise SystemExit(f"{dag_id} run {run_id} did not end within {timeout:g} s")
 
 
 def _ts(value: datetime.datetime | None) -> float | None:

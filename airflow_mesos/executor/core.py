@@ -79,7 +79,7 @@ class Work:
         return self.demand.task_id
 
 
-@dataclass
+@dataclass(slots=True)
 class _Task:
     work: Work
     phase: Phase
@@ -261,7 +261,8 @@ class ExecutorCore:
         return len(self._waiting)
 
     def launched_count(self) -> int:
-        return sum(1 for t in self._tasks.values() if t.phase in LAUNCHED_PHASES)
+        # Every task is WAITING (and in _waiting) or in one of LAUNCHED_PHASES.
+        return len(self._tasks) - len(self._waiting)
 
     def wait_reasons(self) -> dict[str, str]:
         return {tid: t.wait_reason or "" for tid, t in self._waiting.items()}
@@ -372,8 +373,10 @@ class ExecutorCore:
                 out.append(Decline(declined, self.policy.idle_refuse_seconds))
             out += self._maybe_suppress()
             return out
+        # "is not WAITING" is "in LAUNCHED_PHASES" without hashing an Enum per task (a Python-level __hash__).
+        waiting_phase = Phase.WAITING
         placed = [PlacedTask(t.work.demand.group, t.agent_id, t.hostname or "", t.attributes)
-                  for t in self._tasks.values() if t.phase in LAUNCHED_PHASES and t.agent_id is not None]
+                  for t in self._tasks.values() if t.phase is not waiting_phase and t.agent_id is not None]
         result = match([t.work.demand for t in waiting], offers, placed, default_role=self.policy.default_role)
         by_id = {o.id: o for o in offers}
         for launch in result.launches:
@@ -397,8 +400,12 @@ class ExecutorCore:
         if declined:
             self.offers_declined += len(declined)
             out.append(Decline(declined, self.policy.refuse_seconds))
+        tasks = self._tasks
         for task_id, reason in result.waiting.items():
-            out += self._set_reason(self._tasks[task_id], reason)
+            task = tasks[task_id]
+            if task.wait_reason != reason:  # _set_reason, inline: this runs for every waiting task
+                task.wait_reason = reason
+                out.append(WaitReason(task.work.key, task_id, reason))
         out += self._maybe_suppress()
         return out
 

@@ -26,7 +26,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,14 +61,21 @@ HOUSEKEEPING_SECONDS = 15.0
 # the Execution API a moment before its process exits.
 UNWANTED_STATES = ("scheduled", "up_for_retry", "up_for_reschedule", "restarting", "removed")
 METRIC_PREFIX = "mesos_executor"
+SPEC_CACHE_SIZE = 1024
+"""How many distinct executor_configs keep their resolved TaskSpec."""
 _NOTHING = object()
 
 
 @dataclass(frozen=True)
 class _Payload:
-    """What the edge needs at launch time; the core treats it as opaque."""
+    """What the edge needs at launch time; the core treats it as opaque.
 
-    workload: Any  # workloads.ExecuteTask | workloads.ExecuteCallback
+    The workload is kept as its JSON, not as Airflow's pydantic object: a third of the memory, which
+    adds up with 10,000 tasks waiting for offers (docs/benchmarks.md)."""
+
+    workload_json: str = field(repr=False)
+    """``workload.model_dump_json()``, token included (split off at launch): never shown."""
+    workload_type: type  # workloads.ExecuteTask | workloads.ExecuteCallback, for re-minting a token
     spec: Any      # task_config.TaskSpec
     name: str
     labels: dict[str, str]
@@ -111,6 +118,7 @@ class MesosExecutor(BaseExecutor):
         self._disconnected_since: float | None = None
         self._health: Any = None
         self._log_paths: dict[str, str] = {}
+        self._specs: dict[str, Any] = {}
 
     # --- configuration ------------------------------------------------------------------------
 
@@ -367,7 +375,7 @@ class MesosExecutor(BaseExecutor):
         self._sequence += 1
         if isinstance(workload, workloads.ExecuteTask):
             ti = workload.ti
-            spec = resolve(parse_executor_config(ti.executor_config), settings)
+            spec = self._spec_for(ti.executor_config)
             task_id = ti.external_executor_id or str(uuid.uuid4())
             index = f"[{ti.map_index}]" if ti.map_index is not None and ti.map_index >= 0 else ""
             name = f"airflow {ti.dag_id}.{ti.task_id}{index} {ti.run_id} try {ti.try_number}"
@@ -375,7 +383,7 @@ class MesosExecutor(BaseExecutor):
                       "airflow.try_number": str(ti.try_number), "airflow.map_index": str(ti.map_index)}
             group, priority, subject = f"{ti.dag_id}.{ti.task_id}", ti.priority_weight, str(ti.id)
         else:
-            spec = resolve(parse_executor_config(None), settings)
+            spec = self._spec_for(None)
             callback_id = str(workload.callback.id)
             task_id = f"airflow-callback-{callback_id}"
             name = f"airflow callback {callback_id}"
@@ -391,16 +399,31 @@ class MesosExecutor(BaseExecutor):
         demand = TaskDemand(task_id=task_id, group=group, priority=priority, sequence=self._sequence,
                             cpus=spec.cpus, mem=spec.mem, disk=spec.disk, gpus=spec.gpus, role=spec.role,
                             constraints=tuple(spec.constraints))
-        payload = _Payload(workload=workload, spec=spec, name=name, labels=labels, token_subject=subject)
+        payload = _Payload(workload_json=workload.model_dump_json(), workload_type=type(workload), spec=spec,
+                           name=name, labels=labels, token_subject=subject)
         return c.Work(key=workload.ti.key if isinstance(workload, workloads.ExecuteTask) else workload.key,
                       demand=demand, payload=payload)
+
+    def _spec_for(self, executor_config: Any) -> Any:
+        """The resolved TaskSpec of an ``executor_config``; identical configs (most tasks have none) share one,
+        which saves the validation and the memory per task.  A bad config raises each time, as before."""
+        try:
+            key = json.dumps(executor_config, sort_keys=True)
+        except (TypeError, ValueError):  # another executor's objects in it: not cacheable, still ours to check
+            return resolve(parse_executor_config(executor_config), self.settings)
+        spec = self._specs.get(key)
+        if spec is None:
+            spec = resolve(parse_executor_config(executor_config), self.settings)
+            if len(self._specs) < SPEC_CACHE_SIZE:
+                self._specs[key] = spec
+        return spec
 
     def _worker_task(self, launch: c.LaunchTask, offer: events.Offer) -> WorkerTask:
         payload: _Payload = launch.work.payload
         settings, spec = self.settings, payload.spec
-        workload_json, token = split_token(payload.workload.model_dump_json())
+        workload_json, token = split_token(payload.workload_json)
         if launch.remint_token:
-            token = payload.workload.generate_token(payload.token_subject, self.jwt_generator)
+            token = payload.workload_type.generate_token(payload.token_subject, self.jwt_generator)
             log.info("re-minted the token of %s: it waited %.0f s for an offer", launch.work.task_id,
                      launch.waited_seconds)
         return WorkerTask(
@@ -635,7 +658,9 @@ class MesosExecutor(BaseExecutor):
                     self._notes.put(("note", instruction.task_id, log_path, instruction.info))
             self._outbox.put(instruction)
         elif isinstance(instruction, c.WaitReason):
-            self._outbox.put(instruction)
+            # Only an event-log row: written from here (the notes thread saves it), so the scheduler's loop
+            # does not take 10,000 of them in one sync when a cycle gives every waiting task its reason.
+            self.log_task_event(event="mesos waiting", extra=instruction.reason, ti_key=instruction.key)
         elif isinstance(instruction, c.PersistFrameworkId):
             try:
                 self._store.save(self.framework_key, instruction.framework_id, str(self.settings.master))

@@ -143,7 +143,7 @@ class MatchInputError(AirflowMesosError, ValueError):
     """A demand or offer handed to :func:`match` is malformed; the message names which and what."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TaskDemand:
     """One task waiting for resources.
 
