@@ -24,6 +24,7 @@ import argparse
 import queue
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -59,6 +60,24 @@ class Run:
         self.accept_calls = 0
         self.accept_seconds = 0.0
         self.declines = 0
+        # ACKNOWLEDGE on a thread of its own, as the MesosExecutor's mesos-executor-acks does.
+        self.acks: queue.SimpleQueue = queue.SimpleQueue()
+        self.ack_thread = threading.Thread(target=self._send_acks, name="bench-acks", daemon=True)
+        self.ack_thread.start()
+
+    def _send_acks(self) -> None:
+        while (status := self.acks.get()) is not None:
+            self.driver.acknowledge(status)
+
+    def acknowledge(self, status) -> None:
+        if self.args.sync_acks:
+            self.driver.acknowledge(status)  # as the MesosExecutor did before it had its acks thread
+        else:
+            self.acks.put(status)
+
+    def close(self) -> None:
+        self.acks.put(None)
+        self.ack_thread.join(timeout=30)
 
     def submit(self, task_id: str, now: float) -> None:
         demand = TaskDemand(task_id=task_id, group="bench.short", priority=1, sequence=len(self.queued),
@@ -87,7 +106,7 @@ class Run:
             elif isinstance(instruction, c.Suppress):
                 self.driver.suppress()
             elif isinstance(instruction, c.Acknowledge):
-                self.driver.acknowledge(instruction.status)
+                self.acknowledge(instruction.status)
             elif isinstance(instruction, c.Reconcile):
                 self.driver.reconcile(list(instruction.tasks))
             elif isinstance(instruction, c.Kill):
@@ -101,7 +120,7 @@ class Run:
                     if instruction.outcome is Outcome.FAILED:
                         self.failed[instruction.task_id] = instruction.info
                 if instruction.status is not None and instruction.status.uuid is not None:
-                    self.driver.acknowledge(instruction.status)
+                    self.acknowledge(instruction.status)
 
     def worker_task(self, launch: c.LaunchTask, offer) -> WorkerTask:
         return WorkerTask(
@@ -167,6 +186,7 @@ def one_pass(cluster: LocalCluster, args: argparse.Namespace, mode: str, revive_
         while not run.done() and time.monotonic() < deadline:
             run.pump(time.monotonic() + 0.1)
     finally:
+        run.close()
         driver.stop(failover=False)
     return run
 
@@ -229,7 +249,8 @@ def run(args: argparse.Namespace) -> Section:
     section.tables.append(Table(
         f"{args.tasks} short process tasks over {args.agents} agents ({args.agent_cpus:g} cpus each), "
         f"{args.cpus:g} cpus / {args.mem:g} MiB each, allocation interval {args.allocation_interval:g} s"
-        + (f", paced at {args.rate:g}/s" if "paced" in args.modes else ""),
+        + (f", paced at {args.rate:g}/s" if "paced" in args.modes else "")
+        + (", acknowledged on the event thread" if args.sync_acks else ", acknowledged on a thread of their own"),
         ["mode", "tasks", "ACCEPTs", "tasks/ACCEPT", "accepted/s (driver)", "RUNNING/s", "p50 s", "p99 s",
          "max s", "to ACCEPT p50/p99 s", "ACCEPT to RUNNING p50/p99 s", "makespan s", "failed/lost"], rows,
         note="accepted/s: tasks in ACCEPT calls over the time spent in those calls; RUNNING/s: tasks over first "
@@ -283,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paced-revive-intervals", type=float, nargs="+", default=[2.0, 0.5],
                         help="one paced run per [mesos] revive_min_interval, side by side")
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--sync-acks", action="store_true",
+                        help="acknowledge on the event loop's thread (the executor before its acks thread)")
     parser.add_argument("--profile", action="store_true", help="sample every thread and print the hot spots")
     parser.add_argument("--profile-top", type=int, default=25)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")

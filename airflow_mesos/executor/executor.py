@@ -10,6 +10,8 @@ Threads and who owns what:
   it drains the inbox, reads the driver's event queue, feeds the core with the
   time, and performs the instructions (ACCEPT, DECLINE, KILL, ACKNOWLEDGE, the
   framework id in the metadata database, a note in a failed task's log).
+- ``mesos-executor-acks`` sends the ACKNOWLEDGE calls, one per status update, so that ours never
+  waits behind them; ``mesos-executor-notes`` writes event-log rows and notes in task logs.
 - The driver's own threads hold the SUBSCRIBE stream (see ``airflow_mesos.mesos``).
 
 The constructor is cheap and connects to nothing: Airflow's api-server builds
@@ -107,6 +109,8 @@ class MesosExecutor(BaseExecutor):
         self._stopping = threading.Event()
         self._notes: queue.SimpleQueue = queue.SimpleQueue()
         self._notes_thread: threading.Thread | None = None
+        self._acks: queue.SimpleQueue = queue.SimpleQueue()
+        self._acks_thread: threading.Thread | None = None
         self._sequence = 0
         self._snapshot = {"waiting": 0, "launched": 0, "connected": 0}
         self._reported_counters = {"offers_received": 0, "offers_declined": 0, "tasks_launched": 0}
@@ -184,6 +188,8 @@ class MesosExecutor(BaseExecutor):
         self._thread.start()
         self._notes_thread = threading.Thread(target=self._write_notes, name="mesos-executor-notes", daemon=True)
         self._notes_thread.start()
+        self._acks_thread = threading.Thread(target=self._send_acks, name="mesos-executor-acks", daemon=True)
+        self._acks_thread.start()
         self._disconnected_since = self.clock.monotonic()
         if settings.health_check_port:
             from airflow_mesos.executor.health import HealthServer
@@ -214,6 +220,11 @@ class MesosExecutor(BaseExecutor):
             self._notes.put(None)
             self._notes_thread.join(timeout=15)
             self._notes_thread = None
+        if self._acks_thread is not None:
+            # After the executor thread: it hands over the acknowledgements Airflow took last.
+            self._acks.put(None)
+            self._acks_thread.join(timeout=15)
+            self._acks_thread = None
         if self._driver is not None:
             self._driver.stop(failover=True)
             self._driver = None
@@ -551,7 +562,7 @@ class MesosExecutor(BaseExecutor):
                 return
             kind = item[0]
             if kind == "ack":
-                self._call("ACKNOWLEDGE", lambda status=item[1]: self._driver.acknowledge(status))
+                self._acknowledge(item[1])
             elif only_acks:
                 continue
             elif kind == "submit":
@@ -644,7 +655,7 @@ class MesosExecutor(BaseExecutor):
             self._call("KILL", lambda: driver.kill(instruction.task_id, instruction.agent_id,
                                                    instruction.grace_seconds))
         elif isinstance(instruction, c.Acknowledge):
-            self._call("ACKNOWLEDGE", lambda: driver.acknowledge(instruction.status))
+            self._acknowledge(instruction.status)
         elif isinstance(instruction, c.Reconcile):
             self._call("RECONCILE", lambda: driver.reconcile(list(instruction.tasks)))
         elif isinstance(instruction, c.Report):
@@ -691,6 +702,24 @@ class MesosExecutor(BaseExecutor):
             return
         for task in launch.tasks:
             Stats.timing(f"{METRIC_PREFIX}.wait_for_offer", datetime.timedelta(seconds=task.waited_seconds))
+
+    def _acknowledge(self, status: events.TaskStatus) -> None:
+        """ACKNOWLEDGE on the ``mesos-executor-acks`` thread: one HTTP call per update (three per task), so
+        offers and updates never wait behind them on ours (docs/benchmarks.md).  At once when that thread
+        does not run."""
+        if self._acks_thread is not None:
+            self._acks.put(status)
+        else:
+            self._call("ACKNOWLEDGE", lambda: self._driver.acknowledge(status))
+
+    def _send_acks(self) -> None:
+        while True:
+            status = self._acks.get()
+            if status is None:
+                return
+            driver = self._driver
+            if driver is not None:
+                self._call("ACKNOWLEDGE", lambda d=driver, st=status: d.acknowledge(st))
 
     def _call(self, name: str, send: Any) -> None:
         try:
