@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -62,7 +63,7 @@ def run_one(key: str, extra: list[str], quick: bool) -> Section:
         out = Path(handle.name)
     try:
         command = argv + (["--quick"] if quick else []) + extra + ["--json", str(out)]
-        completed = subprocess.run(command, cwd=ROOT)
+        completed = subprocess.run(command, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         if completed.returncode != 0 or not out.stat().st_size:
             section = Section(key, f"{key} (failed)", " ".join(command[1:]))
             section.notes.append(f"exited with code {completed.returncode}; its output is above")
