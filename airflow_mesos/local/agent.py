@@ -165,6 +165,9 @@ class Agent:
         self._updates = StatusUpdateManager(status_update_retry_interval)
         self._frameworks: dict[str, AgentFramework] = {}
         self._tasks: dict[tuple[str, str], AgentTask] = {}
+        # The tasks with a max_completion_time still to enforce: the dispatch loop wakes on every update and
+        # scans these, not every task the agent ever ran (it keeps them all for /state).
+        self._timed_tasks: list[AgentTask] = []
         self._completed_frameworks: dict[str, AgentFramework] = {}
         # What runs each task (a ProcessRun or DockerRun), by container id, from launch until its run ends.
         self._runs: dict[str, object] = {}
@@ -509,6 +512,7 @@ class Agent:
                 if seconds is not None:
                     # The executors start this timer when they launch the task (executor.cpp, docker/executor.cpp).
                     task.completion_deadline = self.clock.monotonic() + seconds
+                    self._timed_tasks.append(task)
                     self._cv.notify_all()
             self._stderr_line(task, f"Starting task {task.task_id}")
             run.start()
@@ -647,13 +651,15 @@ class Agent:
                 if self._closed:
                     return
                 now = self.clock.monotonic()
-                for task in overdue(self._tasks.values(), now):
+                if self._timed_tasks:
+                    self._timed_tasks = [t for t in self._timed_tasks if not t.terminated and not t.completion_timed_out]
+                for task in overdue(self._timed_tasks, now):
                     self._completion_timeout_locked(task)
                 sending = self._server is not None and not self._partitioned
                 due = self._updates.due(now) if sending else []
                 if not due:
                     deadlines = [d for d in (self._updates.next_deadline() if sending else None,
-                                             next_completion_deadline(self._tasks.values())) if d is not None]
+                                             next_completion_deadline(self._timed_tasks)) if d is not None]
                     timeout = 1.0 if not deadlines else min(max(min(deadlines) - now, 0.01), 1.0)
                     self._cv.wait(timeout)
                     continue
