@@ -12,6 +12,7 @@ sample), but it needs nothing installed and shows which thread's Python code is 
 from __future__ import annotations
 
 import collections
+import re
 import sys
 import threading
 import time
@@ -108,5 +109,8 @@ def _short(path: str) -> str:
 
 
 def _thread_kind(name: str) -> str:
-    """Thread names without their numbers, so the agents' threads add up."""
-    return name.rstrip("0123456789-_ ()") or name
+    """Thread names without their ids and numbers, so that the agents' and the HTTP servers' threads add up
+    (``agent-<uuid>-S3-updates`` -> ``agent-*-S*-updates``, ``Thread-7 (process_request_thread)`` ->
+    ``Thread-* (process_request_thread)``)."""
+    name = re.sub(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}(-\d+)?", "*", name)
+    return re.sub(r"\d+", "*", name)
