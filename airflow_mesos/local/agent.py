@@ -247,6 +247,7 @@ class Agent:
             self._epoch += 1
             runs = list(self._runs.values())
             self._runs.clear()
+            self._timed_tasks.clear()   # their processes are gone: no completion timeout to enforce
             self._tasks.clear()
             self._frameworks.clear()
             self._updates.clear()
