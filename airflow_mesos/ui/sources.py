@@ -236,7 +236,9 @@ def _read_master_from_raw_options(conf: Any, client: httpx.Client | None,
     """The master's state from ``[mesos] master``, ``principal``, ``secret`` and ``ca_file`` alone."""
     def option(key: str) -> str | None:
         value = conf.get("mesos", key, fallback=None)
-        return str(value).strip() or None if value is not None else None
+        if value is None:
+            return None
+        return str(value).strip() or None
 
     address = option("master")
     if address is None:
