@@ -507,6 +507,9 @@ class ExecutorCore:
                               f"{now - task.submitted_at:.0f} s ([mesos] placement_timeout)", None, False))
         return out + (self._maybe_suppress() if out else [])
 
+    def waiting_ids(self) -> list[str]:
+        return list(self._waiting)
+
     def unclaimed_live(self) -> dict[str, str | None]:
         """Mesos tasks of this framework that run but that this executor does not track:
         ``task_id -> agent_id``.  The edge asks Airflow whether it still wants them."""
@@ -515,6 +518,13 @@ class ExecutorCore:
     def kill_unwanted(self, task_id: str) -> list[Instruction]:
         """Airflow no longer wants this Mesos task (its TI was reset, cleared or marked): kill it."""
         task = self._tasks.get(task_id)
+        if task is not None and task.phase is Phase.WAITING:
+            # Never launched: nothing to kill; the key leaves the executor's running set, and offers are
+            # suppressed again if nothing else waits.
+            self._forget(task_id)
+            return [Report(task.work.key, task_id, Outcome.FAILED,
+                           "Airflow no longer wants this try (its task instance left QUEUED); it was never launched",
+                           None, False)] + self._maybe_suppress()
         if task is not None:
             # Killed without waiting for its end: the key leaves the executor's running set now.
             self._forget(task_id)

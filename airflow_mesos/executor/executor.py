@@ -516,42 +516,50 @@ class MesosExecutor(BaseExecutor):
         return agents_as_offers(response.json())
 
     def _kill_unwanted(self) -> None:
+        """Drop what Airflow no longer wants: a waiting try whose TI left QUEUED (its run was marked failed,
+        the TI skipped or cleared), a launched or unclaimed Mesos task whose try was reset, cleared or marked
+        up for retry, or that no TI holds any more."""
         core = self._core
-        unclaimed = core.unclaimed_live()
+        waiting = {tid for tid in core.waiting_ids() if not tid.startswith("airflow-callback-")}
         launched = {tid for tid in core.task_ids()
                     if core.phase(tid) in c.LAUNCHED_PHASES and not tid.startswith("airflow-callback-")}
-        candidates = [tid for tid in (set(unclaimed) | launched) if not tid.startswith("airflow-callback-")]
+        unclaimed = {tid for tid in core.unclaimed_live() if not tid.startswith("airflow-callback-")}
+        candidates = sorted(waiting | launched | unclaimed)
         if not candidates:
             return
-        wanted = self._wanted_task_ids(candidates)
+        states = self._ti_states(candidates)
         for task_id in candidates:
-            if task_id in wanted:
+            state = states.get(task_id)
+            if task_id in waiting:
+                if state == "queued":
+                    continue
+                log.warning("Airflow no longer wants the waiting try %s (its task instance is %s): dropping it",
+                            task_id, state or "gone")
+            elif state is not None and state not in UNWANTED_STATES:
                 continue
-            if task_id in launched:
+            elif task_id in launched:
                 log.warning("Airflow no longer wants Mesos task %s (its try was reset, cleared or marked): "
                             "killing it", task_id)
-                self._perform(core.kill_unwanted(task_id))
             else:
                 log.warning("Mesos task %s runs for no task instance Airflow wants: killing it", task_id)
-                self._perform(core.kill_unwanted(task_id))
+            self._perform(core.kill_unwanted(task_id))
 
-    def _wanted_task_ids(self, task_ids: Sequence[str]) -> set[str]:
-        """The Mesos task ids that are still some task instance's try: the TI's external_executor_id, in a
-        state where the try may run or is finishing (see UNWANTED_STATES)."""
+    def _ti_states(self, task_ids: Sequence[str]) -> dict[str, str | None]:
+        """The state of the task instance whose external_executor_id is each Mesos task id (absent: no TI)."""
         from sqlalchemy import select
 
         from airflow.models.taskinstance import TaskInstance
         from airflow.utils.session import create_session
 
-        wanted: set[str] = set()
+        states: dict[str, str | None] = {}
         with create_session() as session:
             for start in range(0, len(task_ids), 500):
                 chunk = list(task_ids[start:start + 500])
                 rows = session.execute(select(TaskInstance.external_executor_id, TaskInstance.state).where(
                     TaskInstance.external_executor_id.in_(chunk)))
-                wanted.update(task_id for task_id, state in rows
-                              if state is not None and getattr(state, "value", state) not in UNWANTED_STATES)
-        return wanted
+                states.update((task_id, None if state is None else getattr(state, "value", state))
+                              for task_id, state in rows)
+        return states
 
     def _drain_inbox(self, only_acks: bool = False) -> None:
         core = self._core

@@ -354,3 +354,12 @@ def test_a_task_no_agent_can_ever_hold_fails_after_the_placement_timeout():
     assert [r.task_id for r in reports] == ["huge"]
     assert "no agent can ever run this task (needs 64 cpus; the largest agent has 4)" in reports[0].info
     assert core.phase("busy") is c.Phase.WAITING
+
+
+def test_a_waiting_task_airflow_no_longer_wants_is_dropped_without_a_kill_and_offers_are_suppressed(connected):
+    connected.submit(work("w"), now=1)
+    connected.tick(now=5)  # the deferred revive
+    out = connected.kill_unwanted("w")
+    assert not of(c.Kill, out)
+    assert "never launched" in of(c.Report, out)[0].info
+    assert of(c.Suppress, out) and connected.phase("w") is None
