@@ -45,6 +45,7 @@ from airflow_mesos.localrun.services import free_port, session_processes, wait_u
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
+REPO_PLUGINS = REPO / "plugins"
 QUICKSTART_DAG = "example_mesos_quickstart"
 RESOURCES_DAG = "example_mesos_resources"
 AGENTS = (
@@ -258,6 +259,8 @@ class LocalRun:
             "AIRFLOW_CONN_CLICKSTREAM_S3": s3_connection,
             "AIRFLOW_CONN_CLICKSTREAM_WAREHOUSE": self.warehouse,
             "MESOS_EXAMPLE_SCRATCH_VOLUME": self.scratch_volume,
+            # The Mesos page in the Airflow UI (plugins/mesos_plugin.py).
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_PLUGINS),
         }
         if docker:
             env.update({"AIRFLOW__MESOS__IMAGE": self.image, "AIRFLOW__MESOS__VOLUMES": json.dumps(volumes),
