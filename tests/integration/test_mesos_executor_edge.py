@@ -208,8 +208,9 @@ def test_end_never_tears_down_and_the_next_scheduler_subscribes_as_the_same_fram
         first = executor_factory()
         first.start()
         stop = threading.Event()
+        # The executor's thread stores the framework id right after it took SUBSCRIBED.
         for _ in range(100):
-            if first._core.connected:
+            if first._core.framework_id and first._store.load(first.framework_key) == first._core.framework_id:
                 break
             stop.wait(0.1)
         framework_id = first._core.framework_id
