@@ -40,7 +40,7 @@ from benchlib import Figure, Section, Table, load, median, percentile, print_fig
 BENCH_DAGS = Path(__file__).resolve().parent / "dags"
 PARALLELISM = 32
 TARGET_RATIO = 1.15
-AGENTS = ("cpus=4,mem=8192,disk=40000,attributes=rack:r1", "cpus=4,mem=8192,disk=40000,attributes=rack:r2")
+AGENTS = ("cpus=4,mem=12288,disk=40000,attributes=rack:r1", "cpus=4,mem=12288,disk=40000,attributes=rack:r2")
 DAG_OF = {"local": "bench_fanout_process", "process": "bench_fanout_process", "docker": "bench_fanout_mesos"}
 EXECUTOR_OF = {"local": "LocalExecutor", "process": "airflow_mesos.executor.MesosExecutor",
                "docker": "airflow_mesos.executor.MesosExecutor"}
@@ -89,6 +89,7 @@ def mesos_statuses(master: str) -> dict[str, dict[str, float]]:
         tasks = page.get("tasks", [])
         for task in tasks:
             states = out.setdefault(task["id"], {})
+            states["last_message"] = f"{task.get('state')} {(task.get('statuses') or [{}])[-1].get('message', '')}"
             for status in task.get("statuses", []):
                 states.setdefault(status["state"], status["timestamp"])
                 states["first"] = min(states.get("first", status["timestamp"]), status["timestamp"])
@@ -200,6 +201,9 @@ def analyse(variant: str, result: dict) -> dict:
         phases["worker start -> end (the task)"].append(ti_end - ti_start)
         phases["end -> TASK_FINISHED"].append(finished - ti_end)
     failed = [r for r in result["rows"] if r[2] != "success"]
+    for r in failed[:3]:
+        states = result["statuses"].get(r[7] or "") or {}
+        print(f"  {variant}: {r[0]}[{r[1]}] ended {r[2]}; Mesos: {states.get('last_message', 'no status')}", flush=True)
     retried = [r for r in result["rows"] if (r[3] or 1) > 1]
     return {"variant": variant, "state": result["state"], "wall": result["wall"], "tasks": len(result["rows"]),
             "failed": len(failed), "retried": len(retried),
@@ -241,7 +245,10 @@ def run(args: argparse.Namespace) -> Section:
             cluster.stop()
         if postgres is not None:
             postgres.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if args.keep:
+            print(f"  kept {workdir} (component and task logs)", flush=True)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
     local = results.get("local")
     rows = []
@@ -309,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds one DAG run may take")
     parser.add_argument("--revive-min-interval", type=float, default=1.0, help="[mesos] revive_min_interval")
     parser.add_argument("--pg-dsn", help="a PostgreSQL superuser URL; default: a throwaway server of this run")
+    parser.add_argument("--keep", action="store_true", help="keep the working folder (logs) at the end")
     parser.add_argument("--quick", action="store_true", help="a width of 4, LocalExecutor and process tasks only")
     parser.add_argument("--json", help="also write the result here (for benchmarks/run_all.py)")
     args = parser.parse_args(argv)
