@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from docker import errors as docker_errors
 
 # Every JWT starts with the base64 of '{"' ("eyJ"); its base64 again (a Mesos VALUE secret) starts "ZXlK".
 TOKEN_PATTERN = re.compile(r"eyJ[A-Za-z0-9_-]{10,}|ZXlK[A-Za-z0-9+/]{10,}")
@@ -44,6 +45,15 @@ def test_a_dozen_tasks_run_green_through_mesos_offers(mesos_airflow, mesos_clust
             deployment, dag_id, run_id, "slow_log")
 
     deployment._wait(slow_log_running, f"{dag_id}.slow_log running with its log readable", timeout=240)
+    if container_type == "mesos":
+        # Its container, inspected while it runs (the agent removes containers once they exit): the token
+        # is in no part of it, though the worker inside has it.
+        import docker
+
+        task_id = _by_task(deployment, dag_id, run_id)[("slow_log", -1)].external_executor_id
+        running = docker.from_env().containers.list(filters={"label": f"airflow-mesos.local.task-id={task_id}"})
+        assert len(running) == 1
+        assert not TOKEN_PATTERN.search(json.dumps(running[0].attrs))
     run = deployment.wait_for_dag_run(dag_id, run_id, timeout=300)
     tis = _by_task(deployment, dag_id, run_id)
     assert run["state"] == "success", {k: v.state for k, v in tis.items()}
@@ -121,8 +131,12 @@ def test_no_token_or_secret_in_mesos_endpoints_docker_argv_or_the_scheduler_log(
     for agent in cluster.agents.values():
         texts[f"agent {agent.id} /state"] = httpx.get(f"http://{agent.bind_address}:{agent.port}/state",
                                                        timeout=10).text
-    for container in docker_client.containers.list(all=True, filters={"label": "airflow-mesos.local=1"}):
-        texts[f"docker inspect {container.name}"] = json.dumps(container.attrs)
+    for listed in docker_client.containers.list(all=True, sparse=True, filters={"label": "airflow-mesos.local=1"}):
+        try:
+            listed.reload()  # the full inspect; the container may be removed between the list and here
+        except docker_errors.NotFound:
+            continue
+        texts[f"docker inspect {listed.name}"] = json.dumps(listed.attrs)
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:

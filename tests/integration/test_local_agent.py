@@ -136,8 +136,10 @@ def make_agent(tmp_path, docker_client, busybox_image):
     yield make
     for agent in agents:
         agent.close()
-    leftovers = docker_client.containers.list(all=True, filters={"label": "airflow-mesos.local"})
-    assert not [c for c in leftovers if c.labels.get("airflow-mesos.local.agent-id") in {a.id for a in agents}]
+    # sparse: no inspect per container, which fails when another run removes its own container meanwhile.
+    leftovers = docker_client.containers.list(all=True, sparse=True, filters={"label": "airflow-mesos.local"})
+    ours = {a.id for a in agents}
+    assert not [c for c in leftovers if (c.attrs.get("Labels") or {}).get("airflow-mesos.local.agent-id") in ours]
 
 
 def test_three_ways_to_run_output_and_exit_codes(make_agent, busybox_image):
