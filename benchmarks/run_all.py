@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,7 @@ BENCHMARKS = {
 ORDER = ["matcher", "driver", "airflow", "executor", "start"]
 BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
 DEFAULT_DOC = ROOT / "docs" / "benchmarks.md"
+JSON_ARGUMENT = re.compile(r"\s--json\s+\S+")
 
 
 def wait_for_calm(limit: float, max_wait: float) -> tuple[float, float, float]:
@@ -136,8 +138,9 @@ def render(results: dict) -> str:
             "scripts/bench --quick          # tiny sizes, a smoke run; writes nothing", "```", "",
             "Each part also runs on its own, e.g. `.venv/bin/python benchmarks/matcher.py --help`.", ""]
     for s in sections:
+        command = JSON_ARGUMENT.sub("", s.command).strip()
         out += [f"## {s.title}", "",
-                f"`{s.command.strip()}` on {when[s.key][0]}, commit {when[s.key][1]}; "
+                f"`{command}` on {when[s.key][0]}, commit {when[s.key][1]}; "
                 f"load before {load_text(s.load_before)}, after {load_text(s.load_after)}; took {s.seconds:.0f} s", ""]
         for table in s.tables:
             out += _md_table(table)
