@@ -172,7 +172,7 @@ MESOS_CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
     "revive_min_interval": _option(
         "Least seconds between two REVIVE calls (asking Mesos for offers again when tasks are waiting).",
         "float",
-        "2",
+        "0.5",
         "5",
     ),
     "task_api_url": _option(

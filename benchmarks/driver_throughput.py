@@ -299,8 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="tasks queued per second in the paced run")
     parser.add_argument("--modes", nargs="+", choices=["burst", "paced"], default=["burst", "paced"])
     parser.add_argument("--allocation-interval", type=float, default=1.0, help="Mesos' default is 1 s")
-    parser.add_argument("--revive-min-interval", type=float, default=2.0,
-                        help="[mesos] revive_min_interval of the burst run (the default is 2 s)")
+    parser.add_argument("--revive-min-interval", type=float, default=0.5,
+                        help="[mesos] revive_min_interval of the burst run (the default is 0.5 s)")
     parser.add_argument("--paced-revive-intervals", type=float, nargs="+", default=[2.0, 0.5],
                         help="one paced run per [mesos] revive_min_interval, side by side")
     parser.add_argument("--timeout", type=float, default=600.0)

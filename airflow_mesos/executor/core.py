@@ -194,7 +194,7 @@ class CorePolicy:
     """Refuse filter of declined offers while tasks wait (they come back soon)."""
     idle_refuse_seconds: float = 120.0
     """Refuse filter of offers declined when nothing waits (offers are suppressed too)."""
-    revive_min_interval: float = 2.0
+    revive_min_interval: float = 0.5
     unreachable_grace: float = 300.0
     kill_grace_period: float = 30.0
     token_lifetime: float = 600.0

@@ -37,7 +37,7 @@ def test_defaults_are_the_documented_ones():
     assert (s.container_type, s.image, s.force_pull) == ("mesos", "airflow-mesos/airflow:0.1.0", False)
     assert (s.cpus, s.mem, s.disk, s.gpus) == (1.0, 1024.0, 1024.0, 0)
     assert (s.network, s.volumes, dict(s.env)) == ("host", (), {})
-    assert (s.refuse_seconds, s.revive_min_interval) == (5, 2)
+    assert (s.refuse_seconds, s.revive_min_interval) == (5, 0.5)
     assert s.task_api_url == CORE["execution_api_server_url"]
     assert (s.framework_user, s.python, s.dags_folder) == ("scheduler-user", "/usr/bin/python3.11", "/opt/airflow/dags")
     assert (s.unreachable_grace, s.kill_grace_period, s.token_remint_fraction) == (300, 30, 0.5)
