@@ -179,7 +179,7 @@ class HttpxTransport:
         # (heartbeats every 15 s): silence is judged by the driver's heartbeat watchdog, which knows
         # the advertised interval.  httpcore reads the read timeout from this dict when the body
         # iteration starts, so lifting it here applies to the body only
-        # (tests/unit/mesos/test_transport_http.py guards this).
+        # (tests/integration/test_mesos_transport_http.py guards this).
         timeouts = request.extensions.get("timeout")
         if isinstance(timeouts, dict):
             timeouts["read"] = None

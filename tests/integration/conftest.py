@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.local_master.client import SchedulerClient
+from tests.support.scheduler_client import SchedulerClient
 
 
 @pytest.fixture

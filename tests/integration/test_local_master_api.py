@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from airflow_mesos.local.cluster import LocalCluster
-from tests.unit.local_master.client import SchedulerClient, command_task, framework_info, launch_call
-from tests.unit.local_master.stub_agent import StubAgent, StubSpec
+from tests.support.scheduler_client import SchedulerClient, command_task, framework_info, launch_call
+from tests.support.stub_agent import StubAgent, StubSpec
 
 pytestmark = pytest.mark.integration
 

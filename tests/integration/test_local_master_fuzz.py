@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from airflow_mesos.local import AgentSpec, LocalCluster
-from tests.unit.local_master.client import (
+from tests.support.scheduler_client import (
     SchedulerClient,
     command_task,
     framework_info,

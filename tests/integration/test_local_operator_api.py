@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from airflow_mesos.local.cluster import LocalCluster
-from tests.unit.local_master.client import (
+from tests.support.scheduler_client import (
     RecordIOStream,
     SchedulerClient,
     command_task,

@@ -93,7 +93,7 @@ def test_driver_follows_the_leader_zookeeper_names(zk, zk_hosts):
     """The driver subscribes to the master ZooKeeper names over real HTTP, and moves to the
     next master when the leader's node disappears."""
     from airflow_mesos.mesos.recordio import encode
-    from tests.unit.mesos.stub_master import StubMaster
+    from tests.support.stub_master import StubMaster
 
     client, root = zk
 

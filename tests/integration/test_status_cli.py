@@ -21,7 +21,7 @@ from airflow_mesos.executor.store import FrameworkStore
 from airflow_mesos.local import LocalCluster
 from airflow_mesos.local.agent import AgentSpec
 from airflow_mesos.status.cli import run_status
-from tests.unit.local_master.client import SchedulerClient, command_task, framework_info, launch_call
+from tests.support.scheduler_client import SchedulerClient, command_task, framework_info, launch_call
 
 pytestmark = pytest.mark.integration
 

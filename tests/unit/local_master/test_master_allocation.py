@@ -14,8 +14,8 @@ import pytest
 from airflow_mesos.clock import FakeClock
 from airflow_mesos.local.event_stream import EventStream
 from airflow_mesos.local.master import Master
-from tests.unit.local_master.client import framework_info
-from tests.unit.local_master.stub_agent import StubSpec
+from tests.support.scheduler_client import framework_info
+from tests.support.stub_agent import StubSpec
 
 
 class AgentHandle:

@@ -15,7 +15,7 @@ from airflow_mesos.local.allocator import Resources
 from airflow_mesos.local.http_util import HttpReply, decode_call, decode_operator_call
 from airflow_mesos.local.master import Master
 from airflow_mesos.local.records import FrameworkRecord, OfferRecord, resources_by_role, total
-from tests.unit.local_master.stub_agent import StubSpec
+from tests.support.stub_agent import StubSpec
 
 SECRET = "s3cr3t-Value-0451"
 JSON_HEADERS = {"Content-Type": "application/json"}

@@ -23,7 +23,7 @@ from airflow_mesos.mesos.errors import (
 )
 from airflow_mesos.mesos.transport import Response
 
-from .fakes import HEARTBEAT, FakeStream, FakeTransport, frame, next_event, subscribed, wait_until
+from tests.support.driver_fakes import HEARTBEAT, FakeStream, FakeTransport, frame, next_event, subscribed, wait_until
 
 INFO = {"user": "airflow", "name": "airflow-mesos", "roles": ["airflow"],
         "capabilities": [{"type": "MULTI_ROLE"}], "failover_timeout": 3600.0}

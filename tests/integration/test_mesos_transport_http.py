@@ -16,8 +16,8 @@ from airflow_mesos.mesos.errors import MesosConnectionError, RateLimitedError, a
 from airflow_mesos.mesos.recordio import RecordIODecoder, encode
 from airflow_mesos.mesos.transport import MAX_ERROR_BODY, HttpxTransport
 
-from .fakes import next_event, wait_until
-from .stub_master import StubMaster
+from tests.support.driver_fakes import next_event, wait_until
+from tests.support.stub_master import StubMaster
 
 pytestmark = pytest.mark.integration
 
