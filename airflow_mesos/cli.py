@@ -338,19 +338,18 @@ def add_db_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_image_build(args: argparse.Namespace) -> int:
-    import docker
-
-    from airflow_mesos.image import build_image
+    from airflow_mesos import image
 
     out = args.stdout or sys.stdout
-    client = docker.from_env()
+    # Without an engine this is one ImageBuildFailed line (main prints it), not the SDK's traceback.
+    client = image.docker_client()
     base = args.base_image
     if args.local_base:
         from airflow_mesos.local.images import ensure_python_image
 
         base = ensure_python_image(client)
     on_log = None if args.quiet else (lambda line: out.write(line + "\n"))
-    tag = build_image(client, base_image=base, tag=args.tag, on_log=on_log)
+    tag = image.build_image(client, base_image=base, tag=args.tag, on_log=on_log)
     out.write(f"built {tag}\n")
     return EXIT_OK
 

@@ -2,7 +2,6 @@
 
 import io
 
-import docker
 import pytest
 
 import airflow_mesos.image as image
@@ -24,7 +23,7 @@ def builds(monkeypatch):
         return tag
 
     monkeypatch.setattr(image, "build_image", fake_build)
-    monkeypatch.setattr(docker, "from_env", lambda: FakeDocker())
+    monkeypatch.setattr(image, "docker_client", lambda: FakeDocker())
     return calls
 
 
@@ -47,7 +46,7 @@ def test_a_failed_build_is_reported_with_exit_1(monkeypatch):
         raise image.ImageBuildFailed("building x failed: pip exploded")
 
     monkeypatch.setattr(image, "build_image", failing)
-    monkeypatch.setattr(docker, "from_env", lambda: FakeDocker())
+    monkeypatch.setattr(image, "docker_client", lambda: FakeDocker())
     err = io.StringIO()
     assert cli.main(["image", "build", "-q"], stdout=io.StringIO(), stderr=err) == 1
     assert "pip exploded" in err.getvalue()
@@ -65,3 +64,15 @@ def test_without_a_docker_engine_the_client_fails_in_one_clear_line(tmp_path):
     assert message == (f"no Docker engine answers at unix://{tmp_path}/no-dockerd.sock (No such file or directory); "
                        "start dockerd or point DOCKER_HOST at one")
     assert "\n" not in message and caught.value.__cause__ is None
+
+
+def test_image_build_without_a_docker_engine_ends_in_one_line_and_exit_1(monkeypatch, tmp_path):
+    def no_build(client, **kwargs):
+        raise AssertionError("build_image must not run without an engine")
+
+    monkeypatch.setattr(image, "build_image", no_build)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-dockerd.sock")
+    err = io.StringIO()
+    assert cli.main(["image", "build", "-q"], stdout=io.StringIO(), stderr=err) == 1
+    assert err.getvalue() == (f"airflow-mesos: no Docker engine answers at unix://{tmp_path}/no-dockerd.sock "
+                              "(No such file or directory); start dockerd or point DOCKER_HOST at one\n")
