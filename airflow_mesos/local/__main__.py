@@ -2,7 +2,7 @@
 
     python -m airflow_mesos.local [--agents N | --agent SPEC ...] [--cpus C] [--mem M] [--disk D]
                                   [--ports 31000-32000] [--gpus G] [--attributes "rack:r1;zone:a"]
-                                  [--port 5050] [--host 127.0.0.1] [--heartbeat-interval 15]
+                                  [--port 5050] [--host 127.0.0.1] [--heartbeat-interval 15] [--offer-timeout S]
                                   [--principal P [--secret-file F]] [--zk zk://...] [--work-dir DIR]
     python -m airflow_mesos.local demo [same options]
 
@@ -93,6 +93,10 @@ def build_parser(prog: str = "python -m airflow_mesos.local") -> argparse.Argume
     master.add_argument("--heartbeat-interval", type=_typed(options.number, option="--heartbeat-interval"),
                         default=15.0, metavar="SECONDS",
                         help="seconds between HEARTBEAT events on scheduler streams (default 15)")
+    master.add_argument("--offer-timeout", type=_typed(options.number, option="--offer-timeout"), default=None,
+                        metavar="SECONDS",
+                        help="rescind offers a framework holds longer than this, as Mesos' --offer_timeout "
+                             "(default: never)")
     master.add_argument("--principal", default=None,
                         help="turn on HTTP basic authentication of frameworks with this principal; its secret "
                              f"comes from --secret-file or ${options.SECRET_ENV}")
@@ -275,7 +279,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m airflow_mesos.loc
         docker_client = None
     cluster = LocalCluster(args.specs, host=args.host, port=args.port, work_dir=args.work_dir,
                            docker_client=docker_client, heartbeat_interval=args.heartbeat_interval,
-                           credentials=args.credentials, zk=args.zk)
+                           credentials=args.credentials, zk=args.zk, offer_timeout=args.offer_timeout)
     try:
         cluster.start()
     except OSError as exc:

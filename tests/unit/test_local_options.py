@@ -46,6 +46,8 @@ def test_every_option_has_a_help_text():
         (["--ports", "31000-30000"], "'31000-30000' is not a range of ports"),
         (["--attributes", "rack"], "argument --attributes: expected name:value;name:value, got 'rack'"),
         (["--heartbeat-interval", "0"], "argument --heartbeat-interval: expected a number > 0, got '0'"),
+        (["--offer-timeout", "0"], "argument --offer-timeout: expected a number > 0, got '0'"),
+        (["--offer-timeout", "soon"], "argument --offer-timeout: expected a number > 0, got 'soon'"),
         (["--zk", "http://zk:2181"], "argument --zk: expected zk://host:port[,host:port]/path"),
         (["--zk", "zk://zk/mesos"], "ZooKeeper host 'zk' in the master address: expected host:port"),
         (["--agent", "cpu=4"], "--agent 'cpu=4': unknown key 'cpu' (did you mean 'cpus'?)"),
@@ -144,3 +146,23 @@ def test_a_port_in_use_ends_in_one_line_and_leaves_no_work_dir(capsys, monkeypat
     last = capsys.readouterr().err.splitlines()[-1]
     assert last == f"{PROG}: error: cannot start the cluster on 127.0.0.1 (--port {port}): Address already in use"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_offer_timeout_reaches_the_cluster_and_is_unset_by_default(monkeypatch, tmp_path):
+    import airflow_mesos.local.cluster as cluster_module
+
+    made = []
+
+    class RecordingCluster:
+        def __init__(self, specs, **kwargs):
+            made.append(kwargs)
+
+        def start(self):
+            raise OSError(98, "Address already in use")  # ends main() before it serves
+
+    monkeypatch.setattr(cluster_module, "LocalCluster", RecordingCluster)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    assert parse([]).offer_timeout is None
+    assert local_main.main(["--offer-timeout", "2.5"]) == 2
+    assert local_main.main([]) == 2
+    assert [kwargs["offer_timeout"] for kwargs in made] == [2.5, None]
