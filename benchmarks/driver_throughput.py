@@ -266,12 +266,18 @@ def run(args: argparse.Namespace) -> Section:
         section.figures.append(Figure("burst: queued-to-RUNNING p99", s["p99"], "s"))
     for interval in args.paced_revive_intervals if "paced" in args.modes else ():
         s = stats[("paced", interval)]
-        where = f"paced {args.rate:g}/s, revive_min_interval {interval:g} s"
+        # The target is the default's to meet; other intervals are there to show what the setting buys.
+        is_default = interval == c.CorePolicy().revive_min_interval
+        where = f"paced {args.rate:g}/s, revive_min_interval {interval:g} s" + (" (default)" if is_default else "")
+        note = (f"allocation interval {args.allocation_interval:g} s; to ACCEPT p99 "
+                f"{_num(s['wait_p99'], '{:.2f}')} s")
         section.figures.append(Figure(f"{where}: queued-to-RUNNING p50", s["p50"], "s"))
-        section.figures.append(Figure(f"{where}: queued-to-RUNNING p99", s["p99"], "s", "< 1.5 s",
-                                      None if s["p99"] is None else s["p99"] < TARGET_P99_SECONDS,
-                                      note=f"allocation interval {args.allocation_interval:g} s; to ACCEPT p99 "
-                                           f"{_num(s['wait_p99'], '{:.2f}')} s"))
+        if is_default:
+            section.figures.append(Figure(f"{where}: queued-to-RUNNING p99", s["p99"], "s", "< 1.5 s",
+                                          None if s["p99"] is None else s["p99"] < TARGET_P99_SECONDS, note=note))
+        else:
+            section.figures.append(Figure(f"{where}: queued-to-RUNNING p99", s["p99"], "s",
+                                          note=note + "; for comparison, not the default"))
     if sampler is not None:
         section.tables.append(sampler.table(f"where the time went (samples of every thread, {args.modes})",
                                             top=args.profile_top))
