@@ -452,16 +452,21 @@ def test_host_path_and_local_docker_volume(make_agent, docker_client, busybox_im
             pass
 
 
+MISSING_IMAGE = "127.0.0.1:1/airflow-mesos/does-not-exist:1"
+
+
 def test_missing_volume_driver_and_missing_image_fail_clearly(make_agent, busybox_image):
     master = RecordingMaster()
     agent = make_agent(master)
     rexray = [{"container_path": "/data", "mode": "RW",
                "source": {"type": "DOCKER_VOLUME", "docker_volume": {"driver": "rexray", "name": "pgdata"}}}]
     agent.launch(FRAMEWORK, task_info("rexray", "true", {**docker_container(busybox_image), "volumes": rexray}))
-    agent.launch(FRAMEWORK, task_info("no-image", "true", mesos_container("airflow-mesos/does-not-exist:1")))
+    # A registry at a closed port on loopback: the pull is refused at once, offline too (a name on
+    # Docker Hub waited ~15 s on the registry lookup).
+    agent.launch(FRAMEWORK, task_info("no-image", "true", mesos_container(MISSING_IMAGE)))
     agent.launch(FRAMEWORK, task_info("bad-port", "true", docker_container(
         busybox_image, network="BRIDGE", port_mappings=[{"host_port": 45000, "container_port": 80}])))
-    for tid, words in (("rexray", "rexray"), ("no-image", "airflow-mesos/does-not-exist:1"),
+    for tid, words in (("rexray", "rexray"), ("no-image", MISSING_IMAGE),
                        ("bad-port", "Port [45000] not included in resources")):
         update = master.wait_terminal(tid)
         assert update["state"] == "TASK_FAILED" and update["reason"] == "REASON_CONTAINER_LAUNCH_FAILED", update

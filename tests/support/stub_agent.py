@@ -64,7 +64,9 @@ class StubAgent:
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _Health)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # serve_forever looks at shutdown() only between polls: at its default 0.5 s every test's
+        # teardown waited that long for each stub agent.
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     @property
     def pid(self) -> str:
