@@ -229,7 +229,8 @@ class Agent:
         server.daemon_threads = True
         self._server = server
         self.port = server.server_address[1]
-        self._server_thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+        # A short poll: shutdown() is noticed only between polls, and every agent stop waits for it.
+        self._server_thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                                daemon=True, name=f"agent-{self.id}-http")
         self._server_thread.start()
 
