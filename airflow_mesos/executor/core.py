@@ -37,6 +37,7 @@ __all__ = [
     "CorePolicy",
     "Decline",
     "ExecutorCore",
+    "ExecutorFailed",
     "Instruction",
     "Kill",
     "Launch",
@@ -187,6 +188,18 @@ class PersistFrameworkId(Instruction):
 
 
 @dataclass(frozen=True)
+class ExecutorFailed(Instruction):
+    """Mesos said a (warm-worker) executor terminated (FAILURE): the edge logs it.  ``task_ids`` are the tasks
+    this executor launched into it on that agent and still waits to hear the end of; their TASK_FAILED or
+    TASK_LOST (REASON_EXECUTOR_TERMINATED) follows from the agent, and a reconciliation asks after them."""
+
+    agent_id: str | None
+    executor_id: str
+    status: int | None
+    task_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CorePolicy:
     """The settings the core's decisions depend on (from ``[mesos]``)."""
 
@@ -213,6 +226,21 @@ class CorePolicy:
     placement_timeout: float = 0.0
     """Fail a task that waited this long for an offer although no agent could ever hold it (0: never)."""
     default_role: str = "*"
+
+
+_MAX_EXECUTOR_EXITS = 1000
+"""Executor exits remembered for their tasks' failure messages (the updates follow within seconds)."""
+
+
+def _executor_of(task: _Task) -> str | None:
+    """The warm executor a task was launched into (None: a command task, or adopted without its config)."""
+    executor = task.work.demand.executor
+    if executor is not None:
+        return executor.executor_id
+    status = task.last_status
+    if status is not None and status.executor_id and status.executor_id != task.work.task_id:
+        return status.executor_id
+    return None
 
 
 def _agent_words(reason: str) -> str:
@@ -246,6 +274,8 @@ class ExecutorCore:
         """Set when another scheduler took the framework over: this one places nothing any more."""
         self._capacity: tuple[Offer, ...] = ()
         self._unclaimed: dict[str, TaskStatus] = {}
+        # (agent id, executor id) -> its exit status, from FAILURE events, to name in its tasks' failures.
+        self._executor_exits: dict[tuple[str | None, str], int | None] = {}
         # Counters for metrics; the edge reads and reports them.
         self.offers_received = 0
         self.offers_declined = 0
@@ -539,6 +569,31 @@ class ExecutorCore:
             return []
         return [Kill(task_id, status.agent_id, self.policy.kill_grace_period)]
 
+    def executor_failed(self, agent_id: str | None, executor_id: str, status: int | None,
+                        now: float) -> list[Instruction]:
+        """A FAILURE event with an executor id: that executor terminated on that agent.
+
+        Its tasks end with their own updates (the agent sends TASK_FAILED, or TASK_LOST, with
+        REASON_EXECUTOR_TERMINATED for each task the executor had not finished), which fail their tries
+        so Airflow retries them.  Here: say so, remember the exit status for those failures' words, and
+        ask Mesos explicitly about the tasks that were in it, so that none waits forever should an update
+        never come."""
+        in_it = tuple(
+            tid for tid, t in self._tasks.items()
+            if t.phase in LAUNCHED_PHASES and (agent_id is None or t.agent_id == agent_id)
+            and _executor_of(t) == executor_id)
+        self._executor_exits[(agent_id, executor_id)] = status
+        while len(self._executor_exits) > _MAX_EXECUTOR_EXITS:
+            del self._executor_exits[next(iter(self._executor_exits))]
+        out: list[Instruction] = [ExecutorFailed(agent_id, executor_id, status, in_it)]
+        if in_it and self.connected:
+            for tid in in_it:
+                self._unanswered[tid] = self._tasks[tid].agent_id
+            out.append(Reconcile(tuple((tid, self._tasks[tid].agent_id) for tid in in_it)))
+            if self._reconcile_asked_at is None:
+                self._reconcile_asked_at = now
+        return out
+
     def failed_over(self, message: str, now: float) -> list[Instruction]:
         """Another scheduler subscribed with our framework id: stop placing tasks, say why, keep out of its way."""
         self.taken_over = message
@@ -546,6 +601,17 @@ class ExecutorCore:
                                  "no tasks", now)
 
     # --- internals ----------------------------------------------------------------------------
+
+    def _executor_exit_words(self, task: _Task, status: TaskStatus) -> str:
+        executor_id = status.executor_id or _executor_of(task)
+        if executor_id is None:
+            return ""
+        agent_id = status.agent_id or task.agent_id
+        key = (agent_id, executor_id) if (agent_id, executor_id) in self._executor_exits else (None, executor_id)
+        if key not in self._executor_exits:
+            return f" (warm executor {executor_id})"
+        code = self._executor_exits[key]
+        return f" (warm executor {executor_id} terminated{'' if code is None else f' with status {code}'})"
 
     def _doubt_unknown(self, task: _Task, status: TaskStatus, now: float) -> bool:
         """Is this a reconciliation's LOST/UNKNOWN for a launched task, too soon after subscribing to trust?"""
@@ -640,6 +706,8 @@ class ExecutorCore:
         if task.revoked:
             return ack + self._maybe_suppress()
         info = verdict.summary if verdict.outcome is Outcome.FAILED else describe(status.state)
+        if verdict.outcome is Outcome.FAILED and status.reason == "REASON_EXECUTOR_TERMINATED":
+            info += self._executor_exit_words(task, status)
         report = Report(task.work.key, task_id, verdict.outcome, info, None if acknowledged else status,
                         task.ever_started or status.state == "TASK_FINISHED")
         return [report] + self._maybe_suppress()

@@ -43,7 +43,16 @@ from airflow_mesos.executor.settings import MesosSettings, SettingsError, load_s
 from airflow_mesos.executor.states import Outcome
 from airflow_mesos.executor.store import FrameworkStore
 from airflow_mesos.executor.task_config import TaskConfigError, parse_executor_config, resolve
-from airflow_mesos.executor.taskinfo import TaskInfoError, VolumeMount, WorkerTask, build_task_info, split_token
+from airflow_mesos.executor.taskinfo import (
+    DAGS_FOLDER_VAR,
+    EXECUTION_API_VAR,
+    TaskInfoError,
+    VolumeMount,
+    WarmExecutor,
+    WorkerTask,
+    build_task_info,
+    split_token,
+)
 from airflow_mesos.executor.worker_logging import remote_logging_env
 from airflow_mesos.mesos import SchedulerDriver, events
 from airflow_mesos.mesos.errors import MesosError
@@ -82,6 +91,8 @@ class _Payload:
     name: str
     labels: dict[str, str]
     token_subject: str
+    warm: WarmExecutor | None = None
+    """The warm executor the task runs in (``spec.warm``), else None: a command task."""
 
 
 class MesosExecutor(BaseExecutor):
@@ -123,6 +134,7 @@ class MesosExecutor(BaseExecutor):
         self._health: Any = None
         self._log_paths: dict[str, str] = {}
         self._specs: dict[str, Any] = {}
+        self._warm_executors: dict[Any, WarmExecutor] = {}
 
     # --- configuration ------------------------------------------------------------------------
 
@@ -407,11 +419,13 @@ class MesosExecutor(BaseExecutor):
                 "with the Mesos containerizer); use container_type 'mesos', or set [mesos] "
                 "allow_plain_token_for_docker = True to accept a plain environment variable"
             )
+        warm = self._warm_executor(spec) if getattr(spec, "warm", False) else None
         demand = TaskDemand(task_id=task_id, group=group, priority=priority, sequence=self._sequence,
                             cpus=spec.cpus, mem=spec.mem, disk=spec.disk, gpus=spec.gpus, role=spec.role,
-                            constraints=tuple(spec.constraints))
+                            constraints=tuple(spec.constraints),
+                            executor=warm.demand() if warm is not None else None)
         payload = _Payload(workload_json=workload.model_dump_json(), workload_type=type(workload), spec=spec,
-                           name=name, labels=labels, token_subject=subject)
+                           name=name, labels=labels, token_subject=subject, warm=warm)
         return c.Work(key=workload.ti.key if isinstance(workload, workloads.ExecuteTask) else workload.key,
                       demand=demand, payload=payload)
 
@@ -428,6 +442,41 @@ class MesosExecutor(BaseExecutor):
             if len(self._specs) < SPEC_CACHE_SIZE:
                 self._specs[key] = spec
         return spec
+
+    def _shared_env(self) -> dict[str, str]:
+        """The environment every task gets from the scheduler's configuration (before its own ``env``): the
+        scheduler's remote logging settings, then ``[mesos] env``."""
+        return {**remote_logging_env(lambda section, key: self.conf.get(section, key, fallback=None)),
+                **self.settings.env}
+
+    def _warm_executor(self, spec: Any) -> WarmExecutor:
+        """The warm executor of a resolved TaskSpec; one object per distinct spec (its id is a digest)."""
+        volumes = tuple(_volume_mount(v) for v in spec.volumes)
+        network = getattr(spec, "network", None) or self.settings.network
+        key = (spec.container_type, spec.role, spec.image, spec.force_pull, network,
+               json.dumps([v.to_json() for v in volumes], sort_keys=True))
+        warm = self._warm_executors.get(key)
+        if warm is None:
+            s = self.settings
+            warm = WarmExecutor(
+                framework_name=s.framework_name,
+                container_type=spec.container_type,
+                role=spec.role,
+                cpus=s.warm_executor_cpus,
+                mem=s.warm_executor_mem,
+                idle_timeout=s.warm_idle_timeout,
+                python=s.python,
+                image=spec.image,
+                force_pull=spec.force_pull,
+                network=network,
+                volumes=volumes,
+                # What all its tasks share, so that Airflow's configuration as the executor imports the worker
+                # is theirs; each task's own env (and these again) come with the task.
+                environment={**self._shared_env(), EXECUTION_API_VAR: s.task_api_url, DAGS_FOLDER_VAR: s.dags_folder},
+            )
+            if len(self._warm_executors) < SPEC_CACHE_SIZE:
+                self._warm_executors[key] = warm
+        return warm
 
     def _worker_task(self, launch: c.LaunchTask, offer: events.Offer) -> WorkerTask:
         payload: _Payload = launch.work.payload
@@ -455,6 +504,8 @@ class MesosExecutor(BaseExecutor):
             # and the task's env (in spec.env) win.
             env={**remote_logging_env(lambda section, key: self.conf.get(section, key, fallback=None)),
                  **spec.env},
+            warm=payload.warm,
+            framework_id=self._core.framework_id if self._core is not None else None,
             python=settings.python,
             labels=payload.labels,
             kill_grace_seconds=settings.kill_grace_period,
@@ -638,8 +689,14 @@ class MesosExecutor(BaseExecutor):
             old.stop(failover=True)
             self._driver.start()
             return out
+        if isinstance(event, events.Failure) and event.executor_terminated:
+            return core.executor_failed(event.agent_id, event.executor_id, event.status, now)
         if isinstance(event, events.Failure) and event.agent_lost:
             log.warning("Mesos agent %s was removed; its tasks' updates follow", event.agent_id)
+        if isinstance(event, events.Message):
+            # Our warm executor sends none today; the bytes are the executor's, not ours to print.
+            log.info("MESSAGE from executor %s on agent %s (%d bytes), ignored", event.executor_id, event.agent_id,
+                     len(event.data))
         return []
 
     def _perform(self, instructions: Sequence[c.Instruction]) -> None:
@@ -680,6 +737,15 @@ class MesosExecutor(BaseExecutor):
             # Only an event-log row: written from here (the notes thread saves it), so the scheduler's loop
             # does not take 10,000 of them in one sync when a cycle gives every waiting task its reason.
             self.log_task_event(event="mesos waiting", extra=instruction.reason, ti_key=instruction.key)
+        elif isinstance(instruction, c.ExecutorFailed):
+            status = "" if instruction.status is None else f" with status {instruction.status}"
+            if instruction.task_ids:
+                log.warning("Mesos executor %s on agent %s terminated%s; its %d task(s) fail with it and Airflow "
+                            "retries them per their retries: %s", instruction.executor_id, instruction.agent_id,
+                            status, len(instruction.task_ids), ", ".join(instruction.task_ids))
+            else:
+                log.info("Mesos executor %s on agent %s terminated%s (no task of ours in it)",
+                         instruction.executor_id, instruction.agent_id, status)
         elif isinstance(instruction, c.PersistFrameworkId):
             try:
                 self._store.save(self.framework_key, instruction.framework_id, str(self.settings.master))

@@ -78,6 +78,18 @@ cycle against the offers of the demand's role as they came (empty), with the ins
    some offer but no one offer has them all, the largest offer's figures;
 5. otherwise ``waiting for resources: ...`` -- what fits it was taken by tasks ahead of it.
 
+Executors (warm workers)
+    A demand with an :class:`ExecutorDemand` runs in a custom executor shared by the tasks of its kind on
+    an agent.  Mesos accounts the executor's resources once, when its first task launches it: a demand
+    needs its own resources plus the executor's on an offer whose agent does not run that executor yet,
+    and only its own where it does (the offer's ``executor_ids``, which Mesos fills with the framework's
+    executors on that agent) or once an earlier task of this cycle launched it in the same offer (the same
+    ACCEPT).  The executor's part comes from the role's unreserved resources (its ExecutorInfo must be
+    the same whatever offer it starts with), the task's as always, reserved first.  An executor launched
+    by one offer does not count for another offer of the same agent in the same cycle: that is the
+    cautious side (the other ACCEPT may be refused, and with it the executor).  Best fit compares what
+    offers have left as usual; an offer that would need the executor too is simply one that holds less.
+
 Speed
     Offers sit in one sorted list per role and tier (with gpus left or not) keyed by what they
     have left (packed into one int, which compares faster than a tuple), so a demand's best fit is a
@@ -101,7 +113,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow_mesos.exceptions import AirflowMesosError
 from airflow_mesos.executor.constraints import Constraint
@@ -111,6 +123,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Assignment",
+    "ExecutorDemand",
     "MatchInputError",
     "MatchResult",
     "OfferLaunch",
@@ -143,6 +156,16 @@ class MatchInputError(AirflowMesosError, ValueError):
     """A demand or offer handed to :func:`match` is malformed; the message names which and what."""
 
 
+class ExecutorDemand(NamedTuple):
+    """The custom executor a demand runs in, and what that executor itself takes from an agent's resources
+    (once, while it runs there).  A NamedTuple: demands of one shape share their plan by hashing it."""
+
+    executor_id: str
+    cpus: float
+    mem: float
+    disk: float = 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class TaskDemand:
     """One task waiting for resources.
@@ -165,6 +188,8 @@ class TaskDemand:
     gpus: float = 0.0
     role: str = "*"
     constraints: tuple[Constraint, ...] = ()
+    executor: ExecutorDemand | None = None
+    """The warm executor it runs in (None: a command task, which needs no executor of its own)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.task_id, str) or not self.task_id:
@@ -187,6 +212,18 @@ class TaskDemand:
             if not isinstance(constraint, Constraint):
                 raise MatchInputError(f"{where}: constraints[{i}] must be a Constraint (see "
                                       f"constraints.parse_constraints), got {constraint!r}")
+        executor = self.executor
+        if executor is not None:
+            if not isinstance(executor, ExecutorDemand):
+                raise MatchInputError(f"{where}: executor must be an ExecutorDemand, got {executor!r}")
+            if not isinstance(executor.executor_id, str) or not executor.executor_id:
+                raise MatchInputError(f"{where}: executor.executor_id must be a non-empty string, got "
+                                      f"{executor.executor_id!r}")
+            for name in ("cpus", "mem", "disk"):
+                value = getattr(executor, name)
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                        or value < 0:
+                    raise MatchInputError(f"{where}: executor.{name} must be a finite number >= 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -219,10 +256,15 @@ class ResourceShare:
 
 @dataclass(frozen=True)
 class Assignment:
-    """One task placed into an offer, with the resources it takes from it (reserved ones first)."""
+    """One task placed into an offer, with the resources it takes from it (reserved ones first).
+
+    :param launches_executor: the task's executor does not run on that agent yet: this task starts it, and
+        the offer gives the executor's resources too (not in ``resources``: they are the ExecutorInfo's).
+    """
 
     task_id: str
     resources: tuple[ResourceShare, ...]
+    launches_executor: bool = False
 
 
 @dataclass(frozen=True)
@@ -322,7 +364,8 @@ class _Plan:
     """What every demand of one shape shares: its needs, its offer filter and its counters."""
 
     __slots__ = ("need", "role", "group", "constraints", "static_ok", "counting", "group_by", "failed_at",
-                 "waiting", "reason", "unreserved_shares", "unconstrained")
+                 "waiting", "reason", "unreserved_shares", "unconstrained", "executor_id", "exec_need",
+                 "full_need")
 
     def __init__(self) -> None:
         self.failed_at: int | None = None  # the group's version when this shape last fit nowhere
@@ -378,6 +421,11 @@ class _Cycle:
             self.entry.append(entry)
             self.index.setdefault(role, ([], []))[1 if free[_GPUS] > 0 else 0].append(entry)
         self.capacity_columns = [[have[k] for have in self.capacity] for k in range(4)]
+        # Per offer, the executors running on its agent (and those this cycle launched in it); only built
+        # when some demand runs in an executor.
+        self.running_executors: list[set[str]] = (
+            [set(offer.executor_ids) for offer in self.offers]
+            if any(demand.executor is not None for demand in self.demands) else [])
         for tiers in self.index.values():
             tiers[0].sort()
             tiers[1].sort()
@@ -498,14 +546,14 @@ class _Cycle:
         constraints = demand.constraints
         if not constraints:
             # Most demands: a key of plain numbers, cheaper to hash than one holding Constraint objects.
-            key: tuple = (demand.role, demand.cpus, demand.mem, demand.disk, demand.gpus)
+            key: tuple = (demand.role, demand.cpus, demand.mem, demand.disk, demand.gpus, demand.executor)
             plan = self.plans.get(key)
             if plan is not None:
                 return plan
             counting = False
         else:
             counting = any(_counts_instances(c) for c in constraints)
-            key = (demand.role, demand.cpus, demand.mem, demand.disk, demand.gpus, constraints,
+            key = (demand.role, demand.cpus, demand.mem, demand.disk, demand.gpus, demand.executor, constraints,
                    demand.group if counting else None)
             plan = self.plans.get(key)
             if plan is not None:
@@ -518,6 +566,14 @@ class _Cycle:
             sized = self.needs[sizes] = (need, tuple(self._share(k, amount, "*") for k, amount in enumerate(need)
                                                      if amount))
         plan.need, plan.unreserved_shares = sized
+        executor = demand.executor
+        if executor is None:
+            plan.executor_id, plan.exec_need, plan.full_need = None, None, plan.need
+        else:
+            plan.executor_id = executor.executor_id
+            plan.exec_need = (round(executor.cpus * _SCALE), round(executor.mem * _SCALE),
+                              round(executor.disk * _SCALE), 0)
+            plan.full_need = tuple(a + b for a, b in zip(plan.need, plan.exec_need, strict=True))
         plan.role = demand.role
         plan.group = demand.group if counting else None
         plan.constraints = demand.constraints
@@ -549,6 +605,19 @@ class _Cycle:
                 return False
         return True
 
+    def _holds_with_executor(self, plan: _Plan, idx: int) -> bool:
+        """Can offer ``idx`` take a demand of an executor plan: its own resources where its executor runs,
+        else its own plus the executor's, the executor's part from the unreserved resources."""
+        free = self.free[idx]
+        if plan.executor_id in self.running_executors[idx]:
+            need = plan.need
+            return free[_CPUS] >= need[_CPUS] and free[_MEM] >= need[_MEM] and free[_DISK] >= need[_DISK] \
+                and free[_GPUS] >= need[_GPUS]
+        need, executor, reserved = plan.full_need, plan.exec_need, self.reserved[idx]
+        return free[_CPUS] >= need[_CPUS] and free[_MEM] >= need[_MEM] and free[_DISK] >= need[_DISK] \
+            and free[_GPUS] >= need[_GPUS] and free[_CPUS] - reserved[_CPUS] >= executor[_CPUS] \
+            and free[_MEM] - reserved[_MEM] >= executor[_MEM] and free[_DISK] - reserved[_DISK] >= executor[_DISK]
+
     def _fitting(self, plan: _Plan) -> Iterator[int]:
         """The offers that can take a demand of ``plan`` now, best fit first."""
         tiers = self.index[plan.role]
@@ -556,6 +625,9 @@ class _Cycle:
         static_ok = plan.static_ok
         counting = plan.counting
         free_of = self.free
+        executor_id = plan.executor_id
+        if executor_id is not None:
+            running, holds = self.running_executors, self._holds_with_executor
         # A demand without gpus tries the offers without gpus left first (keeps GPU agents for GPU tasks).
         for entries in (tiers[1],) if gpus > 0 else tiers:
             # Sorted by cpus left first: the first entry that fits is the best fit.
@@ -563,6 +635,9 @@ class _Cycle:
                 idx = entries[i] & _IDX_MASK
                 free = free_of[idx]
                 if free[_MEM] < mem or free[_DISK] < disk or free[_GPUS] < gpus:
+                    continue
+                # Where the executor does not run yet, the offer must hold it too.
+                if executor_id is not None and executor_id not in running[idx] and not holds(plan, idx):
                     continue
                 if static_ok is not None and not static_ok[idx]:
                     continue
@@ -576,6 +651,26 @@ class _Cycle:
             return None
         if plan.group is not None:
             self._sync_counts(plan.group)
+        if plan.unconstrained and plan.executor_id is not None:
+            # _holds_with_executor, inline (this runs for every warm demand).  Searched from the task's own
+            # cpus: an offer where the executor runs needs no more.
+            cpus, mem, disk, gpus = plan.need
+            executor_id, running, free_of = plan.executor_id, self.running_executors, self.free
+            for entries in (tiers[1],) if gpus > 0 else tiers:
+                for i in range(bisect_left(entries, cpus << _CPUS_SHIFT), len(entries)):
+                    idx = entries[i] & _IDX_MASK
+                    free = free_of[idx]
+                    if free[_MEM] < mem or free[_DISK] < disk or free[_GPUS] < gpus:
+                        continue
+                    if executor_id in running[idx]:
+                        return idx
+                    full, executor, reserved = plan.full_need, plan.exec_need, self.reserved[idx]
+                    if free[_CPUS] >= full[_CPUS] and free[_MEM] >= full[_MEM] and free[_DISK] >= full[_DISK] \
+                            and free[_CPUS] - reserved[_CPUS] >= executor[_CPUS] \
+                            and free[_MEM] - reserved[_MEM] >= executor[_MEM] \
+                            and free[_DISK] - reserved[_DISK] >= executor[_DISK]:
+                        return idx
+            return None
         if plan.unconstrained:
             # No constraint: the first entry that fits is the answer (what _fitting yields first), without
             # the generator's cost, which dominates for the many small unconstrained demands.
@@ -628,7 +723,7 @@ class _Cycle:
         # min keeps the first of equals: the value whose best fit came first in best-fit order.
         return min(first_by_value.items(), key=lambda item: counts.get(item[0], 0))[1]
 
-    def _take(self, idx: int, plan: _Plan) -> tuple[ResourceShare, ...]:
+    def _take(self, idx: int, plan: _Plan, launches_executor: bool = False) -> tuple[ResourceShare, ...]:
         role = self.offer_role[idx]
         tiers = self.index[role]
         free, reserved = self.free[idx], self.reserved[idx]
@@ -636,6 +731,12 @@ class _Cycle:
         entries = tiers[old_tier]
         position = bisect_left(entries, self.entry[idx])
         del entries[position]
+        if launches_executor:
+            # The executor's part, from the unreserved resources (checked in _holds_with_executor); it is not
+            # in the task's shares, the ExecutorInfo carries it.
+            for k, amount in enumerate(plan.exec_need):
+                free[k] -= amount
+            self.running_executors[idx].add(plan.executor_id)
         need = plan.need
         if reserved == _NOTHING_RESERVED:
             # Nothing reserved for the role is left here (the common case): the shape's unreserved shares.
@@ -712,13 +813,14 @@ class _Cycle:
         plans = self.plans
         find, take, group_placed = self._find, self._take, self.group_placed
         free_of, fits = self.free, _fits
+        running = self.running_executors
         last_plan: _Plan | None = None
         last_idx = -1
         for rank, i in enumerate(order):
             demand = demands[i]
             # The key _plan uses for a demand without constraints, looked up here without the call.
             plan = None if demand.constraints else plans.get(
-                (demand.role, demand.cpus, demand.mem, demand.disk, demand.gpus))
+                (demand.role, demand.cpus, demand.mem, demand.disk, demand.gpus, demand.executor))
             if plan is None:
                 plan = self._plan(demand)
             version = len(group_placed[plan.group]) if plan.group is not None else 0
@@ -728,7 +830,8 @@ class _Cycle:
             if plan is last_plan and plan.unconstrained and fits(free_of[last_idx], plan.need):
                 # The same shape as the placement just made, with nothing else placed since: the offers
                 # ahead of that one in best-fit order turned it down and still would, so it is the best
-                # fit again while it still holds the shape (see _find).
+                # fit again while it still holds the shape (see _find).  (Its executor, if any, runs there
+                # now: the shape's own need is all it needs.)
                 idx = last_idx
             else:
                 idx = find(plan)
@@ -742,7 +845,11 @@ class _Cycle:
                 # would take exactly the same one.
                 plan.waiting.append((rank, demand))
                 rank, demand = plan.waiting.popleft()
-            assignments[idx].append(Assignment(demand.task_id, take(idx, plan)))
+            executor_id = plan.executor_id
+            if executor_id is None or executor_id in running[idx]:
+                assignments[idx].append(Assignment(demand.task_id, take(idx, plan)))
+            else:
+                assignments[idx].append(Assignment(demand.task_id, take(idx, plan, True), True))
             last_plan, last_idx = plan, idx
             if demand.group in counted_groups:
                 group_placed[demand.group].append(idx)
@@ -879,7 +986,16 @@ class _Cycle:
         if not eligible:
             together = "; ".join(str(c) for c in plan.constraints)
             return f"no offered agent meets all its constraints together ({together})"
-        need = plan.need
+        need, note = plan.need, ""
+        if plan.executor_id is not None and not any(plan.executor_id in self.offers[idx].executor_ids
+                                                    for idx in eligible):
+            # Its executor runs on none of these agents: wherever it goes, it starts it.
+            need = plan.full_need
+            note = f" (with {_amounts(plan.exec_need, [k for k in range(3) if plan.exec_need[k]])} for its warm executor)"
+        reason = self._size_reason(plan, eligible, role_offers, need)
+        return reason if reason == WAITING_FOR_RESOURCES else reason + note
+
+    def _size_reason(self, plan: _Plan, eligible: list[int], role_offers: list[int], need: tuple[int, ...]) -> str:
         if eligible is role_offers:
             largest = self.role_largest.get(plan.role)
             if largest is None:

@@ -13,6 +13,11 @@ framework id.  :func:`read_task_logs` then walks Mesos' read-only endpoints:
 4. the agent's ``GET /state`` for the executor's sandbox ``directory``;
 5. the agent's ``GET /files/read`` for ``<directory>/stdout`` and ``stderr``:
    the size first (``offset=-1``), then at most the last ``max_bytes`` bytes.
+   A task in an executor shared with other tasks (a warm worker: its executor
+   id is not the task id) has its files in that executor's sandbox, under
+   ``<directory>/tasks/<task_id>/`` (where the warm executor writes them, as
+   Mesos' default executor lays out its tasks' sandboxes); the executor's own
+   ``stdout``/``stderr`` are the executor's, not the task's.
 
 What comes back is ``(messages, logs)``, the shape ``get_task_log`` returns:
 
@@ -69,7 +74,9 @@ __all__ = [
     "file_bytes",
     "find_agent",
     "find_sandbox",
+    "find_task_files",
     "find_tasks",
+    "task_files_dir",
     "keep_tail",
     "read_task_logs",
     "render_logs",
@@ -210,6 +217,28 @@ def find_sandbox(agent_state: Mapping[str, Any], location: TaskLocation) -> str 
     reused executor id has several runs; the live one, else the last completed one, is the task's), first by
     executor id, then for an executor that lists the task (custom executors).
     """
+    found = _find_executor(agent_state, location)
+    return None if found is None else found[1]
+
+
+def find_task_files(agent_state: Mapping[str, Any], location: TaskLocation) -> str | None:
+    """The directory holding ``location``'s stdout and stderr, from an agent's ``/state`` JSON, or ``None``.
+
+    The executor's sandbox for a task with an executor of its own, ``<sandbox>/tasks/<task id>`` for a task of
+    a shared (warm-worker) executor: see :func:`task_files_dir`.  The executor is the one found by
+    :func:`find_sandbox`; its id comes from the agent (the executor listing the task) when the master did
+    not name it.
+    """
+    found = _find_executor(agent_state, location)
+    if found is None:
+        return None
+    executor_id, directory = found
+    return task_files_dir(directory, TaskLocation(location.task_id, location.framework_id, location.agent_id,
+                                                  executor_id, location.state, location.last_update))
+
+
+def _find_executor(agent_state: Mapping[str, Any], location: TaskLocation) -> tuple[str, str] | None:
+    """``(executor id, sandbox directory)`` of the executor of ``location`` (see :func:`find_sandbox`)."""
     candidates: list[Mapping[str, Any]] = []
     for key in ("frameworks", "completed_frameworks"):
         for framework in agent_state.get(key) or []:
@@ -225,13 +254,26 @@ def find_sandbox(agent_state: Mapping[str, Any], location: TaskLocation) -> str 
 
     for executor in candidates:
         if executor.get("id") == location.executor_id and directory(executor):
-            return directory(executor)
+            return location.executor_id, directory(executor)
     for executor in candidates:
         for tasks_key in ("tasks", "queued_tasks", "completed_tasks"):
             for task in executor.get(tasks_key) or []:
                 if isinstance(task, Mapping) and task.get("id") == location.task_id and directory(executor):
-                    return directory(executor)
+                    executor_id = executor.get("id")
+                    return (executor_id if isinstance(executor_id, str) and executor_id else location.task_id,
+                            directory(executor))
     return None
+
+
+def task_files_dir(directory: str, location: TaskLocation) -> str:
+    """Where ``location``'s stdout and stderr are, in its executor's sandbox ``directory``.
+
+    A task with an executor of its own (command and Docker tasks: the executor id is the task id) writes them
+    at the top of the sandbox; a task of a shared executor (a warm worker) in ``tasks/<task id>/`` of it.
+    """
+    if location.executor_id == location.task_id:
+        return directory
+    return f"{directory.rstrip('/')}/tasks/{location.task_id}"
 
 
 def tail_start(size: int, max_bytes: int) -> int:
@@ -576,24 +618,25 @@ def _read(reader: _SandboxReader, master: str | Sequence[str], task_id: str, fra
             raise _Unavailable(reader.refusal(status, response, who, agent_url, "/state"))
     except _Unavailable as exc:
         raise _Unavailable(f"Cannot read the sandbox of Mesos task {task_id}: {exc}") from None
-    directory = find_sandbox(agent_state, task) if isinstance(agent_state, Mapping) else None
-    if directory is None:
+    files_dir = find_task_files(agent_state, task) if isinstance(agent_state, Mapping) else None
+    if files_dir is None:
         raise _Unavailable(
             f"Agent {task.agent_id} at {agent_url} has no sandbox for Mesos task {task_id} (framework "
             f"{task.framework_id}, {task.state or 'state unknown'}): it was garbage-collected, or the agent "
             "restarted")
-    messages.append(f"Reading the sandbox of Mesos task {task_id} ({task.state}, framework {task.framework_id}) "
-                    f"on agent {task.agent_id} at {agent_url}, found through the master at {leader}")
+    in_executor = "" if not files_dir.endswith(f"/tasks/{task_id}") else " in a shared (warm-worker) executor"
+    messages.append(f"Reading the sandbox of Mesos task {task_id} ({task.state}, framework {task.framework_id}"
+                    f"{in_executor}) on agent {task.agent_id} at {agent_url}, found through the master at {leader}")
 
     files: dict[str, SandboxFile | None] = {}
     try:
         for name in ("stdout", "stderr"):
-            files[name] = reader.read_file(agent_url, who, f"{directory}/{name}", name, max_bytes)
+            files[name] = reader.read_file(agent_url, who, f"{files_dir}/{name}", name, max_bytes)
     except _Unavailable as exc:
         raise _Unavailable(f"Cannot read the sandbox of Mesos task {task_id}: {exc}") from None
     if all(f is None for f in files.values()):
-        raise _Unavailable(f"The sandbox {directory} of Mesos task {task_id} on agent {task.agent_id} has no stdout "
-                           "or stderr any more (garbage-collected)")
+        raise _Unavailable(f"The sandbox {files_dir} of Mesos task {task_id} on agent {task.agent_id} has no stdout "
+                           "or stderr (not written yet, or garbage-collected)")
     for name, found in files.items():
         messages.append(found.describe(max_bytes) if found is not None else f"{name}: not in the sandbox")
     stdout, stderr = files["stdout"], files["stderr"]

@@ -190,6 +190,10 @@ class MesosSettings:
     allow_plain_token_for_docker: bool
     request_timeout: float
     task_log_max_bytes: int
+    warm_workers: bool = False
+    warm_executor_cpus: float = 0.1
+    warm_executor_mem: float = 256.0
+    warm_idle_timeout: float = 60.0
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -468,6 +472,10 @@ def load_settings(
         allow_plain_token_for_docker=allow_plain,
         request_timeout=reader.number("request_timeout", minimum=0, inclusive=False),
         task_log_max_bytes=reader.whole("task_log_max_bytes", minimum=1),
+        warm_workers=reader.boolean("warm_workers"),
+        warm_executor_cpus=reader.number("warm_executor_cpus", minimum=0, inclusive=False),
+        warm_executor_mem=reader.number("warm_executor_mem", minimum=0, inclusive=False),
+        warm_idle_timeout=reader.number("warm_idle_timeout", minimum=0, inclusive=True),
     )
     if reader.problems:
         problems = sorted(reader.problems, key=_option_order)

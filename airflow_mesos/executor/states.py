@@ -18,6 +18,19 @@ executor does with it:
   was no longer valid (rescinded, or taken by a master failover).  The task
   goes back to waiting for an offer; Airflow's try is not spent on it.
 
+Warm workers (tasks in a custom executor, ``[mesos] warm_workers``) go by the same
+table.  When their executor process dies (killed, out of memory, crashed), the agent
+ends each task it had not finished with ``TASK_FAILED`` (or ``TASK_LOST`` where the
+agent cannot tell, and for frameworks that are not partition-aware) and
+``REASON_EXECUTOR_TERMINATED``: that is FAILED, so the try fails and Airflow retries
+it per the task's ``retries``; the executor's other tasks are not touched by it, and
+the scheduler names the executor and its exit status (from Mesos' FAILURE event) in
+the failure.  A warm task that an executor refused (``TaskInfo.data`` it could not
+read) is ``TASK_FAILED`` from the executor, FAILED too.  ``REASON_EXECUTOR_REGISTRATION_TIMEOUT``
+(the executor never came up: a bad image, no ``python3``) fails the tries of the
+tasks that waited for it.  A kill (revoke) of a warm task goes to its executor, which
+ends it with ``TASK_KILLED`` as the command executor would.
+
 :data:`REASONS` turns Mesos' ``REASON_*`` codes into words for the task's event
 log and log, so a data engineer reading "the container could not be launched"
 does not need the Mesos proto at hand.
@@ -82,7 +95,8 @@ REASONS: dict[str, str] = {
     "REASON_MAX_COMPLETION_TIME_REACHED": "the task ran longer than its maximum completion time",
     "REASON_EXECUTOR_REGISTRATION_TIMEOUT": "the executor did not register in time",
     "REASON_EXECUTOR_REREGISTRATION_TIMEOUT": "the executor did not re-register in time",
-    "REASON_EXECUTOR_TERMINATED": "the task's executor terminated",
+    "REASON_EXECUTOR_TERMINATED": "the task's executor terminated (its process on the agent exited and took the "
+                                  "task with it)",
     "REASON_EXECUTOR_UNREGISTERED": "the executor unregistered",
     "REASON_FRAMEWORK_REMOVED": "the framework was removed from Mesos",
     "REASON_GC_ERROR": "the agent could not clean up",

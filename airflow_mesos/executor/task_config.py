@@ -30,6 +30,10 @@ Keys of ``executor_config["mesos"]`` (every one optional; unset = the ``[mesos]`
 ``constraints``      Marathon-style placement constraints, ``[["rack", "IS", "r1"]]``
                      (:mod:`~airflow_mesos.executor.constraints`)
 ``role``             one of the framework's roles (``[mesos] role``)
+``warm``             bool: run in a warm worker (``[mesos] warm_workers``); ``False``
+                     for a task that must have a fresh interpreter.  ``True`` is an
+                     error with ``container_type`` docker or with gpus, which always
+                     run as command tasks
 ==================== ============================================================
 
 Volumes, the same form for ``[mesos] volumes`` and per task:
@@ -383,6 +387,7 @@ class TaskConfig(BaseModel):
     env: dict[StrictStr, StrictStr] | None = None
     constraints: tuple[Constraint, ...] | None = None
     role: StrictStr | None = None
+    warm: StrictBool | None = None
 
     @field_validator("image")
     @classmethod
@@ -630,6 +635,8 @@ class TaskSpec:
     env: Mapping[str, str]
     constraints: tuple[Constraint, ...]
     role: str
+    warm: bool = False
+    """Run in a warm worker (a custom executor shared with the agent's other tasks of the same kind)."""
 
 
 def merge_volumes(defaults: Sequence[Any], overrides: Sequence[Any]) -> tuple[Any, ...]:
@@ -695,6 +702,21 @@ def resolve(task_config: TaskConfig, settings: MesosSettings) -> TaskSpec:
             (where, f"container_type 'process' ({origin('container_type')}) runs the task without a container, "
                     "so no volume can be mounted")
         )
+    # Warm workers run only where a shared executor can: not with the Docker containerizer (it has no
+    # containers nested in an executor's, so every task would still start its own container and Python; and
+    # the executor's environment would be in `docker inspect`), and not with gpus (an executor's tasks share
+    # its container, so one task's GPUs would be every task's).  Those stay command tasks; asked for
+    # explicitly, that is an error rather than a silent fresh interpreter.
+    warm = settings.warm_workers if task_config.warm is None else task_config.warm
+    if warm and (container_type == "docker" or gpus):
+        if task_config.warm:
+            why = ("container_type 'docker' runs every task in a container of its own (the Docker containerizer "
+                   "cannot run tasks inside an executor's container)" if container_type == "docker" else
+                   f"{gpus} GPU(s) need a container of the task's own (a warm executor's tasks share its "
+                   "container, and with it their devices)")
+            problems.append((f"{_WHERE}.warm", f"a warm worker cannot run this task: {why}; drop warm, or "
+                                               "set it to false"))
+        warm = False
     if problems:
         raise TaskConfigError.from_problems(problems)
     env = dict(settings.env)
@@ -711,5 +733,6 @@ def resolve(task_config: TaskConfig, settings: MesosSettings) -> TaskSpec:
         env=ReadOnlyDict(env),
         constraints=task_config.constraints or (),
         role=role,
+        warm=bool(warm),
     )
 

@@ -16,6 +16,20 @@ No database URL, Fernet key or JWT secret is ever part of a TaskInfo: the worker
 talks only to the Execution API.  Labels carry the task instance's ids (not
 secret) so operators can find a task in Mesos' UI.
 
+With a warm worker (:class:`WarmExecutor`, ``[mesos] warm_workers``) the TaskInfo
+has an ``ExecutorInfo`` (type ``CUSTOM``: ``python -m airflow_mesos.warm``) and,
+by Mesos' rule, no ``CommandInfo``; what the command would carry in its
+environment travels in ``TaskInfo.data`` (:func:`airflow_mesos.warm.payload.encode_task_data`:
+the workload without its token, the token, the environment), which Mesos hands
+only to the executor and shows in none of its endpoints.  The ExecutorInfo holds
+no secret and is byte-identical for every task of the same kind (same
+framework, container type, image, role, volumes, network, executor resources),
+since Mesos refuses a second ExecutorInfo under a running executor's id that
+differs from the first; its id is a digest of exactly that content
+(:attr:`WarmExecutor.executor_id`).  ``mesos`` tasks then run inside the
+executor's container (the ExecutorInfo's ``MESOS`` ContainerInfo has the image
+and the volumes; the TaskInfo has none), ``process`` ones beside it.
+
 Resources are copied from the offer's own resource entries (their ``role``,
 ``reservations`` and ``allocation_info``), with only the amount changed, so a
 task uses exactly the reserved or unreserved pool the matcher chose.
@@ -24,20 +38,24 @@ task uses exactly the reserved or unreserved pool the matcher chose.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_mesos.exceptions import AirflowMesosError
-from airflow_mesos.executor.matcher import ResourceShare
+from airflow_mesos.executor.matcher import ExecutorDemand, ResourceShare
+from airflow_mesos.warm.payload import TaskPayload, encode_task_data
 from airflow_mesos.worker import TOKEN_VAR, WORKLOAD_VAR
 
 __all__ = [
     "CONTAINER_TYPES",
     "TaskInfoError",
     "VolumeMount",
+    "WarmExecutor",
     "WorkerTask",
+    "redacted_task_info",
     "build_task_info",
     "resource_templates",
     "split_token",
@@ -48,7 +66,13 @@ WORKER_MODULE = "airflow_mesos.worker"
 EXECUTION_API_VAR = "AIRFLOW__CORE__EXECUTION_API_SERVER_URL"
 DAGS_FOLDER_VAR = "AIRFLOW__CORE__DAGS_FOLDER"
 CONTAINER_PYTHON = "python3"
+WARM_MODULE = "airflow_mesos.warm"
+WARM_IDLE_TIMEOUT_VAR = "AIRFLOW_MESOS_WARM_IDLE_TIMEOUT"
+WARM_EXECUTOR_ID_PREFIX = "airflow-warm-"
+WARM_EXECUTOR_SOURCE = "airflow-mesos"
+WARM_CONTAINER_TYPES = ("mesos", "process")
 _NANOS = 1_000_000_000
+_REDACTED = "<redacted>"
 
 
 class TaskInfoError(AirflowMesosError, ValueError):
@@ -81,6 +105,118 @@ class VolumeMount:
 
 
 @dataclass(frozen=True)
+class WarmExecutor:
+    """The warm-worker executor a task runs in: everything its ``ExecutorInfo`` is made of.
+
+    Two tasks with equal ``WarmExecutor`` share one executor on an agent; everything that makes
+    two executors differ is a field here, so equal fields give the same :attr:`executor_id` and
+    byte-identical ExecutorInfo JSON (Mesos refuses a task whose ExecutorInfo differs from the
+    running executor's of the same id).  Holds no secret: what is here is visible in Mesos'
+    endpoints.
+    """
+
+    framework_name: str
+    container_type: str
+    """``mesos`` (the executor runs in ``image``, its tasks inside its container) or ``process``."""
+    role: str
+    """The role its resources are allocated to (unreserved resources of that role)."""
+    cpus: float
+    mem: float
+    idle_timeout: float
+    python: str
+    """The interpreter for ``process``; ``mesos`` runs the image's ``python3``."""
+    image: str | None = None
+    force_pull: bool = False
+    network: str = "host"
+    volumes: tuple[VolumeMount, ...] = ()
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """Non-secret variables the executor process starts with (the Airflow settings every task of it
+    shares: Execution API URL, DAGs folder, ``[mesos] env``), so Airflow's configuration as it imports
+    the worker once is the tasks' own."""
+
+    def __post_init__(self) -> None:
+        if self.container_type not in WARM_CONTAINER_TYPES:
+            raise TaskInfoError(f"a warm worker runs with container_type 'mesos' or 'process', not "
+                                f"{self.container_type!r}")
+        if self.container_type == "mesos" and not self.image:
+            raise TaskInfoError("a warm worker with container_type 'mesos' needs an image ([mesos] image or "
+                                "executor_config.mesos.image)")
+        if self.container_type == "process" and self.volumes:
+            paths = ", ".join(v.container_path for v in self.volumes)
+            raise TaskInfoError(f"volumes ({paths}) need a container; container_type 'process' runs a plain "
+                                "process on the agent")
+        for name, minimum in (("cpus", 0.001), ("mem", 0.001), ("idle_timeout", 0.0)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= minimum:
+                bound = "> 0" if minimum else ">= 0"
+                raise TaskInfoError(f"the warm executor's {name} must be a number {bound}, got {value!r}")
+        # Computed once: the id is asked for at every submit and every launch.
+        object.__setattr__(self, "_content", self._info_without_ids())
+        digest = hashlib.sha256(json.dumps({"framework": self.framework_name, "info": self._content},
+                                           sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        object.__setattr__(self, "_executor_id", f"{WARM_EXECUTOR_ID_PREFIX}{self.container_type}-{digest[:20]}")
+
+    @property
+    def executor_id(self) -> str:
+        """``airflow-warm-<container type>-<digest>``: a digest of the ExecutorInfo's whole content (its
+        framework's name included; the framework id is left out, as executor ids are per framework)."""
+        return self._executor_id  # type: ignore[attr-defined]
+
+    def demand(self) -> ExecutorDemand:
+        """What the matcher counts for this executor on an agent where it does not run yet."""
+        return ExecutorDemand(self.executor_id, float(self.cpus), float(self.mem), 0.0)
+
+    def _command(self) -> dict[str, Any]:
+        python = self.python if self.container_type == "process" else CONTAINER_PYTHON
+        variables = [{"name": k, "type": "VALUE", "value": str(v)} for k, v in sorted(self.environment.items())
+                     if k != WARM_IDLE_TIMEOUT_VAR]
+        variables.append({"name": WARM_IDLE_TIMEOUT_VAR, "type": "VALUE", "value": f"{self.idle_timeout:g}"})
+        return {"shell": False, "value": python, "arguments": [python, "-m", WARM_MODULE],
+                "environment": {"variables": variables}}
+
+    def _resources(self) -> list[dict[str, Any]]:
+        # Always unreserved resources of the role, whatever pool the offer had: the ExecutorInfo must not
+        # depend on the offer it first launched with.
+        allocation = {"role": self.role}
+        return [{"name": name, "type": "SCALAR", "scalar": {"value": round(float(amount), 3)},
+                 "allocation_info": dict(allocation)}
+                for name, amount in (("cpus", self.cpus), ("mem", self.mem))]
+
+    def _container(self) -> dict[str, Any] | None:
+        if self.container_type == "process":
+            return None
+        container: dict[str, Any] = {
+            "type": "MESOS",
+            "mesos": {"image": {"type": "DOCKER", "docker": {"name": self.image}, "cached": not self.force_pull}},
+        }
+        if self.network not in ("host", ""):
+            container["network_infos"] = [{"name": self.network}]
+        if self.volumes:
+            container["volumes"] = [v.to_json() for v in self.volumes]
+        return container
+
+    def _info_without_ids(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "type": "CUSTOM",
+            "name": f"airflow warm worker ({self.container_type}{', ' + self.image if self.image else ''})",
+            "source": WARM_EXECUTOR_SOURCE,
+            "command": self._command(),
+            "resources": self._resources(),
+        }
+        container = self._container()
+        if container is not None:
+            info["container"] = container
+        return info
+
+    def executor_info(self, framework_id: str) -> dict[str, Any]:
+        """The ``mesos.v1.ExecutorInfo`` JSON (a fresh dict each call; equal for equal inputs)."""
+        if not framework_id:
+            raise TaskInfoError("a warm worker's ExecutorInfo needs the framework id (not subscribed yet?)")
+        content = json.loads(json.dumps(self._content))  # a deep copy the caller may change
+        return {"executor_id": {"value": self.executor_id}, "framework_id": {"value": framework_id}, **content}
+
+
+@dataclass(frozen=True)
 class WorkerTask:
     """Everything a TaskInfo is made of, resolved: the executor builds this per launch."""
 
@@ -103,6 +239,10 @@ class WorkerTask:
     labels: Mapping[str, str] = field(default_factory=dict)
     kill_grace_seconds: float = 30.0
     token_as_plain_env: bool = False
+    warm: WarmExecutor | None = None
+    """Run in this warm executor instead of as a command task."""
+    framework_id: str | None = None
+    """The framework's id, for a warm task's ExecutorInfo."""
 
     def __repr__(self) -> str:
         # The token must never print itself (it is a bearer credential for the Execution API).
@@ -213,6 +353,29 @@ def _command(task: WorkerTask) -> dict[str, Any]:
             "environment": _environment(task)}
 
 
+def _warm_payload(task: WorkerTask) -> str:
+    """``TaskInfo.data`` of a warm task: what its command's environment would have held."""
+    environment = {**{k: str(v) for k, v in task.env.items()},
+                   EXECUTION_API_VAR: task.execution_api_url, DAGS_FOLDER_VAR: task.dags_folder}
+    return encode_task_data(TaskPayload(workload_json=task.workload_json, token=task.token,
+                                        environment=environment))
+
+
+def _check_warm(task: WorkerTask) -> WarmExecutor:
+    warm = task.warm
+    assert warm is not None
+    if task.container_type != warm.container_type:
+        raise TaskInfoError(f"the task's container_type {task.container_type!r} differs from its warm executor's "
+                            f"{warm.container_type!r}")
+    if any(s.name == "gpus" and s.amount > 0 for s in task.resources):
+        # A warm executor's tasks share its container, and with it the devices: GPU tasks get their own.
+        raise TaskInfoError("a task with gpus cannot run in a warm worker (its tasks share one container); it "
+                            "runs as a command task")
+    if task.token_as_plain_env:
+        raise TaskInfoError("a warm task carries its token in TaskInfo.data, never in a plain variable")
+    return warm
+
+
 def build_task_info(task: WorkerTask, offer_raw: Mapping[str, Any]) -> dict[str, Any]:
     """The v1 TaskInfo JSON for ``task`` on the offer it was matched to.
 
@@ -226,12 +389,34 @@ def build_task_info(task: WorkerTask, offer_raw: Mapping[str, Any]) -> dict[str,
         "task_id": {"value": task.task_id},
         "agent_id": {"value": task.agent_id},
         "resources": _resources_json(task.resources, resource_templates(offer_raw), allocation_info),
-        "command": _command(task),
-        "kill_policy": {"grace_period": {"nanoseconds": int(task.kill_grace_seconds * _NANOS)}},
     }
-    container = _container(task)
-    if container is not None:
-        info["container"] = container
+    if task.warm is not None:
+        warm = _check_warm(task)
+        # No CommandInfo (Mesos: one of command or executor) and no ContainerInfo: the task runs inside the
+        # executor's container, which the ExecutorInfo describes.
+        info["executor"] = warm.executor_info(task.framework_id or "")
+        info["data"] = _warm_payload(task)
+    else:
+        info["command"] = _command(task)
+    info["kill_policy"] = {"grace_period": {"nanoseconds": int(task.kill_grace_seconds * _NANOS)}}
+    if task.warm is None:
+        container = _container(task)
+        if container is not None:
+            info["container"] = container
     if task.labels:
         info["labels"] = {"labels": [{"key": k, "value": str(v)} for k, v in task.labels.items()]}
     return info
+
+
+def redacted_task_info(info: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a TaskInfo JSON fit for a log line or an error message: ``data`` (a warm task's payload, with
+    its token) and the values of SECRET variables replaced by ``<redacted>``."""
+    out = json.loads(json.dumps(info))
+    if "data" in out:
+        out["data"] = _REDACTED
+    for holder in (out.get("command"), (out.get("executor") or {}).get("command")):
+        for variable in ((holder or {}).get("environment") or {}).get("variables") or []:
+            if variable.get("type") == "SECRET" or variable.get("name") == TOKEN_VAR:
+                variable.pop("secret", None)
+                variable["value"] = _REDACTED
+    return out

@@ -92,7 +92,9 @@ class Offer:
     ``scalars_by_role`` keys the same sums by ``(name, role)`` where role is the reservation role
     (``"*"`` for unreserved); ``ranges`` merges range resources per name (``ports``);
     ``sets`` unions set resources.  ``attributes`` maps name to a float (SCALAR), str (TEXT),
-    tuple of (begin, end) (RANGES) or frozenset (SET).
+    tuple of (begin, end) (RANGES) or frozenset (SET).  ``executor_ids`` are the framework's
+    executors already running on the offer's agent (Mesos fills ``Offer.executor_ids`` so): a task
+    launched into one of them needs only its own resources, not the executor's too.
     """
 
     id: str
@@ -105,6 +107,7 @@ class Offer:
     attributes: dict[str, Any]
     allocation_info: dict[str, Any] | None
     raw: dict[str, Any] = field(repr=False, compare=False)
+    executor_ids: frozenset[str] = frozenset()
 
     @property
     def cpus(self) -> float:
@@ -462,6 +465,12 @@ def parse_offer(data: Mapping[str, Any], *, path: str = "offer", event_type: str
             attributes[name] = _merge_ranges(_parse_ranges(r, attribute, attr_path))
         elif kind == "SET":
             attributes[name] = frozenset(_parse_set(r, attribute, attr_path))
+    executor_ids = []
+    for i, wrapper in enumerate(r.list_(data, "executor_ids", path)):
+        id_path = f"{path}.executor_ids[{i}]"
+        if not isinstance(wrapper, dict):
+            raise r.fail(id_path, f"expected an object, got {type(wrapper).__name__}")
+        executor_ids.append(r.str_(wrapper, "value", id_path))
     scale = 10**_SCALAR_DECIMALS
     return Offer(
         id=offer_id,
@@ -474,6 +483,7 @@ def parse_offer(data: Mapping[str, Any], *, path: str = "offer", event_type: str
         attributes=attributes,
         allocation_info=r.obj(data, "allocation_info", path, required=False),
         raw=data,
+        executor_ids=frozenset(executor_ids),
     )
 
 

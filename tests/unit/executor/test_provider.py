@@ -19,7 +19,8 @@ OPTION_NAMES = [
     "refuse_seconds", "revive_min_interval", "task_api_url", "framework_user", "python", "dags_folder",
     "unreachable_grace", "partition_aware", "reconcile_grace", "adopt_timeout", "placement_timeout",
     "health_check_port", "health_disconnect_threshold", "kill_grace_period", "token_remint_fraction", "allow_plain_token_for_docker",
-    "request_timeout", "task_log_max_bytes",
+    "request_timeout", "task_log_max_bytes", "warm_workers", "warm_executor_cpus", "warm_executor_mem",
+    "warm_idle_timeout",
 ]
 
 
