@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -174,3 +175,86 @@ def reconcile(framework_id: str, tasks: Sequence[tuple[str, str | None]] = ()) -
             item["agent_id"] = _id(agent_id, f"tasks[{index}].agent_id")
         entries.append(item)
     return {"framework_id": _id(framework_id, "framework_id"), "type": "RECONCILE", "reconcile": {"tasks": entries}}
+
+
+# --- secrets in calls ------------------------------------------------------------------------
+
+REDACTED = "<redacted>"
+
+
+def _task_infos(call: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+    accept = call.get("accept") if isinstance(call, Mapping) else None
+    for operation in (accept or {}).get("operations") or []:
+        if not isinstance(operation, Mapping):
+            continue
+        yield from ((operation.get("launch") or {}).get("task_infos") or [])
+        yield from (((operation.get("launch_group") or {}).get("task_group") or {}).get("tasks") or [])
+
+
+def _commands(task: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+    for holder in (task, task.get("executor") or {}):
+        if isinstance(holder, Mapping) and isinstance(holder.get("command"), Mapping):
+            yield holder["command"]
+
+
+def _json_strings(text: str) -> list[str]:
+    """The string values of a JSON object (a warm payload: its token among them), or none."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return []
+    return [v for v in document.values() if isinstance(v, str)] if isinstance(document, dict) else []
+
+
+def secret_values(call: Mapping[str, Any]) -> list[str]:
+    """The secret strings an ACCEPT carries: each task's ``data`` (a warm task's payload, with its token) and
+    each SECRET environment variable's value, as sent and decoded, so an error message that echoes any of
+    them can be scrubbed (:func:`scrub`)."""
+    found: list[str] = []
+    for task in _task_infos(call):
+        if not isinstance(task, Mapping):
+            continue
+        data = task.get("data")
+        if isinstance(data, str) and data:
+            found.append(data)
+            try:
+                decoded = base64.b64decode(data).decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                decoded = None
+            if decoded is not None:
+                found.append(decoded)
+                found.extend(_json_strings(decoded))
+        for command in _commands(task):
+            for variable in ((command.get("environment") or {}).get("variables") or []):
+                if not isinstance(variable, Mapping) or variable.get("type") != "SECRET":
+                    continue
+                value = ((variable.get("secret") or {}).get("value") or {}).get("data")
+                if isinstance(value, str) and value:
+                    found.append(value)
+                    try:
+                        found.append(base64.b64decode(value).decode("utf-8"))
+                    except (ValueError, UnicodeDecodeError):
+                        pass
+    return sorted({value for value in found if len(value) >= 8}, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every one of ``secrets`` replaced by ``<redacted>`` (longest first)."""
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def redacted(call: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a call fit for a log line: task ``data`` and SECRET variables' values replaced by ``<redacted>``."""
+    out = copy.deepcopy(dict(call))
+    for task in _task_infos(out):
+        if not isinstance(task, dict):
+            continue
+        if "data" in task:
+            task["data"] = REDACTED
+        for command in _commands(task):
+            for variable in ((command.get("environment") or {}).get("variables") or []):
+                if isinstance(variable, dict) and variable.get("type") == "SECRET":
+                    variable["secret"] = REDACTED
+    return out

@@ -326,13 +326,17 @@ class SchedulerDriver:
             if state.phase is not Phase.SUBSCRIBED or state.stream_id is None or state.framework_id is None:
                 raise NotSubscribed(f"cannot send {call_type}: the driver is not subscribed ({state.phase.value})")
             url, stream_id, framework_id = state.master_url, state.stream_id, state.framework_id
-        body = json.dumps(build(framework_id)).encode()
+        call = build(framework_id)
+        body = json.dumps(call).encode()
         headers = self._headers()
         headers["Mesos-Stream-Id"] = stream_id
         response = self._transport.post(url + SCHEDULER_PATH, body, headers, self._request_timeout)
         if response.status in (200, 202):
             return
         message = response.body.decode("utf-8", errors="replace").strip()
+        if call_type == "ACCEPT":
+            # A master that quotes the refused TaskInfo must not put a task's token into our logs.
+            message = calls.scrub(message, calls.secret_values(call))
         raise api_error(response.status, message, call_type, headers=response.headers)
 
     # --- background threads ----------------------------------------------------------------

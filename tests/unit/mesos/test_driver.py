@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import queue
 
 import pytest
@@ -434,3 +435,30 @@ def test_subscribe_503_no_leader_is_retried(make_driver, transport, clock):
     assert next_event(driver, events.SubscribeRefused).status == 503
     stream.send(subscribed())
     next_event(driver, events.Subscribed)
+
+
+def test_a_refused_accept_never_echoes_a_tasks_secret_data(make_driver, transport):
+    """A master that quotes the refused TaskInfo in its 400: the warm payload and SECRET values are scrubbed."""
+    from airflow_mesos.mesos import calls
+
+    driver, _ = start_subscribed(make_driver, transport)
+    token = "eyJhbGciOiJIUzUxMiJ9.c2VjcmV0LXRva2Vu.c2lnbmF0dXJl"
+    data = base64.b64encode(json.dumps({"token": token}).encode()).decode()
+    secret = base64.b64encode(token.encode()).decode()
+    task = {"name": "t", "task_id": {"value": "t1"}, "agent_id": {"value": "S1"}, "data": data,
+            "executor": {"executor_id": {"value": "E"}, "command": {"value": "python3"}}}
+    command_task = {"name": "c", "task_id": {"value": "t2"}, "agent_id": {"value": "S1"},
+                    "command": {"value": "x", "environment": {"variables": [
+                        {"name": "TOKEN", "type": "SECRET", "secret": {"type": "VALUE", "value": {"data": secret}}}]}}}
+    echoed = f"Failed to validate: {data} / {secret} / {token}".encode()
+    transport.post_responses.append(Response(400, {}, echoed))
+    with pytest.raises(MesosApiError) as info:
+        driver.launch(["O1"], [task, command_task])
+    assert token not in str(info.value) and data not in str(info.value) and secret not in str(info.value)
+    assert "<redacted>" in str(info.value)
+    transport.post_responses.append(Response(400, {}, f"bad task: {token}".encode()))
+    with pytest.raises(MesosApiError) as info:
+        driver.launch(["O1"], [task])  # only the warm task: its token is found inside the payload
+    assert token not in str(info.value)
+    shown = json.dumps(calls.redacted(transport.posts[-1].body))
+    assert token not in shown and data not in shown and secret not in shown
