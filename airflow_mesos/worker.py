@@ -16,10 +16,16 @@ the task's own subprocesses do not inherit it.
 The worker also needs ``AIRFLOW__CORE__EXECUTION_API_SERVER_URL`` (set by the
 executor) and nothing else of Airflow's: no database URL, Fernet key or JWT
 secret.
+
+:func:`run_workload_json` is the part both workers share: this fresh-interpreter
+one and each task of the warm executor (:mod:`airflow_mesos.warm`), which hands
+the workload over in memory instead of through the environment.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import os
 import sys
@@ -57,20 +63,50 @@ def take_workload_json(environ: MutableMapping[str, str]) -> str:
     return json.dumps(data)
 
 
-def main() -> int:
-    try:
-        workload_json = take_workload_json(os.environ)
-    except WorkerError as exc:
-        print(f"airflow-mesos worker: {exc}", file=sys.stderr)
-        return EXIT_BAD_WORKLOAD
+PRELOAD_MODULES = (
+    "pydantic",
+    "airflow.executors.workloads",
+    "airflow.executors.base_executor",
+    "airflow.settings",
+    "airflow.sdk.log",
+    "airflow.sdk.execution_time.execute_workload",
+    "airflow.sdk.execution_time.supervisor",
+    "airflow.sdk.execution_time.task_runner",
+)
+"""What running a workload imports: the warm executor's fork server imports these once
+(:func:`preload`), so a task forked from it starts with them in memory."""
 
-    from pydantic import TypeAdapter, ValidationError
+
+@functools.cache
+def _workload_adapter():
+    from pydantic import TypeAdapter
 
     from airflow.executors import workloads
+
+    return TypeAdapter(workloads.All)
+
+
+def preload() -> None:
+    """Import what :func:`run_workload_json` needs and build its validator, ahead of any workload."""
+    for name in PRELOAD_MODULES:
+        importlib.import_module(name)
+    _workload_adapter()
+
+
+def run_workload_json(workload_json: str) -> int:
+    """Run one workload (its JSON, token included) in this process; the worker's exit status.
+
+    The one code path of both workers: ``python -m airflow_mesos.worker`` (a fresh
+    interpreter per task) and each task of the warm executor (a process forked
+    from a fork server that has run :func:`preload`).  Errors go to stderr, never
+    the token.
+    """
+    from pydantic import ValidationError
+
     from airflow.sdk.execution_time.execute_workload import execute_workload
 
     try:
-        workload = TypeAdapter(workloads.All).validate_json(workload_json)
+        workload = _workload_adapter().validate_json(workload_json)
     except ValidationError as exc:
         # The error lists fields and their problems; pydantic never shows the token (repr=False) but
         # it may echo input values, so print the locations and messages only.
@@ -79,6 +115,15 @@ def main() -> int:
         return EXIT_BAD_WORKLOAD
     execute_workload(workload)
     return 0
+
+
+def main() -> int:
+    try:
+        workload_json = take_workload_json(os.environ)
+    except WorkerError as exc:
+        print(f"airflow-mesos worker: {exc}", file=sys.stderr)
+        return EXIT_BAD_WORKLOAD
+    return run_workload_json(workload_json)
 
 
 if __name__ == "__main__":

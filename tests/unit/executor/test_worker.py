@@ -24,3 +24,12 @@ def test_token_joins_the_workload_and_leaves_the_environment():
 def test_bad_environment_names_the_variable(environ, words):
     with pytest.raises(WorkerError, match=words):
         take_workload_json(dict(environ))
+
+
+def test_an_invalid_workload_exits_2_naming_fields_but_never_the_token(capsys):
+    from airflow_mesos.worker import EXIT_BAD_WORKLOAD, run_workload_json
+
+    code = run_workload_json(json.dumps({"type": "ExecuteTask", "token": "tok-secret", "ti": {}}))
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_WORKLOAD
+    assert "the workload is not valid" in err and "dag_rel_path" in err and "tok-secret" not in err

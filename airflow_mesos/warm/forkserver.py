@@ -1,0 +1,300 @@
+"""The warm executor's fork server: imports Airflow's worker once, then forks one process per task.
+
+``python -m airflow_mesos.warm.forkserver`` is started by the executor
+(:class:`~airflow_mesos.warm.runner.ForkServerRunner`) with one end of a Unix
+socket pair as its stdin; nothing else is in its argv or environment that the
+executor's own environment does not hold.  It:
+
+1. imports what running a workload needs (:func:`airflow_mesos.worker.preload`)
+   and the task entry (:data:`DEFAULT_ENTRY`; ``AIRFLOW_MESOS_WARM_TASK_ENTRY`` is a
+   seam for tests and benchmarks), and says ``ready``;
+2. for each ``start`` request forks a task process that, before anything else,
+   gets its own session (so a kill reaches its whole process group), a
+   parent-death signal (SIGKILL when this server dies), its stdout/stderr
+   appended to the files named in the request, the sandbox directory as working
+   directory and the request's environment; then runs the entry with the
+   workload JSON, which carries the token: the token goes from the executor to
+   the task through this socket and the fork's memory only, never an
+   environment variable, argument or file;
+3. sends the executor's SIGTERM/SIGKILL to a task's process group (here, where the
+   pid cannot have been reused: the child is not reaped yet), reaps its children
+   and reports each exit (code or signal);
+4. when the executor's end of the socket closes (the executor exited or was
+   killed), SIGKILLs the process group of every task still running and exits,
+   so an executor that dies takes its tasks with it.
+
+This process has a single thread, so fork is safe; ``ready`` reports the thread
+count after the imports so that a module that started a thread is noticed.
+
+Frames on the socket are a 4-byte big-endian length and a JSON object.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+
+__all__ = ["DEFAULT_ENTRY", "read_frame", "write_frame", "resolve_entry", "main"]
+
+DEFAULT_ENTRY = "airflow_mesos.worker:run_workload_json"
+"""What a task process runs: the fresh worker's own code path, given the workload JSON."""
+
+_HEADER = struct.Struct(">I")
+MAX_FRAME = 64 * 1024 * 1024
+_PR_SET_PDEATHSIG = 1
+EXIT_ENTRY_RAISED = 1
+
+
+def write_frame(sock: socket.socket, message: dict) -> None:
+    body = json.dumps(message, separators=(",", ":")).encode()
+    sock.sendall(_HEADER.pack(len(body)) + body)
+
+
+class FrameReader:
+    """Incremental frame decoder (sans I/O): ``feed(bytes) -> list[dict]``."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[dict]:
+        self._buffer += data
+        frames = []
+        while len(self._buffer) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(self._buffer)
+            if size > MAX_FRAME:
+                raise ValueError(f"fork server frame of {size} bytes is over the limit of {MAX_FRAME}")
+            if len(self._buffer) < _HEADER.size + size:
+                break
+            body = bytes(self._buffer[_HEADER.size:_HEADER.size + size])
+            del self._buffer[:_HEADER.size + size]
+            frames.append(json.loads(body))
+        return frames
+
+
+def read_frame(sock: socket.socket, reader: FrameReader, pending: list[dict]) -> dict | None:
+    """The next frame from ``sock`` (blocking), or ``None`` at end of stream."""
+    while not pending:
+        data = sock.recv(65536)
+        if not data:
+            return None
+        pending.extend(reader.feed(data))
+    return pending.pop(0)
+
+
+def resolve_entry(spec: str) -> Callable[[str], int]:
+    """``"package.module:function"`` -> the function (imported now, so forks start with it loaded)."""
+    module_name, colon, attribute = spec.partition(":")
+    if not colon or not module_name or not attribute:
+        raise ValueError(f"task entry {spec!r} is not of the form 'package.module:function'")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def _set_parent_death_signal() -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the server's SIGKILL of the task groups on EOF still applies
+
+
+def _run_task(request: dict, entry: Callable[[str], int], server_pid: int, close_fds: list[int]) -> None:
+    """In the forked child: never returns."""
+    code = EXIT_ENTRY_RAISED
+    try:
+        os.setsid()
+        _set_parent_death_signal()
+        if os.getppid() != server_pid:  # the server died between fork and prctl
+            os._exit(EXIT_ENTRY_RAISED)
+        for fd in close_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        out = os.open(request["stdout"], flags, 0o644)
+        err = os.open(request["stderr"], flags, 0o644)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        for fd in (null, out, err):
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["environment"])
+        _refresh_airflow_settings()
+        workload_json = request.pop("workload")
+        code = int(entry(workload_json) or 0)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_ENTRY_RAISED)
+    except BaseException:
+        traceback.print_exc()
+        code = EXIT_ENTRY_RAISED
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _refresh_airflow_settings() -> None:
+    """Re-read the module-level settings Airflow computed at import time from the task's environment.
+
+    ``airflow.settings`` keeps ``DAGS_FOLDER`` (where the default bundle looks) and the database URL
+    as globals set on import; the task's ``AIRFLOW__CORE__DAGS_FOLDER`` must win as in a fresh worker.
+    Every other option is read from the environment when it is asked for.
+    """
+    settings = sys.modules.get("airflow.settings")
+    if settings is not None and hasattr(settings, "configure_vars"):
+        settings.configure_vars()
+
+
+class _Server:
+    def __init__(self, sock: socket.socket, entry: Callable[[str], int]) -> None:
+        self.sock = sock
+        self.entry = entry
+        self.children: dict[int, str] = {}  # pid -> task id
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.set_wakeup_fd(self.wake_w)
+        # The executor's SIGTERM/SIGINT is for the executor; this server ends when its socket closes.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        selector = selectors.DefaultSelector()
+        selector.register(self.sock, selectors.EVENT_READ)
+        selector.register(self.wake_r, selectors.EVENT_READ)
+        reader = FrameReader()
+        try:
+            while True:
+                for key, _ in selector.select():
+                    if key.fileobj is self.wake_r:
+                        try:
+                            while os.read(self.wake_r, 512):
+                                pass
+                        except BlockingIOError:
+                            pass
+                        self._reap()
+                        continue
+                    data = self.sock.recv(65536)
+                    if not data:
+                        return
+                    for request in reader.feed(data):
+                        if request.get("op") == "start":
+                            self._start(request, selector)
+                        elif request.get("op") == "signal":
+                            self._signal(str(request.get("task_id")), int(request.get("signal", 0)))
+                self._reap()
+        finally:
+            self._kill_all()
+
+    def _start(self, request: dict, selector: selectors.BaseSelector) -> None:
+        task_id = str(request.get("task_id"))
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            write_frame(self.sock, {"op": "start_failed", "task_id": task_id, "error": f"fork failed: {exc}"})
+            return
+        if pid == 0:
+            close = [self.sock.fileno(), self.wake_r, self.wake_w]
+            try:
+                close.append(selector.fileno())
+            except (AttributeError, NotImplementedError):
+                pass
+            _run_task(request, self.entry, os.getppid(), close)
+        request.clear()  # the token leaves this process' data as soon as the child has it
+        self.children[pid] = task_id
+        write_frame(self.sock, {"op": "started", "task_id": task_id, "pid": pid})
+
+    def _signal(self, task_id: str, sig: int) -> None:
+        # Here and not in the executor: a child is not reaped before this loop reaps it, so its pid (its
+        # process group's id) cannot have been reused by an unrelated process.
+        for pid, child_task in self.children.items():
+            if child_task == task_id:
+                try:
+                    os.killpg(pid, sig)
+                except ProcessLookupError:
+                    # Between fork and setsid there is no group of that id yet: signal the child alone.
+                    try:
+                        os.kill(pid, sig)
+                    except ProcessLookupError:
+                        pass
+                return
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            task_id = self.children.pop(pid, None)
+            if task_id is None:
+                continue
+            message = {"op": "exited", "task_id": task_id, "pid": pid}
+            if os.WIFSIGNALED(status):
+                message["signal"] = os.WTERMSIG(status)
+            else:
+                message["exit_code"] = os.waitstatus_to_exitcode(status)
+            write_frame(self.sock, message)
+
+    def _kill_all(self) -> None:
+        for pid in list(self.children):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                os.kill(pid, signal.SIGKILL)
+
+
+def main() -> int:
+    sock = socket.socket(fileno=os.dup(0))
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    started = time.monotonic()
+    cpu = time.process_time()
+    entry_spec = os.environ.get("AIRFLOW_MESOS_WARM_TASK_ENTRY") or DEFAULT_ENTRY
+    try:
+        from airflow_mesos import worker
+
+        # Always the worker's imports, also under a test entry: what a task starts from is the same.
+        worker.preload()
+        entry = resolve_entry(entry_spec)
+    except BaseException as exc:
+        traceback.print_exc()
+        write_frame(sock, {"op": "failed", "error": f"cannot import the task entry {entry_spec!r}: "
+                                                    f"{type(exc).__name__}: {exc}"})
+        return 1
+    write_frame(sock, {"op": "ready", "pid": os.getpid(), "threads": threading.active_count(),
+                       "preload_seconds": round(time.monotonic() - started, 3),
+                       "preload_cpu_seconds": round(time.process_time() - cpu, 3), "entry": entry_spec})
+    try:
+        _Server(sock, entry).serve()
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
