@@ -40,6 +40,7 @@ from typing import Protocol, TypeVar
 
 from airflow_mesos.clock import SYSTEM_CLOCK, Clock
 from airflow_mesos.local import agent_http, agent_views
+from airflow_mesos.local.agent_executors import ExecutorHost
 from airflow_mesos.local.agent_records import (
     AgentFramework,
     AgentTask,
@@ -53,11 +54,14 @@ from airflow_mesos.local.fetcher import Fetcher, FetchError
 from airflow_mesos.local.launch_planner import (
     DEFAULT_COMMAND_KILL_GRACE,
     DEFAULT_DOCKER_STOP_TIMEOUT,
+    DEFAULT_EXECUTOR_REGISTRATION_TIMEOUT,
+    DEFAULT_EXECUTOR_SHUTDOWN_GRACE_PERIOD,
     LaunchError,
     RunSpec,
     grace_seconds,
     max_completion_seconds,
     plan_run,
+    stringify_duration,
 )
 from airflow_mesos.local.process_containerizer import ExitInfo, ProcessRun, describe_exit
 from airflow_mesos.local.sandbox import FileServer, create_run_directory, run_directory, virtual_latest
@@ -115,6 +119,10 @@ class MasterLink(Protocol):
 
     def agent_reregistered(self, agent_id: str, live_tasks: list[dict]) -> None: ...
 
+    # Only called by agents that ran custom executors (see ExecutorHost):
+    # executor_exited(agent_id, framework_id, executor_id, status), executor_message(agent_id, framework_id,
+    # executor_id, data), and agent_reregistered(agent_id, live_tasks, executors).
+
 
 def terminal_update(prefix: str, info: ExitInfo, *, killed: bool, mem_mb: float | None,
                     completion_timed_out: bool = False) -> dict:
@@ -148,11 +156,19 @@ def terminal_update(prefix: str, info: ExitInfo, *, killed: bool, mem_mb: float 
 # ------------------------------------------------------------------------------------------ agent
 
 
-class Agent:
-    """One embedded Mesos agent (see the module docstring)."""
+class Agent(ExecutorHost):
+    """One embedded Mesos agent (see the module docstring; custom executors: :mod:`.agent_executors`).
+
+    :param executor_registration_timeout: seconds a custom executor has to SUBSCRIBE once started (Mesos'
+        ``--executor_registration_timeout``, 1 min).
+    :param executor_shutdown_grace_period: seconds between SHUTDOWN to an executor and the destruction of its
+        container, unless its ExecutorInfo says otherwise (``--executor_shutdown_grace_period``, 5 s).
+    """
 
     def __init__(self, *, agent_id: str, spec: AgentSpec, work_dir: Path, docker_client=None,
-                 status_update_retry_interval: float = 10.0, clock: Clock = SYSTEM_CLOCK) -> None:
+                 status_update_retry_interval: float = 10.0, clock: Clock = SYSTEM_CLOCK,
+                 executor_registration_timeout: float = DEFAULT_EXECUTOR_REGISTRATION_TIMEOUT,
+                 executor_shutdown_grace_period: float = DEFAULT_EXECUTOR_SHUTDOWN_GRACE_PERIOD) -> None:
         self.id = agent_id
         self.spec = spec
         self.work_dir = Path(work_dir)
@@ -186,6 +202,11 @@ class Agent:
         self._start_time = 0.0
         # Cut off from the master (partition()): nothing goes to it, nothing it sends arrives.
         self._partitioned = False
+        # Messages for the master other than status updates (exited executors, executor messages), sent by the
+        # dispatcher thread without holding the lock: ("executor_exited" | "executor_message", *arguments).
+        self._outbox: list[tuple] = []
+        self._init_executors(executor_registration_timeout=executor_registration_timeout,
+                             executor_shutdown_grace_period=executor_shutdown_grace_period)
 
     def __repr__(self) -> str:
         return f"Agent(id={self.id!r}, url={self.url!r})"
@@ -246,8 +267,14 @@ class Agent:
         """Under the caller's epoch bump: forget all tasks and updates; returns the runs to destroy."""
         with self._lock:
             self._epoch += 1
-            runs = list(self._runs.values())
+            runs = list(self._runs.values()) + list(self._executor_runs.values())
             self._runs.clear()
+            self._executor_runs.clear()
+            for executor in self._executors.values():
+                if executor.stream is not None:
+                    executor.stream.close(abort=True)
+            self._executors.clear()
+            self._outbox.clear()
             self._timed_tasks.clear()   # their processes are gone: no completion timeout to enforce
             self._tasks.clear()
             self._frameworks.clear()
@@ -316,10 +343,14 @@ class Agent:
             if not self._partitioned:
                 raise RuntimeError(f"agent {self.id} is not partitioned from the master")
             report = self._reregistration_report_locked()
+            executors = self._executor_report_locked() if self._had_executors else None
             master = self._master
         # Never call the master holding our lock (it calls into us holding its own).
         if master is not None:
-            master.agent_reregistered(self.id, report)
+            if executors is None:
+                master.agent_reregistered(self.id, report)
+            else:
+                master.agent_reregistered(self.id, report, executors)
         with self._lock:
             self._partitioned = False
             self._updates.resume()
@@ -345,7 +376,10 @@ class Agent:
         self._serve(self.port)
         master = self._master
         if master is not None:
-            master.agent_reregistered(self.id, self.live_tasks())
+            if self._had_executors:
+                master.agent_reregistered(self.id, self.live_tasks(), [])   # they died with the host
+            else:
+                master.agent_reregistered(self.id, self.live_tasks())
 
     def close(self) -> None:
         """Orderly teardown for tests: kill everything, stop the server and dispatcher, send nothing."""
@@ -364,8 +398,12 @@ class Agent:
 
     # -- master -> agent ----------------------------------------------------
 
-    def launch(self, framework_info: dict, task_info: dict) -> None:
-        """Start running a (master-validated) task; returns at once."""
+    def launch(self, framework_info: dict, task_info: dict, launch_executor: bool | None = None) -> None:
+        """Start running a (master-validated) task; returns at once.
+
+        A task with an ExecutorInfo goes to that executor (:meth:`_launch_on_executor_locked`);
+        ``launch_executor`` is the master's ``RunTaskMessage.launch_executor`` for it.
+        """
         framework_id = framework_info["id"]["value"]
         task_id = task_info["task_id"]["value"]
         if self._partitioned:
@@ -389,6 +427,9 @@ class Agent:
                 self._emit_locked(task, "TASK_FAILED", "SOURCE_AGENT", reason="REASON_TASK_INVALID",
                                   message=f"Task '{task_id}' is already known to this agent", track=False)
                 return
+            if isinstance(task_info.get("executor"), dict):
+                self._launch_on_executor_locked(framework, task_info, task.resources, launch_executor)
+                return
             self._tasks[key] = task
             runner = threading.Thread(target=self._run_task, args=(task,), daemon=True,
                                       name=f"agent-{self.id}-task-{task_id}")
@@ -402,6 +443,9 @@ class Agent:
                 log.info("agent %s: partitioned; the kill of task %s never arrives", self.id, task_id)
                 return
             task = self._tasks.get((framework_id, task_id))
+            if task is not None and task.executor_id and not task.terminated:
+                self._kill_executor_task_locked(task, kill_policy)   # the executor kills it (KILL event)
+                return
             if task is None or task.terminated or task.killed:
                 return
             task.killed = True
@@ -434,6 +478,11 @@ class Agent:
             task = self._tasks.get((framework_id, task_id))
             if task is not None and is_terminal(popped.state):
                 task.completed = True
+                executor = self._executor_of(task)
+                if executor is not None:
+                    executor.complete_task(task_id)
+                    if executor.state == "TERMINATED" and not executor.incomplete_tasks():
+                        executor.removed = True
                 self._maybe_complete_framework(framework_id)
             self._cv.notify_all()
 
@@ -450,8 +499,9 @@ class Agent:
                 return
             framework.removed = True
             self._updates.drop_framework(framework_id)
+            self._shutdown_framework_executors_locked(framework_id)
             for (fid, _), task in list(self._tasks.items()):
-                if fid != framework_id or task.terminated:
+                if fid != framework_id or task.terminated or task.executor_id:
                     continue
                 task.killed = True
                 run = self._runs.get(task.container_id)
@@ -465,7 +515,9 @@ class Agent:
             return
         live = [t for (fid, _), t in self._tasks.items() if fid == framework_id and not t.completed
                 and not (framework.removed and t.terminated)]
-        if not live:
+        # Framework::idle: no executor left either (a custom executor outlives its tasks).
+        executors = [e for (fid, _), e in self._executors.items() if fid == framework_id and not e.removed]
+        if not live and not executors:
             # Its tasks stay in self._tasks so completed_frameworks can list their executors.
             self._completed_frameworks[framework_id] = self._frameworks.pop(framework_id)
 
@@ -630,7 +682,7 @@ class Agent:
             "state": state,
             "source": source,
             "agent_id": {"value": self.id},
-            "executor_id": {"value": task.task_id},
+            "executor_id": {"value": task.executor_id or task.task_id},
             "timestamp": now,
             "uuid": encode_uuid(new_uuid()),
             "container_status": container_status,
@@ -643,6 +695,13 @@ class Agent:
             task.state = state
             entry = {"state": state, "timestamp": now, "container_status": container_status}
             task.statuses.append(entry)
+            executor = self._executor_of(task)
+            if executor is not None:
+                # An update the agent generates for an executor's task (kill before delivery, the executor's
+                # end) moves it as the executor's own would (Executor::updateTaskState).
+                executor.task_update(task, state)
+                if is_terminal(state):
+                    task.terminated = True
         if send:
             self._updates.add(task.framework_id, task.task_id, status)
             self._cv.notify_all()
@@ -657,11 +716,15 @@ class Agent:
                     self._timed_tasks = [t for t in self._timed_tasks if not t.terminated and not t.completion_timed_out]
                 for task in overdue(self._timed_tasks, now):
                     self._completion_timeout_locked(task)
+                next_executor_deadline = self._executor_timers_locked(now)
                 sending = self._server is not None and not self._partitioned
                 due = self._updates.due(now) if sending else []
-                if not due:
+                # Messages to a master the agent is cut off from are lost (Mesos sends them once, unreliably).
+                outbox, self._outbox = (self._outbox, []) if sending or self._partitioned else ([], self._outbox)
+                if not due and not outbox:
                     deadlines = [d for d in (self._updates.next_deadline() if sending else None,
-                                             next_completion_deadline(self._timed_tasks)) if d is not None]
+                                             next_completion_deadline(self._timed_tasks), next_executor_deadline)
+                                 if d is not None]
                     timeout = 1.0 if not deadlines else min(max(min(deadlines) - now, 0.01), 1.0)
                     self._cv.wait(timeout)
                     continue
@@ -671,6 +734,11 @@ class Agent:
                     master.status_update(self.id, update.framework_id, dict(update.status))
                 except Exception:  # the master's bug must not stop updates of other tasks
                     log.exception("agent %s: master rejected a status update of task %s", self.id, update.task_id)
+            for message in outbox if sending else []:
+                try:
+                    getattr(master, message[0])(self.id, *message[1:])
+                except Exception:
+                    log.exception("agent %s: the master failed on %s", self.id, message[0])
 
     def _completion_timeout_locked(self, task: AgentTask) -> None:
         """``taskCompletionTimeout``: kill the task at once (no grace, no TASK_KILLING); its end is TASK_FAILED
@@ -731,7 +799,7 @@ class Agent:
             attribute_list=self.spec.attribute_list(),
             total=Resources.from_json(resources, f"agent {self.id} resources"), flags=self.flags(),
             frameworks=dict(self._frameworks), completed_frameworks=dict(self._completed_frameworks),
-            tasks=dict(self._tasks))
+            tasks=dict(self._tasks), executors=dict(self._executors))
 
     def flags(self) -> dict[str, str]:
         """The flags ``/state`` and ``/flags`` show (a subset of a real agent's)."""
@@ -740,6 +808,8 @@ class Agent:
             "containerizers": "docker,mesos" if self.docker_client is not None else "mesos",
             "sandbox_directory": "/mnt/mesos/sandbox",
             "docker_stop_timeout": f"{DEFAULT_DOCKER_STOP_TIMEOUT:g}secs",
+            "executor_registration_timeout": stringify_duration(self.executor_registration_timeout),
+            "executor_shutdown_grace_period": stringify_duration(self.executor_shutdown_grace_period),
         }
 
     def now(self) -> float:

@@ -5,7 +5,7 @@
 
 Endpoints, as a 1.11 agent routes them (libprocess processes ``slave(1)``, ``files``, ``metrics`` and
 ``version``; see :func:`.http_util.resolve_endpoint`): ``/state``, ``/flags``, ``/health``, ``/api/v1`` (also
-under ``/slave(1)/``), ``/files/read``, ``/files/browse``, ``/files/download``, ``/files/debug``,
+under ``/slave(1)/``), ``/api/v1/executor`` (the executor API; a SUBSCRIBE answers with an event stream), ``/files/read``, ``/files/browse``, ``/files/download``, ``/files/debug``,
 ``/metrics/snapshot`` and ``/version``.
 """
 
@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from airflow_mesos.local import agent_views
 from airflow_mesos.local.agent_records import AgentView
 from airflow_mesos.local.constants import version_info
+from airflow_mesos.local.event_stream import EventStream, write_event_stream
 from airflow_mesos.local.host_metrics import system_metrics
 from airflow_mesos.local.http_util import (
     HttpReply,
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 AGENT_PROCESSES: dict[str, frozenset[str]] = {
-    "slave(1)": frozenset({"api/v1", "state", "flags", "health"}),
+    "slave(1)": frozenset({"api/v1", "api/v1/executor", "state", "flags", "health"}),
     "files": frozenset({"read", "browse", "download", "debug"}),
     "metrics": frozenset({"snapshot"}),
     "version": frozenset({""}),
@@ -68,10 +69,17 @@ class AgentService(Protocol):
     def now(self) -> float:
         """Wall-clock time of the agent's clock."""
 
+    def executor_api(self, method: str, headers: Mapping[str, str], body: bytes) -> HttpReply | EventStream:
+        """One call of the v1 executor API: the reply, or a SUBSCRIBE's event stream."""
+
+    def executor_stream_closed(self, stream: EventStream) -> None:
+        """An executor's event stream ended."""
+
 
 def serve(service: AgentService, method: str, request_uri: str, headers: Mapping[str, str],
-          body: bytes) -> HttpReply | object:
-    """Answer one request to the agent (an :class:`HttpReply`, or :data:`HANG_UP`)."""
+          body: bytes) -> HttpReply | EventStream | object:
+    """Answer one request to the agent (an :class:`HttpReply`, an executor's :class:`EventStream`, or
+    :data:`HANG_UP`)."""
     parts = urlsplit(request_uri)
     query = query_params(parts.query)
     route = resolve_endpoint(parts.path, AGENT_PROCESSES, "slave(1)")
@@ -80,6 +88,8 @@ def serve(service: AgentService, method: str, request_uri: str, headers: Mapping
     process, endpoint = route
     if endpoint == "api/v1":
         return _operator(service, method, headers, body)
+    if endpoint == "api/v1/executor":
+        return service.executor_api(method, headers, body)
     if method not in ("GET", "HEAD"):
         return HttpReply.text(405, headers={"Allow": "GET"})
     jsonp = query.get("jsonp")
@@ -195,6 +205,13 @@ class _AgentHandler(MesosRequestHandler):
                 reply = HttpReply.text(500, f"{type(exc).__name__}\n")
             if reply is HANG_UP:
                 self.close_connection = True
+                return
+            if isinstance(reply, EventStream):
+                # An executor's SUBSCRIBE: no Mesos-Stream-Id (that header is the scheduler API's).
+                try:
+                    write_event_stream(self, reply, {})
+                finally:
+                    self.service.executor_stream_closed(reply)
                 return
             self.send_reply(reply)  # type: ignore[arg-type]
         except (BrokenPipeError, ConnectionResetError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from airflow_mesos.local.agent_records import AgentFramework, AgentTask, AgentView, executor_completed
+from airflow_mesos.local.agent_records import AgentExecutor, AgentFramework, AgentTask, AgentView, executor_completed
 from airflow_mesos.local.allocator import Resources
 from airflow_mesos.local.constants import AGENT_CAPABILITIES, LIVE_STATES, MESOS_VERSION, is_terminal, version_info
 from airflow_mesos.local.views_common import (
@@ -19,6 +19,7 @@ from airflow_mesos.local.views_common import (
     metric_list,
     metric_suffix,
     public_container,
+    public_executor_info,
     put,
     resource_gauges,
     v1_status,
@@ -43,7 +44,7 @@ def _task_model(view: AgentView, task: AgentTask) -> dict:
         "id": task.task_id,
         "name": info.get("name", ""),
         "framework_id": task.framework_id,
-        "executor_id": "",
+        "executor_id": task.executor_id or "",
         "slave_id": view.id,
         "state": task.state,
         "resources": task.resources.to_state_model(),
@@ -76,13 +77,42 @@ def _executor_model(view: AgentView, task: AgentTask) -> dict:
     }
 
 
+def _custom_executor_model(view: AgentView, executor: AgentExecutor) -> dict:
+    """``model(const Executor&)`` (src/slave/http.cpp) of a custom executor: its resources are its own plus
+    those of its queued and launched tasks (``allocatedResources``); never the TaskInfos' ``data``."""
+    resources = Resources.from_json(executor.info.get("resources") or [], "resources") if \
+        executor.info.get("resources") else Resources()
+    for task in executor.live_tasks():
+        resources = resources + task.resources
+    info = public_executor_info(executor.info)
+    model = {
+        "id": executor.id,
+        "name": info.get("name", ""),
+        "source": info.get("source", ""),
+        "container": executor.container_id,
+        "directory": str(executor.directory),
+        "resources": resources.to_state_model(),
+        "type": executor.info.get("type", "CUSTOM"),
+        "tasks": [_task_model(view, t) for t in executor.launched_tasks.values()],
+        "queued_tasks": [_task_model(view, t) for t in executor.queued_tasks.values()],
+        "completed_tasks": [_task_model(view, t) for t in list(executor.terminated_tasks.values())
+                            + executor.completed_tasks],
+    }
+    if "labels" in info:
+        model["labels"] = info["labels"].get("labels", [])
+    return model
+
+
 def _framework_model(view: AgentView, framework: AgentFramework) -> dict:
     info = framework.info
     executors, completed_executors = [], []
     for (framework_id, _), task in view.tasks.items():
-        if framework_id == framework.id:
+        if framework_id == framework.id and not task.executor_id:
             (completed_executors if executor_completed(framework, task) else executors).append(
                 _executor_model(view, task))
+    for (framework_id, _), executor in view.executors.items():
+        if framework_id == framework.id:
+            (completed_executors if executor.removed else executors).append(_custom_executor_model(view, executor))
     out = {
         "id": framework.id,
         "name": info.get("name", ""),
@@ -175,8 +205,12 @@ def agent_executor_info(task: AgentTask) -> dict:
 def agent_get_executors(view: AgentView) -> dict:
     executors, completed = [], []
     for task in view.tasks.values():
+        if task.executor_id:
+            continue
         done = executor_completed(view.framework_of(task), task)
         (completed if done else executors).append({"executor_info": agent_executor_info(task)})
+    for executor in view.executors.values():
+        (completed if executor.removed else executors).append({"executor_info": public_executor_info(executor.info)})
     return {"executors": executors, "completed_executors": completed}
 
 
@@ -193,6 +227,19 @@ def agent_get_state(view: AgentView) -> dict:
 def agent_get_containers(view: AgentView, now: float) -> dict:
     """``GetContainers``: one container per live task, with its limits (no usage statistics are collected)."""
     containers = []
+    for executor in view.executors.values():
+        if executor.removed or executor.state == "TERMINATED" or executor.kind is None:
+            continue
+        limits = Resources.from_json(executor.info.get("resources") or [], "resources")
+        for task in executor.live_tasks():
+            limits = limits + task.resources
+        containers.append({
+            "framework_id": {"value": executor.framework_id}, "executor_id": {"value": executor.id},
+            "executor_name": str(executor.info.get("name", "")), "container_id": {"value": executor.container_id},
+            "container_status": {"container_id": {"value": executor.container_id}},
+            "resource_statistics": {"timestamp": now, "cpus_limit": limits.scalar("cpus"),
+                                    "mem_limit_bytes": int(limits.scalar("mem") * 1024 * 1024)},
+        })
     for task in view.tasks.values():
         if task.terminated or not task.has_container:
             continue
@@ -251,26 +298,39 @@ def agent_metrics(view: AgentView, now: float) -> dict[str, float]:
     terminal = {state: 0 for state in AGENT_TERMINAL_COUNTERS}
     used = Resources()
     executors_running = executors_registering = executors_terminated = 0
+    executors_terminating = 0
     for task in view.tasks.values():
+        command_task = not task.executor_id   # its executor is the agent's own, one per task
         if task.terminated or is_terminal(task.state):
-            executors_terminated += 1
+            executors_terminated += command_task
             if task.state in terminal:
                 terminal[task.state] += 1
             continue
         if task.state in live:
             live[task.state] += 1
-        if task.state == "TASK_STAGING":
+        if command_task and task.state == "TASK_STAGING":
             executors_registering += 1
-        else:
+        elif command_task:
             executors_running += 1
         used = used + task.resources
+    for executor in view.executors.values():
+        if executor.state == "REGISTERING":
+            executors_registering += 1
+        elif executor.state == "RUNNING":
+            executors_running += 1
+        elif executor.state == "TERMINATING":
+            executors_terminating += 1
+        else:
+            executors_terminated += 1
+        if executor.state != "TERMINATED" and executor.info.get("resources"):
+            used = used + Resources.from_json(executor.info["resources"], "resources")
     out: dict[str, float] = {
         "slave/uptime_secs": max(0.0, now - view.start_time),
         "slave/registered": 1.0 if view.registered else 0.0,
         "slave/frameworks_active": float(len(view.frameworks)),
         "slave/executors_registering": float(executors_registering),
         "slave/executors_running": float(executors_running),
-        "slave/executors_terminating": 0.0,
+        "slave/executors_terminating": float(executors_terminating),
         "slave/executors_terminated": float(executors_terminated),
         "slave/recovery_errors": 0.0,
     }

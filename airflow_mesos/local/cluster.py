@@ -34,6 +34,10 @@ class LocalCluster:
     :param zk: ``zk://host:port/path`` to register the master in ZooKeeper.
     :param offer_timeout: rescind offers after this many seconds (None: never).
     :param agent_factory: builds an agent (tests); defaults to ``airflow_mesos.local.agent.Agent``.
+    :param executor_registration_timeout: agents' ``--executor_registration_timeout`` in seconds (None: Mesos'
+        1 min): how long a custom executor has to SUBSCRIBE.
+    :param executor_shutdown_grace_period: agents' ``--executor_shutdown_grace_period`` in seconds (None:
+        Mesos' 5 s): SHUTDOWN to an executor, then its container is destroyed after this.
     """
 
     def __init__(self, agents: int | list[Any] = 1, *, host: str = "127.0.0.1", port: int = 0,
@@ -41,7 +45,9 @@ class LocalCluster:
                  allocation_interval: float | None = 1.0, agent_ping_timeout: float = 75.0,
                  status_update_retry_interval: float = 10.0, credentials: dict[str, str] | None = None,
                  zk: str | None = None, offer_timeout: float | None = None, clock: Clock = SYSTEM_CLOCK,
-                 agent_factory: Callable[..., Any] | None = None) -> None:
+                 agent_factory: Callable[..., Any] | None = None,
+                 executor_registration_timeout: float | None = None,
+                 executor_shutdown_grace_period: float | None = None) -> None:
         if agent_factory is None:
             from airflow_mesos.local.agent import Agent
 
@@ -59,6 +65,12 @@ class LocalCluster:
         self._docker_client = docker_client
         self._status_update_retry_interval = status_update_retry_interval
         self._clock = clock
+        # Passed on only when set, so agent factories of tests that predate executors keep working.
+        self._agent_options: dict[str, float] = {}
+        if executor_registration_timeout is not None:
+            self._agent_options["executor_registration_timeout"] = float(executor_registration_timeout)
+        if executor_shutdown_grace_period is not None:
+            self._agent_options["executor_shutdown_grace_period"] = float(executor_shutdown_grace_period)
         self.master = Master(host=host, port=port, heartbeat_interval=heartbeat_interval,
                              allocation_interval=allocation_interval, agent_ping_timeout=agent_ping_timeout,
                              offer_timeout=offer_timeout, credentials=credentials, zk=zk, clock=clock)
@@ -98,7 +110,7 @@ class LocalCluster:
                 agent = self._agent_factory(agent_id=agent_id, spec=spec, work_dir=self._work_dir,
                                             docker_client=self._docker_client,
                                             status_update_retry_interval=self._status_update_retry_interval,
-                                            clock=self._clock)
+                                            clock=self._clock, **self._agent_options)
                 agent.start(self.master)
                 self.agents[agent_id] = agent
                 self.master.add_agent(agent)

@@ -216,6 +216,26 @@ class DockerRun:
             self._log_thread.join(timeout=10)
         return ExitInfo(exit_code=code, oom_killed=oom)
 
+    # -- resize -------------------------------------------------------------
+
+    def update_limits(self, cpus: float | None, mem_mb: float | None) -> None:
+        """``docker update`` of the running container's CPU shares, CFS quota and memory (an executor's container
+        follows its tasks, as ``DockerContainerizerProcess::update`` does).  A failure (the container ended, or
+        its memory use is above the new limit) is logged and left: the executor's tasks still run."""
+        from airflow_mesos.local.launch_planner import cpu_limits, memory_limits
+
+        container = self.container
+        if container is None:
+            return
+        settings = {**cpu_limits(cpus), **memory_limits(mem_mb)}
+        if not settings:
+            return
+        try:
+            container.update(**settings)
+        except Exception as exc:
+            log.info("docker update of %s to cpus=%s mem=%sMB failed: %s", self.plan.container_id, cpus, mem_mb,
+                     _docker_message(exc))
+
     # -- stop ---------------------------------------------------------------
 
     def kill(self, grace: float) -> None:

@@ -9,7 +9,10 @@ from __future__ import annotations
 import queue
 from dataclasses import dataclass, field
 
-from airflow_mesos.local.http_util import recordio
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler
+
+from airflow_mesos.local.http_util import APPLICATION_JSON, peer_closed, recordio
 
 CLOSE = object()
 """Queue item: end the stream with the terminating chunk (an orderly close)."""
@@ -52,3 +55,42 @@ class EventStream:
             return self.items.get(timeout=timeout)
         except queue.Empty:
             return None
+
+
+def write_event_stream(handler: BaseHTTPRequestHandler, stream: EventStream, headers: Mapping[str, str],
+                       poll_seconds: float = 0.2) -> None:
+    """Answer 200 and write ``stream``'s RecordIO records as HTTP chunks until it ends or the client goes away
+    (an :class:`~airflow_mesos.local.event_stream.EventStream`; its CLOSE ends the chunked body, ABORT drops
+    the connection).  The caller learns the end when this returns."""
+    import socket
+
+    handler.send_response(200)
+    handler.send_header("Content-Type", APPLICATION_JSON)
+    handler.send_header("Transfer-Encoding", "chunked")
+    for key, value in headers.items():
+        handler.send_header(key, value)
+    handler.end_headers()
+    handler.close_connection = True
+    sock = handler.connection
+    try:
+        handler.wfile.flush()
+        while True:
+            item = stream.next_item(poll_seconds)
+            if item is None:
+                if peer_closed(sock):
+                    break
+                continue
+            if item is CLOSE:
+                handler.wfile.write(b"0\r\n\r\n")
+                handler.wfile.flush()
+                break
+            if item is ABORT:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                break
+            handler.wfile.write(f"{len(item):x}\r\n".encode() + item + b"\r\n")
+            handler.wfile.flush()
+    except OSError:
+        pass

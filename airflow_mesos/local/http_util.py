@@ -252,3 +252,18 @@ class MesosRequestHandler(BaseHTTPRequestHandler):
                 raise MalformedRequest(413, f"Request body exceeds {MAX_REQUEST_BODY} bytes")
             body += self.rfile.read(size)
             self.rfile.readline(8)  # the chunk's CRLF
+
+
+def peer_closed(sock) -> bool:
+    """True when the client closed its end of ``sock`` (readable with no data)."""
+    import select
+    import socket
+
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+

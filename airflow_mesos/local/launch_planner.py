@@ -712,3 +712,119 @@ def docker_create_kwargs(plan: RunSpec, *, agent_id: str, sandbox_dir: str, imag
         kwargs["log_config"] = {"Type": log_driver or "json-file", "Config": log_opts or {}}
     kwargs.update(options)
     return kwargs
+
+
+# ---------------------------------------------------------------------------- custom executors
+
+DEFAULT_EXECUTOR_SHUTDOWN_GRACE_PERIOD = 5.0
+"""The agent's ``--executor_shutdown_grace_period`` default (src/slave/constants.hpp)."""
+DEFAULT_EXECUTOR_REGISTRATION_TIMEOUT = 60.0
+"""The agent's ``--executor_registration_timeout`` default (``EXECUTOR_REGISTRATION_TIMEOUT``)."""
+DEFAULT_RECOVERY_TIMEOUT = 15 * 60.0
+"""The agent's ``--recovery_timeout`` default (``RECOVERY_TIMEOUT``)."""
+DEFAULT_EXECUTOR_REREGISTRATION_TIMEOUT = 2.0
+"""The agent's ``--executor_reregistration_timeout`` default (``EXECUTOR_REREGISTRATION_TIMEOUT``)."""
+
+_DURATION_UNITS = (("weeks", 7 * 86400.0), ("days", 86400.0), ("hrs", 3600.0), ("mins", 60.0), ("secs", 1.0),
+                   ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9))
+
+
+def stringify_duration(seconds: float) -> str:
+    """stout's ``operator<<(ostream&, const Duration&)``: the value in the largest unit it is at least one of,
+    printed as an ostream prints a double (6 significant digits): ``5secs``, ``1mins``, ``100ms``, ``0ns``."""
+    if seconds == 0:
+        return "0ns"
+    for unit, size in _DURATION_UNITS:
+        if abs(seconds) >= size:
+            return f"{seconds / size:.6g}{unit}"
+    return f"{seconds / 1e-9:.6g}ns"
+
+
+def executor_shutdown_grace(executor_info: dict, agent_default: float) -> float:
+    """``ExecutorInfo.shutdown_grace_period`` in seconds, else the agent's ``--executor_shutdown_grace_period``
+    (``Slave::_shutdownExecutor`` and ``executorEnvironment``)."""
+    nanos = (executor_info.get("shutdown_grace_period") or {}).get("nanoseconds")
+    return agent_default if nanos is None else max(0.0, int(nanos) / 1e9)
+
+
+def executor_environment(executor_info: dict, *, directory: str, agent_id: str, agent_pid: str,
+                         agent_address: str, checkpoint: bool, shutdown_grace: float,
+                         recovery_timeout: float = DEFAULT_RECOVERY_TIMEOUT,
+                         reregistration_timeout: float = DEFAULT_EXECUTOR_REREGISTRATION_TIMEOUT,
+                         libprocess_ip: str | None = None) -> dict[str, str]:
+    """``executorEnvironment`` (src/slave/slave.cpp 1.11.0): what the agent puts in every executor's environment.
+
+    ``MESOS_SANDBOX`` (and a Docker container's ``MESOS_CONTAINER_NAME``) are the containerizer's, added by
+    :func:`plan_executor_run`.  No ``MESOS_EXECUTOR_AUTHENTICATION_TOKEN``: the embedded agent does not
+    authenticate executors (``--authenticate_http_executors`` off, its default).
+    """
+    env: dict[str, str] = {}
+    if libprocess_ip:
+        env["LIBPROCESS_IP"] = libprocess_ip
+    env["LIBPROCESS_PORT"] = "0"
+    env.update({
+        "MESOS_FRAMEWORK_ID": executor_info["framework_id"]["value"],
+        "MESOS_EXECUTOR_ID": executor_info["executor_id"]["value"],
+        "MESOS_DIRECTORY": directory,
+        "MESOS_SLAVE_ID": agent_id,
+        "MESOS_SLAVE_PID": agent_pid,
+        "MESOS_AGENT_ENDPOINT": agent_address,
+        "MESOS_CHECKPOINT": "1" if checkpoint else "0",
+        "MESOS_HTTP_COMMAND_EXECUTOR": "0",
+        "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": stringify_duration(shutdown_grace),
+    })
+    if checkpoint:
+        env["MESOS_RECOVERY_TIMEOUT"] = stringify_duration(recovery_timeout)
+        env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = stringify_duration(reregistration_timeout)
+    return env
+
+
+def plan_executor_run(executor_info: dict, *, agent_id: str, container_id: str, sandbox_dir: str,
+                      agent_pid: str, agent_address: str, checkpoint: bool, shutdown_grace: float,
+                      libprocess_ip: str | None = None) -> RunSpec:
+    """Decide how to run a custom executor (``Slave::launchExecutor`` and the containerizers); raises
+    :class:`LaunchError` with a clear message on bad input.
+
+    No container, or MESOS without an image: a host process (the Mesos containerizer without isolation).
+    MESOS with a Docker image: a container of that image on the Docker engine, on the host network unless
+    ``network_infos`` names one (the executor must reach ``MESOS_AGENT_ENDPOINT``), the sandbox mounted at
+    ``MESOS_SANDBOX``.  DOCKER: the Docker containerizer running the executor as the container's command.
+
+    The resources the container starts with are the executor's own; the agent grows and shrinks them as
+    tasks come and go (:func:`executor_limits`).
+    """
+    executor_id = executor_info["executor_id"]["value"]
+    framework_id = executor_info["framework_id"]["value"]
+    command = executor_info.get("command")
+    if not isinstance(command, dict):
+        raise LaunchError(f"ExecutorInfo.command of executor '{executor_id}' is required")
+    # plan_run decides containers and commands for a TaskInfo; an ExecutorInfo has the same fields.
+    as_task = {"task_id": {"value": executor_id}, "command": command,
+               "resources": executor_info.get("resources") or []}
+    if isinstance(executor_info.get("container"), dict):
+        as_task["container"] = executor_info["container"]
+    plan = plan_run(as_task, framework_id=framework_id, agent_id=agent_id, container_id=container_id,
+                    sandbox_dir=sandbox_dir, agent_endpoint=agent_address)
+    in_container = plan.kind != "process"
+    env = executor_environment(executor_info, directory=sandbox_dir, agent_id=agent_id, agent_pid=agent_pid,
+                               agent_address=agent_address, checkpoint=checkpoint, shutdown_grace=shutdown_grace,
+                               libprocess_ip=libprocess_ip)
+    env["MESOS_SANDBOX"] = MAPPED_SANDBOX if in_container else sandbox_dir
+    if plan.kind == "docker":
+        env["MESOS_CONTAINER_NAME"] = f"mesos-{container_id}"
+    # The executor's own variables win over the agent's, except MESOS_SANDBOX (the containerizer's).
+    own = {k: v for k, v in plan.environment.items()
+           if k not in mesos_environment(task_id="", framework_id="", agent_id="", executor_id="", sandbox="",
+                                         host_sandbox="", agent_endpoint="", role="x")
+           and k != "MESOS_CONTAINER_NAME"}
+    plan.environment = {**env, **{k: v for k, v in own.items() if k != "MESOS_SANDBOX"}}
+    plan.kill_grace = 0.0   # an executor's container is destroyed (SIGKILL) after the shutdown grace
+    return plan
+
+
+def executor_limits(executor_resources: list[dict], task_resources: list[list[dict]]) -> tuple[float | None,
+                                                                                             float | None]:
+    """(cpus, mem MB) of an executor's container: its own resources plus those of its queued and launched
+    tasks (``Executor::allocatedResources`` / ``computeExecutorLimits``); None when none of them has any."""
+    everything = list(executor_resources) + [r for resources in task_resources for r in resources]
+    return scalar(everything, "cpus"), scalar(everything, "mem")

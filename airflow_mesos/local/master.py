@@ -70,10 +70,12 @@ class AgentHandle(Protocol):
     pid: str
     url: str
 
-    def launch(self, framework_info: dict, task_info: dict) -> None: ...
+    def launch(self, framework_info: dict, task_info: dict, launch_executor: bool | None = None) -> None: ...
     def kill(self, framework_id: str, task_id: str, kill_policy: dict | None = None) -> None: ...
     def acknowledge(self, framework_id: str, task_id: str, uuid: bytes) -> None: ...
     def shutdown_framework(self, framework_id: str) -> None: ...
+    def shutdown_executor(self, framework_id: str, executor_id: str) -> None: ...
+    def message_to_executor(self, framework_id: str, executor_id: str, data: str) -> None: ...
 
 
 # ------------------------------------------------------------------------------------------------
@@ -304,7 +306,11 @@ class Master:
             elif isinstance(effect, master_core.KillOnAgent):
                 self._agent_handles[effect.agent_id].kill(effect.framework_id, effect.task_id, effect.kill_policy)
             elif isinstance(effect, master_core.LaunchOnAgent):
-                self._agent_handles[effect.agent_id].launch(effect.framework_info, effect.task_info)
+                if effect.launch_executor is None:
+                    self._agent_handles[effect.agent_id].launch(effect.framework_info, effect.task_info)
+                else:
+                    self._agent_handles[effect.agent_id].launch(effect.framework_info, effect.task_info,
+                                                                launch_executor=effect.launch_executor)
             elif isinstance(effect, master_core.AllocateSoon):
                 self._next_allocation = self.clock.monotonic()
             elif isinstance(effect, master_core.ShutdownOnAgents):
@@ -320,6 +326,14 @@ class Master:
                 handle = self._agent_handles.get(effect.agent_id)
                 if handle is not None:
                     handle.acknowledge(effect.framework_id, effect.task_id, effect.uuid)
+            elif isinstance(effect, master_core.ShutdownExecutorOnAgent):
+                handle = self._agent_handles.get(effect.agent_id)
+                if handle is not None:
+                    handle.shutdown_executor(effect.framework_id, effect.executor_id)
+            elif isinstance(effect, master_core.MessageToExecutor):
+                handle = self._agent_handles.get(effect.agent_id)
+                if handle is not None:
+                    handle.message_to_executor(effect.framework_id, effect.executor_id, effect.data)
             elif isinstance(effect, OPERATOR_EFFECTS):
                 self._tell_operators(effect)
             else:  # pragma: no cover - a new effect type without its runner is a bug
@@ -376,13 +390,24 @@ class Master:
                 return
             self._run(master_core.status_update(self.records, framework_id, status))
 
-    def agent_reregistered(self, agent_id: str, live_tasks: list[dict]) -> None:
-        """An agent came back (after a restart or a healed partition): reconcile the tasks it reports with ours."""
+    def agent_reregistered(self, agent_id: str, live_tasks: list[dict], executors: list[dict] | None = None) -> None:
+        """An agent came back (after a restart or a healed partition): reconcile the tasks and executors it
+        reports with ours."""
         with self._lock:
             if agent_id not in self.records.agents:
                 raise MasterError(f"agent_reregistered: unknown agent {agent_id}")
             self._run(master_core.agent_reregistered(self.records, agent_id, live_tasks, now=self.clock.time(),
-                                                     monotonic=self.clock.monotonic()))
+                                                     monotonic=self.clock.monotonic(), executors=executors))
+
+    def executor_exited(self, agent_id: str, framework_id: str, executor_id: str, status: int) -> None:
+        """An agent's custom executor terminated (``ExitedExecutorMessage``; ``status`` is its wait status)."""
+        with self._lock:
+            self._run(master_core.executor_exited(self.records, agent_id, framework_id, executor_id, status))
+
+    def executor_message(self, agent_id: str, framework_id: str, executor_id: str, data: str) -> None:
+        """An executor's MESSAGE, relayed by its agent (``ExecutorToFrameworkMessage``; ``data`` base64)."""
+        with self._lock:
+            self._run(master_core.executor_message(self.records, agent_id, framework_id, executor_id, data))
 
     def mark_unreachable(self, agent_id: str, message: str = "health check timed out") -> None:
         """Remove an agent that stopped answering (master.cpp ``markUnreachable`` / ``__removeSlave``)."""
@@ -558,6 +583,8 @@ class Master:
                                                                      decode_uuid(call["acknowledge"]["uuid"]))),
             "RECONCILE": lambda: self._run(master_core.reconcile(records, framework,
                                                                  call["reconcile"].get("tasks") or [], now)),
+            "SHUTDOWN": lambda: self._run(master_core.shutdown_executor(records, framework, call["shutdown"])),
+            "MESSAGE": lambda: self._run(master_core.message_to_executor(records, framework, call["message"])),
         }.get(kind)
         if handler is None:
             log.info("ignoring %s call of framework %s (not supported by the embedded master)", kind, framework.id)

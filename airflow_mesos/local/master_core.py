@@ -30,6 +30,7 @@ from airflow_mesos.local.allocator import AgentSlot, FrameworkSlot, RefuseFilter
 from airflow_mesos.local.constants import TERMINAL_STATES
 from airflow_mesos.local.records import (
     AgentRecord,
+    ExecutorRecord,
     FrameworkRecord,
     MasterRecords,
     OfferRecord,
@@ -70,11 +71,33 @@ class KillOnAgent:
 
 @dataclass(frozen=True)
 class LaunchOnAgent:
-    """Hand the (validated) task to the agent (``RunTaskMessage``)."""
+    """Hand the (validated) task to the agent (``RunTaskMessage``); ``launch_executor`` (a task with an
+    ExecutorInfo only) says whether the master added the executor with this task."""
 
     agent_id: str
     framework_info: dict
     task_info: dict
+    launch_executor: bool | None = None
+
+
+@dataclass(frozen=True)
+class ShutdownExecutorOnAgent:
+    """Tell the agent to shut the executor down (``ShutdownExecutorMessage``, scheduler SHUTDOWN)."""
+
+    agent_id: str
+    framework_id: str
+    executor_id: str
+
+
+@dataclass(frozen=True)
+class MessageToExecutor:
+    """Relay a scheduler MESSAGE to the agent, for the executor (``FrameworkToExecutorMessage``); ``data`` is
+    the base64 text of the call."""
+
+    agent_id: str
+    framework_id: str
+    executor_id: str
+    data: str
 
 
 @dataclass(frozen=True)
@@ -151,7 +174,7 @@ OperatorEffect = Union[TaskAdded, TaskUpdated, FrameworkAdded, FrameworkUpdated,
                        AgentRemoved]
 
 Effect = Union[SendToFramework, KillOnAgent, LaunchOnAgent, AcknowledgeOnAgent, AllocateSoon, ShutdownOnAgents,
-               CloseFrameworkStream, OperatorEffect]
+               CloseFrameworkStream, ShutdownExecutorOnAgent, MessageToExecutor, OperatorEffect]
 
 
 def update_event(status: dict) -> dict:
@@ -339,14 +362,34 @@ def with_allocation_info(task: dict, role: str) -> dict:
 def _launch(framework: FrameworkRecord, agent: AgentRecord, role: str, task: dict, available: Resources,
             now: float, effects: list[Effect]) -> Resources:
     """One task of a LAUNCH: ``validation::task::validate``, then the task is added (STAGING) and sent to the
-    agent; returns what is left of the offered resources."""
-    error, resources = validate_task(task, agent_id=agent.id, known_task_ids=set(framework.tasks),
-                                     unreachable_task_ids=set(framework.unreachable_tasks), offered=available)
+    agent; returns what is left of the offered resources.
+
+    A task with an ExecutorInfo: the master fills in a missing ``framework_id`` (``Master::accept``); the
+    first task of an executor id on the agent adds the executor, whose resources are consumed with it, once
+    (``Master::_accept``: ``isLaunchExecutor`` / ``addExecutor``); later tasks must carry a compatible
+    ExecutorInfo and consume only their own resources.
+    """
+    existing = None
+    if isinstance(task.get("executor"), dict):
+        task = {**task, "executor": {"framework_id": {"value": framework.id}, **task["executor"]}}
+        existing_record = framework.executors.get((agent.id, task["executor"]["executor_id"]["value"]))
+        existing = existing_record.info if existing_record is not None else None
+    error, resources = validate_task(
+        task, agent_id=agent.id, known_task_ids=set(framework.tasks),
+        unreachable_task_ids=set(framework.unreachable_tasks), offered=available, framework_id=framework.id,
+        existing_executor=None if existing is None else _without_allocation_info(existing))
     if error is not None:
         effects.append(_task_error(framework, task, error, now))
         return available
     task_id = task["task_id"]["value"]
     executor_id = ((task.get("executor") or {}).get("executor_id") or {}).get("value", "")
+    consumed = resources
+    if executor_id and existing is None:
+        executor_info = with_allocation_info(task, role)["executor"]
+        executor_resources = Resources.from_json(task["executor"].get("resources") or [], "resources")
+        framework.executors[(agent.id, executor_id)] = ExecutorRecord(
+            framework.id, agent.id, executor_id, executor_info, role, executor_resources)
+        consumed = resources + executor_resources
     container = task.get("container")
     framework.tasks[task_id] = TaskRecord(
         framework.id, agent.id, task_id, str(task.get("name", "")), executor_id, role, resources,
@@ -354,8 +397,15 @@ def _launch(framework: FrameworkRecord, agent: AgentRecord, role: str, task: dic
         container=public_container(container) if isinstance(container, dict) else None,
         user=(task.get("command") or {}).get("user") or framework.info.get("user"))
     effects.append(TaskAdded(framework.id, task_id))
-    effects.append(LaunchOnAgent(agent.id, dict(framework.info), with_allocation_info(task, role)))
-    return available - resources
+    effects.append(LaunchOnAgent(agent.id, dict(framework.info), with_allocation_info(task, role),
+                                 launch_executor=(existing is None) if executor_id else None))
+    return available - consumed
+
+
+def _without_allocation_info(executor_info: dict) -> dict:
+    """The ExecutorInfo as the scheduler gave it (the master injected ``allocation_info`` into its resources)."""
+    resources = [{k: v for k, v in r.items() if k != "allocation_info"} for r in executor_info.get("resources") or []]
+    return {**executor_info, "resources": resources}
 
 
 def accept(records: MasterRecords, framework: FrameworkRecord, call: dict, *, now: float,
@@ -459,6 +509,7 @@ def remove_framework(records: MasterRecords, framework: FrameworkRecord, now: fl
         framework.complete(task)
     for offer in list(records.offers_of(framework_id=framework.id)):
         rescind(records, offer, notify=False)
+    framework.executors.clear()   # removeFramework removes its executors and recovers their resources
     framework.connected = framework.active = False
     framework.stream_id = None
     framework.unregistered_time = now
@@ -493,8 +544,9 @@ def expire(records: MasterRecords, *, monotonic: float, now: float, offer_timeou
 
 
 def _held(records: MasterRecords, *, agent_id: str | None = None, framework_id: str | None = None) -> Resources:
-    """Resources used by tasks or outstanding in offers (of one agent or one framework)."""
+    """Resources used by tasks and executors or outstanding in offers (of one agent or one framework)."""
     return (total(resources_by_role(records.tasks(agent_id=agent_id, framework_id=framework_id)))
+            + total(resources_by_role(records.executors(agent_id=agent_id, framework_id=framework_id)))
             + total(resources_by_role(records.offers_of(agent_id=agent_id, framework_id=framework_id))))
 
 
@@ -550,6 +602,11 @@ def allocation_round(records: MasterRecords, *, monotonic: float,
             "resources": grant.resources.to_json(grant.role),
             "attributes": list(agent.attributes),
         }
+        # Master::offer: the ids of the framework's executors running on the agent.
+        executor_ids = [{"value": e.executor_id}
+                        for e in records.executors(agent_id=grant.agent_id, framework_id=grant.framework_id)]
+        if executor_ids:
+            offer["executor_ids"] = executor_ids
         records.offers[offer_id] = OfferRecord(offer_id, grant.framework_id, grant.agent_id, grant.role,
                                                grant.resources, monotonic, offer)
         batches.setdefault(grant.framework_id, []).append(offer_for(records.frameworks[grant.framework_id], offer))
@@ -623,6 +680,61 @@ def acknowledge(records: MasterRecords, framework: FrameworkRecord, call: dict, 
 
 
 # ------------------------------------------------------------------------------------------------
+# Executors: SHUTDOWN and MESSAGE calls, an executor's exit and its messages
+# ------------------------------------------------------------------------------------------------
+
+
+def shutdown_executor(records: MasterRecords, framework: FrameworkRecord, call: dict) -> list[Effect]:
+    """SHUTDOWN (``Master::shutdown``): relayed to the agent if it is registered (and reachable: the
+    embedded master's messages to an unreachable agent are lost); the agent decides the rest."""
+    agent_id = call["agent_id"]["value"]
+    agent = records.agents.get(agent_id)
+    if agent is None or not agent.reachable:
+        return []
+    return [ShutdownExecutorOnAgent(agent_id, framework.id, call["executor_id"]["value"])]
+
+
+def message_to_executor(records: MasterRecords, framework: FrameworkRecord, call: dict) -> list[Effect]:
+    """MESSAGE (``Master::message``): relayed to the agent if it is registered and connected, else dropped."""
+    agent_id = call["agent_id"]["value"]
+    agent = records.agents.get(agent_id)
+    if agent is None or not agent.reachable:
+        return []
+    return [MessageToExecutor(agent_id, framework.id, call["executor_id"]["value"], call["data"])]
+
+
+def executor_exited(records: MasterRecords, agent_id: str, framework_id: str, executor_id: str,
+                    status: int) -> list[Effect]:
+    """``Master::exitedExecutor``: an executor the master knows on a registered agent is removed (its resources
+    are free) and its connected framework gets FAILURE with the agent, executor and wait status.  Its tasks'
+    updates come from the agent."""
+    agent = records.agents.get(agent_id)
+    if agent is None or not agent.reachable:
+        return []
+    framework = records.frameworks.get(framework_id)
+    if framework is None or (agent_id, executor_id) not in framework.executors:
+        return []
+    del framework.executors[(agent_id, executor_id)]
+    effects: list[Effect] = [AllocateSoon()]
+    if framework.connected:
+        effects.insert(0, SendToFramework(framework.id, {"type": "FAILURE", "failure": {
+            "agent_id": {"value": agent_id}, "executor_id": {"value": executor_id}, "status": int(status)}}))
+    return effects
+
+
+def executor_message(records: MasterRecords, agent_id: str, framework_id: str, executor_id: str,
+                     data: str) -> list[Effect]:
+    """``Master::executorMessage``: from a registered agent, to the framework as a MESSAGE event (if it is
+    known and connected)."""
+    agent = records.agents.get(agent_id)
+    framework = records.frameworks.get(framework_id)
+    if agent is None or not agent.reachable or framework is None or not framework.connected:
+        return []
+    return [SendToFramework(framework.id, {"type": "MESSAGE", "message": {
+        "agent_id": {"value": agent_id}, "executor_id": {"value": executor_id}, "data": data}})]
+
+
+# ------------------------------------------------------------------------------------------------
 # Agents
 # ------------------------------------------------------------------------------------------------
 
@@ -665,6 +777,9 @@ def mark_unreachable(records: MasterRecords, agent_id: str, *, now: float,
             task.unreachable_time = unreachable_time
             del framework.tasks[task.task_id]
             framework.unreachable_tasks[task.task_id] = task
+        # __removeSlave removes the agent's executors too; a re-registration reports them again.
+        for key in [k for k in framework.executors if k[0] == agent_id]:
+            del framework.executors[key]
     for offer in list(records.offers_of(agent_id=agent_id)):
         effects.extend(rescind(records, offer))
     for framework in records.frameworks.values():
@@ -674,9 +789,13 @@ def mark_unreachable(records: MasterRecords, agent_id: str, *, now: float,
 
 
 def agent_reregistered(records: MasterRecords, agent_id: str, live_tasks: list[dict], *, now: float,
-                       monotonic: float) -> list[Effect]:
+                       monotonic: float, executors: list[dict] | None = None) -> list[Effect]:
     """An agent came back (after a restart or a healed partition) reporting ``live_tasks``
-    (``[{framework_id, task_id, state}]``).
+    (``[{framework_id, task_id, state}]``) and ``executors`` (the ExecutorInfos of its custom executors,
+    ``ReregisterSlaveMessage.executor_infos``).
+
+    The agent's executors become what it reports, for frameworks the master knows: reported ones are
+    (re)added with their resources (``__reregisterSlave`` / ``reconcileKnownSlave``), others removed.
 
     Unreachable before: its reported tasks are re-added in their latest state (each framework is told, with
     REASON_AGENT_REREGISTERED), its other unreachable tasks are forgotten (``_reregisterSlave``;
@@ -709,6 +828,20 @@ def agent_reregistered(records: MasterRecords, agent_id: str, live_tasks: list[d
                 effects.extend(_send_master_update(framework, task, state, "Reconciliation: task unknown to the agent",
                                                    "REASON_RECONCILIATION", now, record=True))
                 framework.complete(task)
+    if executors is not None:
+        for framework in records.frameworks.values():
+            for key in [k for k in framework.executors if k[0] == agent_id]:
+                del framework.executors[key]
+        for info in executors:
+            framework = records.frameworks.get(info["framework_id"]["value"])
+            if framework is None:
+                continue
+            role = next((r["allocation_info"]["role"] for r in info.get("resources") or [] if "allocation_info" in r),
+                        framework.roles[0] if framework.roles else "*")
+            executor_id = info["executor_id"]["value"]
+            framework.executors[(agent_id, executor_id)] = ExecutorRecord(
+                framework.id, agent_id, executor_id, info, role,
+                Resources.from_json(info.get("resources") or [], "resources"))
     agent.reachable = True
     agent.unreachable_time = None
     agent.reregistered_time = now

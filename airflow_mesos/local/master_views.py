@@ -32,6 +32,7 @@ from airflow_mesos.local.constants import (
 )
 from airflow_mesos.local.records import (
     AgentRecord,
+    ExecutorRecord,
     FrameworkRecord,
     MasterRecords,
     MasterView,
@@ -43,6 +44,7 @@ from airflow_mesos.local.views_common import (
     flag_list,
     metric_list,
     metric_suffix,
+    public_executor_info,
     put,
     resource_gauges,
     time_info,
@@ -62,8 +64,14 @@ MASTER_TERMINAL_COUNTERS = ("TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK
                             "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR")
 
 
+def _holders(records: MasterRecords, *, agent_id: str | None = None, framework_id: str | None = None) -> list:
+    """What holds allocated resources: tasks, and custom executors (their resources are allocated apart)."""
+    return (list(records.tasks(agent_id=agent_id, framework_id=framework_id))
+            + list(records.executors(agent_id=agent_id, framework_id=framework_id)))
+
+
 def _used(records: MasterRecords, *, agent_id: str | None = None, framework_id: str | None = None) -> Resources:
-    return total(resources_by_role(records.tasks(agent_id=agent_id, framework_id=framework_id)))
+    return total(resources_by_role(_holders(records, agent_id=agent_id, framework_id=framework_id)))
 
 
 def _offered(records: MasterRecords, *, agent_id: str | None = None, framework_id: str | None = None) -> Resources:
@@ -119,7 +127,8 @@ def framework_model(view: MasterView, framework: FrameworkRecord) -> dict:
               for offer in records.offers_of(framework_id=framework.id)]
     model: dict[str, Any] = {
         "id": framework.id, "name": info.get("name", ""),
-        "used_resources": total(resources_by_role(framework.tasks.values())).to_state_model(),
+        "used_resources": total(resources_by_role(list(framework.tasks.values())
+                                                  + list(framework.executors.values()))).to_state_model(),
         "offered_resources": _offered(records, framework_id=framework.id).to_state_model(),
         "capabilities": sorted(framework.capabilities - {None}), "hostname": info.get("hostname", ""),
         "webui_url": info.get("webui_url", ""), "active": framework.active, "connected": framework.connected,
@@ -129,7 +138,9 @@ def framework_model(view: MasterView, framework: FrameworkRecord) -> dict:
         "tasks": [task_model(t) for t in framework.tasks.values()],
         "unreachable_tasks": [task_model(t) for t in framework.unreachable_tasks.values()],
         "completed_tasks": [task_model(t) for t in framework.completed_tasks],
-        "offers": offers, "executors": [], "completed_executors": [],
+        "offers": offers, "completed_executors": [],
+        # model(Framework): each executor's json(ExecutorInfo) with its slave_id (src/master/http.cpp).
+        "executors": [executor_model(e) for e in framework.executors.values()],
     }
     if "principal" in info:
         model["principal"] = info["principal"]
@@ -309,7 +320,7 @@ def known_roles(records: MasterRecords) -> list[str]:
     names: set[str] = set()
     for framework in records.frameworks.values():
         names.update(framework.roles)
-    names.update(resources_by_role(records.tasks()))
+    names.update(resources_by_role(_holders(records)))
     names.update(offer.role for offer in records.offers.values())
     for name in list(names):
         names.update(_ancestors(name))
@@ -324,7 +335,7 @@ def role_summary(records: MasterRecords, role: str) -> dict:
     def within(by_role: dict[str, Resources]) -> Resources:
         return total({r: res for r, res in by_role.items() if r == role or r.startswith(role + "/")})
 
-    allocated = within(resources_by_role(records.tasks()))
+    allocated = within(resources_by_role(_holders(records)))
     offered = within(resources_by_role(records.offers.values()))
     frameworks = sorted(f.id for f in records.frameworks.values() if role in f.roles)
     return {"name": role, "weight": DEFAULT_ROLE_WEIGHT, "frameworks": frameworks,
@@ -397,7 +408,7 @@ def master_agent(view: MasterView, agent: AgentRecord) -> dict:
         "active": agent.active, "deactivated": agent.deactivated, "version": MESOS_VERSION, "pid": agent.pid,
         "registered_time": time_info(agent.registered_time),
         "total_resources": agent.total.to_json(),
-        "allocated_resources": _v1_by_role(resources_by_role(records.tasks(agent_id=agent.id))),
+        "allocated_resources": _v1_by_role(resources_by_role(_holders(records, agent_id=agent.id))),
         "offered_resources": _v1_by_role(resources_by_role(records.offers_of(agent_id=agent.id))),
         "capabilities": [{"type": c} for c in AGENT_CAPABILITIES],
         "resource_providers": [],
@@ -416,7 +427,8 @@ def master_framework(view: MasterView, framework: FrameworkRecord) -> dict:
     model: dict[str, Any] = {
         "framework_info": framework.info, "active": framework.active, "connected": framework.connected,
         "recovered": False, "offers": [o.json for o in offers], "inverse_offers": [],
-        "allocated_resources": _v1_by_role(resources_by_role(framework.tasks.values())),
+        "allocated_resources": _v1_by_role(resources_by_role(list(framework.tasks.values())
+                                                             + list(framework.executors.values()))),
         "offered_resources": _v1_by_role(resources_by_role(offers)),
     }
     put(model, "registered_time", time_info(framework.registered_time))
@@ -442,22 +454,24 @@ def master_get_tasks(view: MasterView) -> dict:
 
 
 def master_get_executors(view: MasterView) -> dict:
-    """``GetExecutors``: only custom executors are known to a master; command/docker tasks have none.
-
-    The embedded master keeps no ExecutorInfo, so a task launched with one shows a minimal
-    ``executor_info`` (id, framework id) without its command.
-    """
-    executors, seen = [], set()
-    for framework in view.records.all_frameworks():
-        for task in list(framework.tasks.values()) + list(framework.unreachable_tasks.values()):
-            key = (framework.id, task.agent_id, task.executor_id)
-            if not task.executor_id or key in seen:
-                continue
-            seen.add(key)
-            executors.append({"executor_info": {"executor_id": {"value": task.executor_id},
-                                                "framework_id": {"value": framework.id}, "type": "CUSTOM"},
-                              "agent_id": {"value": task.agent_id}})
+    """``GetExecutors``: the custom executors the master knows (command and docker executors are the agents'
+    own and never reach it), each with its agent; ExecutorInfos shown without secrets-bearing fields."""
+    executors = [{"executor_info": public_executor_info(e.info), "agent_id": {"value": e.agent_id}}
+                 for e in view.records.executors()]
     return {"executors": executors}
+
+
+def executor_model(executor: ExecutorRecord) -> dict:
+    """``json(ExecutorInfo)`` plus ``slave_id``, as a framework's ``executors`` in the state JSON."""
+    info = public_executor_info(executor.info)
+    model: dict[str, Any] = {"executor_id": executor.executor_id, "name": info.get("name", ""),
+                             "framework_id": executor.framework_id, "command": info.get("command", {}),
+                             "resources": executor.resources.to_state_model(), "role": executor.role,
+                             "slave_id": executor.agent_id}
+    for key in ("labels", "type", "container"):
+        if key in info:
+            model[key] = info[key]
+    return model
 
 
 def master_get_state(view: MasterView) -> dict:
@@ -557,7 +571,8 @@ def master_metrics(view: MasterView, now: float) -> dict[str, float]:
     capacity = Resources()
     for agent in reachable:
         capacity = capacity + agent.total
-    out.update(resource_gauges("master", capacity, total(resources_by_role(on_reachable))))
+    on_reachable_executors = [e for e in records.executors() if e.agent_id in reachable_ids]
+    out.update(resource_gauges("master", capacity, total(resources_by_role(on_reachable + on_reachable_executors))))
     return out
 
 

@@ -254,6 +254,18 @@ _MESSAGE_TABLE: dict[str, str] = {
     "agent.Call.ListFiles": "path=1:string!",
     "agent.Call.ReadFile": "path=1:string! offset=2:uint64! length=3:uint64",
     "agent.Call.GetContainers": "show_nested=1:bool show_standalone=2:bool",
+    # mesos.v1.executor.Call (include/mesos/v1/executor/executor.proto): what an executor sends its agent.
+    "executor.Call": ("executor_id=1:ExecutorID! framework_id=2:FrameworkID! type=3:executor.Call.Type "
+                      "subscribe=4:executor.Call.Subscribe update=5:executor.Call.Update "
+                      "message=6:executor.Call.Message"),
+    "executor.Call.Subscribe": "unacknowledged_tasks=1:TaskInfo* unacknowledged_updates=2:executor.Call.Update*",
+    "executor.Call.Update": "status=1:TaskStatus!",
+    "executor.Call.Message": "data=2:bytes!",
+    "TaskStatus": ("task_id=1:TaskID! state=2:TaskState! message=4:string source=9:TaskStatus.Source "
+                   "reason=10:TaskStatus.Reason data=3:bytes agent_id=5:AgentID executor_id=7:ExecutorID "
+                   "timestamp=6:double uuid=11:bytes healthy=8:bool check_status=15:~CheckStatusInfo "
+                   "labels=12:Labels container_status=13:~ContainerStatus unreachable_time=14:~TimeInfo "
+                   "limitation=16:~TaskResourceLimitation"),
 }
 
 # Enum value names per enum type, in declaration order.
@@ -262,6 +274,22 @@ _ENUM_TABLE: dict[str, str] = {
                   "REVIVE KILL SHUTDOWN ACKNOWLEDGE ACKNOWLEDGE_OPERATION_STATUS RECONCILE RECONCILE_OPERATIONS MESSAGE "
                   "REQUEST SUPPRESS UPDATE_FRAMEWORK"),
     "ContainerInfo.DockerInfo.Network": "HOST BRIDGE NONE USER",
+    "executor.Call.Type": "UNKNOWN SUBSCRIBE UPDATE MESSAGE HEARTBEAT",
+    "TaskState": ("TASK_STAGING TASK_STARTING TASK_RUNNING TASK_KILLING TASK_FINISHED TASK_FAILED TASK_KILLED "
+                  "TASK_ERROR TASK_LOST TASK_DROPPED TASK_UNREACHABLE TASK_GONE TASK_GONE_BY_OPERATOR TASK_UNKNOWN"),
+    "TaskStatus.Source": "SOURCE_MASTER SOURCE_AGENT SOURCE_EXECUTOR",
+    "TaskStatus.Reason": ('REASON_COMMAND_EXECUTOR_FAILED REASON_CONTAINER_LAUNCH_FAILED REASON_CONTAINER_LIMITATION '
+                           'REASON_CONTAINER_LIMITATION_DISK REASON_CONTAINER_LIMITATION_MEMORY REASON_CONTAINER_PREEMPTED '
+                           'REASON_CONTAINER_UPDATE_FAILED REASON_MAX_COMPLETION_TIME_REACHED '
+                           'REASON_EXECUTOR_REGISTRATION_TIMEOUT REASON_EXECUTOR_REREGISTRATION_TIMEOUT '
+                           'REASON_EXECUTOR_TERMINATED REASON_EXECUTOR_UNREGISTERED REASON_FRAMEWORK_REMOVED '
+                           'REASON_GC_ERROR REASON_INVALID_FRAMEWORKID REASON_INVALID_OFFERS REASON_IO_SWITCHBOARD_EXITED '
+                           'REASON_MASTER_DISCONNECTED REASON_RECONCILIATION REASON_RESOURCES_UNKNOWN '
+                           'REASON_AGENT_DISCONNECTED REASON_AGENT_DRAINING REASON_AGENT_REMOVED '
+                           'REASON_AGENT_REMOVED_BY_OPERATOR REASON_AGENT_REREGISTERED REASON_AGENT_RESTARTED '
+                           'REASON_AGENT_UNKNOWN REASON_TASK_KILLED_DURING_LAUNCH REASON_TASK_CHECK_STATUS_UPDATED '
+                           'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED REASON_TASK_GROUP_INVALID '
+                           'REASON_TASK_GROUP_UNAUTHORIZED REASON_TASK_INVALID REASON_TASK_UNAUTHORIZED REASON_TASK_UNKNOWN'),
     "ContainerInfo.Type": "DOCKER MESOS",
     "DiscoveryInfo.Visibility": "FRAMEWORK CLUSTER EXTERNAL",
     "Environment.Variable.Type": "UNKNOWN VALUE SECRET",

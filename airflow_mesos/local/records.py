@@ -48,6 +48,23 @@ class TaskRecord:
 
 
 @dataclass
+class ExecutorRecord:
+    """A custom executor the master knows on an agent (``Slave::executors`` / ``Framework::executors``).
+
+    ``info`` is the ExecutorInfo as the first task that launched it carried it (framework id filled in,
+    allocation_info injected); ``resources`` are its own, charged once, from that launch until the agent
+    reports it exited (``Master::addExecutor`` / ``removeExecutor``).
+    """
+
+    framework_id: str
+    agent_id: str
+    executor_id: str
+    info: dict
+    role: str
+    resources: Resources
+
+
+@dataclass
 class OfferRecord:
     """An outstanding offer; ``json`` is the Offer as it was sent, ``created`` the master's monotonic time."""
 
@@ -83,6 +100,8 @@ class FrameworkRecord:
     unreachable_tasks: dict[str, TaskRecord] = field(default_factory=dict)
     completed_tasks: list[TaskRecord] = field(default_factory=list)
     filters: list[RefuseFilter] = field(default_factory=list)
+    # Its custom executors, by (agent id, executor id).
+    executors: dict[tuple[str, str], ExecutorRecord] = field(default_factory=dict)
 
     @property
     def capabilities(self) -> set[str]:
@@ -161,6 +180,15 @@ class MasterRecords:
                 if agent_id is None or task.agent_id == agent_id:
                     yield task
 
+    def executors(self, *, agent_id: str | None = None, framework_id: str | None = None) -> Iterator[ExecutorRecord]:
+        """The custom executors of registered frameworks (on one agent, of one framework)."""
+        for framework in self.frameworks.values():
+            if framework_id is not None and framework.id != framework_id:
+                continue
+            for executor in framework.executors.values():
+                if agent_id is None or executor.agent_id == agent_id:
+                    yield executor
+
     def offers_of(self, *, agent_id: str | None = None, framework_id: str | None = None) -> Iterator[OfferRecord]:
         for offer in self.offers.values():
             if (agent_id is None or offer.agent_id == agent_id) and \
@@ -178,9 +206,9 @@ class MasterRecords:
         self.removed_framework_ids.add(framework.id)
 
 
-def resources_by_role(holders: Iterable[TaskRecord | OfferRecord]) -> dict[str, Resources]:
-    """Resources per allocation role of tasks that hold resources and of offers: the one place the
-    master's allocated (used) and offered resources are summed."""
+def resources_by_role(holders: Iterable[TaskRecord | OfferRecord | ExecutorRecord]) -> dict[str, Resources]:
+    """Resources per allocation role of tasks that hold resources, of executors and of offers: the one place
+    the master's allocated (used) and offered resources are summed."""
     sums: dict[str, Resources] = {}
     for holder in holders:
         if isinstance(holder, TaskRecord) and not holder.holds_resources:

@@ -9,7 +9,10 @@ Rules (apache/mesos ``src/slave/task_status_update_manager.cpp``, ``src/slave/co
   that, and so on, capped at :data:`MAX_RETRY_INTERVAL` (10 minutes);
 - an acknowledgement whose uuid is not the head's is ignored (it is stale or a
   duplicate);
-- once the terminal update of a task is acknowledged its stream is closed.
+- once the terminal update of a task is acknowledged its stream is closed;
+- an update whose uuid the task's stream already received is a duplicate and is
+  not queued again (``TaskStatusUpdateStream::update``: an executor resends its
+  unacknowledged updates when it re-subscribes).
 
 :class:`StatusUpdateManager` is pure: it never reads a clock, sleeps or talks to
 anyone.  Callers pass ``now`` (monotonic seconds) to :meth:`StatusUpdateManager.due`
@@ -22,6 +25,9 @@ import base64
 import uuid as uuid_module
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+
+_TERMINAL_STATES = frozenset({"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST",
+                              "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR"})
 
 MAX_RETRY_INTERVAL = 600.0
 """Mesos' ``STATUS_UPDATE_RETRY_INTERVAL_MAX`` (10 minutes)."""
@@ -73,10 +79,17 @@ class StatusUpdateManager:
         self.max_retry_interval = max(float(max_retry_interval), self.retry_interval)
         # Keyed by (framework_id, task_id); insertion order keeps dispatch fair and deterministic.
         self._streams: OrderedDict[tuple[str, str], _Stream] = OrderedDict()
+        # Uuids each task's stream received, until its terminal update is acknowledged (the stream's end).
+        self._received: dict[tuple[str, str], set[bytes]] = {}
 
-    def add(self, framework_id: str, task_id: str, status: dict) -> PendingUpdate:
-        """Queue ``status`` (which must carry ``uuid`` as base64) behind the task's earlier updates."""
+    def add(self, framework_id: str, task_id: str, status: dict) -> PendingUpdate | None:
+        """Queue ``status`` (which must carry ``uuid`` as base64) behind the task's earlier updates; None when
+        the stream already received that uuid (a duplicate, dropped)."""
         raw = base64.b64decode(status["uuid"])
+        received = self._received.setdefault((framework_id, task_id), set())
+        if raw in received:
+            return None
+        received.add(raw)
         update = PendingUpdate(framework_id, task_id, status, raw)
         stream = self._streams.setdefault((framework_id, task_id), _Stream())
         stream.updates.append(update)
@@ -117,6 +130,8 @@ class StatusUpdateManager:
         head = stream.updates.popleft()
         stream.next_send = None
         stream.sends = 0
+        if head.state in _TERMINAL_STATES:
+            self._received.pop(key, None)
         if not stream.updates:
             del self._streams[key]
         return head
@@ -138,6 +153,8 @@ class StatusUpdateManager:
     def drop_framework(self, framework_id: str) -> int:
         """Forget every update of a removed framework; returns how many were dropped."""
         keys = [key for key in self._streams if key[0] == framework_id]
+        for key in [key for key in self._received if key[0] == framework_id]:
+            del self._received[key]
         dropped = 0
         for key in keys:
             dropped += len(self._streams.pop(key).updates)
@@ -146,6 +163,7 @@ class StatusUpdateManager:
     def clear(self) -> None:
         """Forget everything (the agent crashed)."""
         self._streams.clear()
+        self._received.clear()
 
     def resume(self) -> None:
         """The agent (re)registered after losing its master: every head is due now, and its retries start

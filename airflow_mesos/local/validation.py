@@ -262,8 +262,15 @@ def _grace_period_ns(task: dict) -> float:
 
 
 def validate_task(task: dict, *, agent_id: str, known_task_ids: set[str], unreachable_task_ids: set[str],
-                  offered: Resources) -> tuple[str | None, Resources]:
-    """``task::validate`` for a LAUNCH operation; returns (error, the task's resources)."""
+                  offered: Resources, framework_id: str = "", existing_executor: dict | None = None,
+                  ) -> tuple[str | None, Resources]:
+    """``task::validate`` for a LAUNCH operation; returns (error, the task's own resources).
+
+    :param existing_executor: the ExecutorInfo of the executor of the task's executor id that the master
+        knows on that agent (``Slave::hasExecutor``): the task must use a compatible one, and the executor's
+        resources are not charged again (``validateExecutor``: ``total += executorResources`` only for a new
+        executor).
+    """
     task_id = task["task_id"]["value"]
     error = validate_id(task_id)
     if error:
@@ -306,13 +313,153 @@ def validate_task(task: dict, *, agent_id: str, known_task_ids: set[str], unreac
         error = validate_container_info(container)
         if error is not None:
             return f"Task's `ContainerInfo` is invalid: {error}", resources
+    total_resources = resources
     if "executor" in task:
         executor = task["executor"]
-        try:
-            resources = resources + Resources.from_json(executor.get("resources") or [], "executor.resources")
-        except InvalidResources as exc:
-            return f"Executor uses invalid resources: {exc}", resources
-    if not offered.contains(resources):
-        return (f"Total resources {resources} required by task and its executor is more than available {offered}",
-                resources)
+        error = validate_task_executor(executor, framework_id=framework_id, existing=existing_executor)
+        if error is not None:
+            return error, resources
+        if existing_executor is None:
+            total_resources = resources + Resources.from_json(executor.get("resources") or [], "resources")
+    if not offered.contains(total_resources):
+        return (f"Total resources {total_resources} required by task and its executor is more than available "
+                f"{offered}", resources)
     return None, resources
+
+
+# ------------------------------------------------------------------------------------------------
+# Executors (src/master/validation.cpp ``executor::internal``, src/common/validation.cpp)
+# ------------------------------------------------------------------------------------------------
+
+
+def _command_environment_error(command: dict) -> str | None:
+    """``common::validation::validateCommandInfo``: each environment variable's value matches its type."""
+    for variable in (command.get("environment") or {}).get("variables") or []:
+        if not isinstance(variable, dict) or "name" not in variable:
+            return "Environment variable must have a 'name'"
+        kind = variable.get("type", "VALUE")
+        if kind == "VALUE" and "value" not in variable:
+            return f"Environment variable '{variable['name']}' of type 'VALUE' must have a value set"
+        if kind == "SECRET" and "secret" not in variable:
+            return f"Environment variable '{variable['name']}' of type 'SECRET' must have a secret set"
+    return None
+
+
+def executor_info_differences(existing: dict, new: dict) -> list[str]:
+    """The top-level ExecutorInfo fields in which ``new`` differs from ``existing`` (protobuf equality of the
+    two messages, field by field; resources compared as resources, so their order does not matter)."""
+    differing = []
+    for name in sorted(set(existing) | set(new)):
+        old_value, new_value = existing.get(name), new.get(name)
+        if name == "resources":
+            try:
+                if Resources.from_json(old_value or [], "resources") == Resources.from_json(new_value or [],
+                                                                                           "resources"):
+                    continue
+            except InvalidResources:
+                pass
+        if old_value != new_value:
+            differing.append(name)
+    return differing
+
+
+def validate_task_executor(executor: dict, *, framework_id: str, existing: dict | None) -> str | None:
+    """``executor::internal::validate`` and the LAUNCH-specific part of ``task::internal::validateExecutor``
+    (src/master/validation.cpp 1.11.0), in their order: type, executor id, shutdown grace period, CommandInfo,
+    ContainerInfo; framework id, resources, compatibility with the ExecutorInfo of a running executor of
+    that id (``existing``); then type CUSTOM and a command.
+
+    Mesos' incompatibility message prints both ExecutorInfos in full; they hold the command's environment,
+    where secrets may be, so this one names the fields that differ instead.
+    """
+    kind = executor.get("type", "UNKNOWN")
+    if kind == "DEFAULT":
+        if "command" in executor:
+            return "'ExecutorInfo.command' must not be set for 'DEFAULT' executor"
+        container = executor.get("container")
+        if isinstance(container, dict):
+            if container.get("type") != "MESOS":
+                return "'ExecutorInfo.container.type' must be 'MESOS' for 'DEFAULT' executor"
+            if (container.get("mesos") or {}).get("image"):
+                return "'ExecutorInfo.container.mesos.image' must not be set for 'DEFAULT' executor"
+    elif kind == "CUSTOM" and "command" not in executor:
+        return "'ExecutorInfo.command' must be set for 'CUSTOM' executor"
+    error = validate_id(executor["executor_id"]["value"])
+    if error:
+        return error
+    nanos = (executor.get("shutdown_grace_period") or {}).get("nanoseconds")
+    if nanos is not None and int(nanos) < 0:
+        return "ExecutorInfo's 'shutdown_grace_period' must be non-negative"
+    if isinstance(executor.get("command"), dict):
+        error = _command_environment_error(executor["command"])
+        if error:
+            return f"Executor's `CommandInfo` is invalid: {error}"
+    if isinstance(executor.get("container"), dict):
+        error = validate_container_info(executor["container"])
+        if error:
+            return f"Executor's `ContainerInfo` is invalid: {error}"
+    if "framework_id" not in executor:
+        return "'ExecutorInfo.framework_id' must be set"
+    if executor["framework_id"]["value"] != framework_id:
+        return (f"ExecutorInfo has an invalid FrameworkID (Actual: {executor['framework_id']['value']} vs "
+                f"Expected: {framework_id})")
+    try:
+        Resources.from_json(executor.get("resources") or [], "resources")
+    except InvalidResources as exc:
+        return f"Executor uses invalid resources: {exc}"
+    if existing is not None:
+        differing = executor_info_differences(existing, executor)
+        if differing:
+            return ("ExecutorInfo is not compatible with existing ExecutorInfo with same ExecutorID "
+                    f"'{executor['executor_id']['value']}' (fields that differ: {', '.join(differing)}; "
+                    "their values are not shown, they may hold secrets)")
+    if "type" in executor and kind != "CUSTOM":
+        return "'ExecutorInfo.type' must be 'CUSTOM'"
+    if "command" not in executor:
+        return "'ExecutorInfo.command' must be set"
+    return None
+
+
+# ------------------------------------------------------------------------------------------------
+# Executor calls to an agent (``common::validation::validateExecutorCall``, src/common/validation.cpp 1.11.0)
+# ------------------------------------------------------------------------------------------------
+
+
+def _valid_uuid_bytes(value: object) -> bool:
+    """stout's ``UUID::fromBytes``: 16 bytes of a known UUID version."""
+    raw = decode_uuid(value)
+    return raw is not None and 1 <= (raw[6] >> 4) <= 5
+
+
+def validate_executor_call(call: dict) -> str | None:
+    """The checks of ``validateExecutorCall`` on a parsed v1 executor Call (without "Failed to validate")."""
+    call_type = call.get("type")
+    if call_type is None:
+        return "Expecting 'type' to be present"
+    if "executor_id" not in call:
+        return "Expecting 'executor_id' to be present"
+    if "framework_id" not in call:
+        return "Expecting 'framework_id' to be present"
+    executor_id = call["executor_id"]["value"]
+    framework_id = call["framework_id"]["value"]
+    if call_type == "SUBSCRIBE" and "subscribe" not in call:
+        return "Expecting 'subscribe' to be present"
+    if call_type == "MESSAGE" and "message" not in call:
+        return "Expecting 'message' to be present"
+    if call_type == "UPDATE":
+        if "update" not in call:
+            return "Expecting 'update' to be present"
+        status = call["update"]["status"]
+        if "uuid" not in status:
+            return "Expecting 'uuid' to be present"
+        if not _valid_uuid_bytes(status["uuid"]):
+            return "Not a valid UUID"
+        if "executor_id" in status and status["executor_id"]["value"] != executor_id:
+            return (f"ExecutorID in Call: {executor_id} does not match ExecutorID in TaskStatus: "
+                    f"{status['executor_id']['value']}")
+        if status.get("source") != "SOURCE_EXECUTOR":
+            return (f"Received Call from executor {executor_id} of framework {framework_id} with invalid source, "
+                    "expecting 'SOURCE_EXECUTOR'")
+        if status["state"] == "TASK_STAGING":
+            return f"Received TASK_STAGING from executor {executor_id} of framework {framework_id} which is not allowed"
+    return None

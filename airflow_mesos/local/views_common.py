@@ -27,6 +27,27 @@ def public_container(container: dict) -> dict:
     return out
 
 
+def public_executor_info(info: dict) -> dict:
+    """The parts of an ExecutorInfo that are safe to show (``json(ExecutorInfo)`` of src/common/http.cpp, less).
+
+    Never ``data`` (Mesos' models leave it out too), and of the command only ``shell`` and ``user``: its
+    value, arguments, URIs and environment can carry credentials (SECRET variables are resolved from
+    there), and a view is read by anyone who can reach the endpoint.
+    """
+    out: dict[str, Any] = {"executor_id": info.get("executor_id", {"value": ""}),
+                           "framework_id": info.get("framework_id", {"value": ""})}
+    for key in ("name", "source", "labels", "type", "shutdown_grace_period", "discovery"):
+        if key in info:
+            out[key] = info[key]
+    out["resources"] = [r for r in info.get("resources") or [] if isinstance(r, dict)]
+    command = info.get("command")
+    if isinstance(command, dict):
+        out["command"] = {k: command[k] for k in ("shell", "user") if k in command}
+    if isinstance(info.get("container"), dict):
+        out["container"] = public_container(info["container"])
+    return out
+
+
 STATUS_FIELDS = ("task_id", "state", "message", "source", "reason", "agent_id", "executor_id", "timestamp",
                  "uuid", "healthy", "labels", "check_status", "container_status", "unreachable_time", "limitation")
 """TaskStatus fields a v1 view shows; ``data`` (opaque executor bytes) is left out."""

@@ -31,7 +31,7 @@ LAYERS = {
     "http_util": EDGE, "event_stream": EDGE, "host_metrics": EDGE, "sandbox": EDGE, "master_http": EDGE,
     "agent_http": EDGE, "fetcher": EDGE, "process_containerizer": EDGE, "docker_containerizer": EDGE, "images": EDGE,
     # The master and agent objects with their threads.
-    "master": RUNTIME, "agent": RUNTIME,
+    "master": RUNTIME, "agent": RUNTIME, "agent_executors": RUNTIME,
     # Putting it together.
     "cluster": ASSEMBLY, "options": ASSEMBLY, "__main__": ASSEMBLY, "__init__": ASSEMBLY,
 }
