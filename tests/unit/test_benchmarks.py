@@ -60,8 +60,10 @@ def test_the_airflow_benchmark_has_help_and_splits_a_mesos_task_into_its_phases(
     rows.append(("total", -1, "success", 1, at(10), at(11), at(12), "mesos-t"))
     statuses = {f"mesos-{i}": {"first": at(1).timestamp(), "TASK_RUNNING": at(2).timestamp(),
                                "TASK_FINISHED": at(7 + i).timestamp()} for i in range(3)}
-    result = airflow_fanout.analyse("docker", {"state": "success", "wall": 12.0, "rows": rows, "statuses": statuses})
+    result = airflow_fanout.analyse("docker", {"state": "success", "wall": 12.0, "rows": rows, "statuses": statuses,
+                                               "cpu": 10.0})
     assert result["q2s_p50"] == 5.0 and result["tasks"] == 4 and result["failed"] == 0
+    assert result["cpu_per_task"] == 2.5
     phases = result["phases"]
     assert phases["queued -> launched"][0] == 1.0
     assert phases["launched -> TASK_RUNNING"][0] == 1.0
