@@ -40,7 +40,7 @@ from typing import Protocol, TypeVar
 
 from airflow_mesos.clock import SYSTEM_CLOCK, Clock
 from airflow_mesos.local import agent_http, agent_views
-from airflow_mesos.local.agent_executors import ExecutorHost
+from airflow_mesos.local.agent_executors import DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL, ExecutorHost
 from airflow_mesos.local.agent_records import (
     AgentFramework,
     AgentTask,
@@ -163,12 +163,15 @@ class Agent(ExecutorHost):
         ``--executor_registration_timeout``, 1 min).
     :param executor_shutdown_grace_period: seconds between SHUTDOWN to an executor and the destruction of its
         container, unless its ExecutorInfo says otherwise (``--executor_shutdown_grace_period``, 5 s).
+    :param executor_heartbeat_interval: seconds between HEARTBEAT events to a subscribed executor (Mesos' constant
+        ``DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL``, 30 min).
     """
 
     def __init__(self, *, agent_id: str, spec: AgentSpec, work_dir: Path, docker_client=None,
                  status_update_retry_interval: float = 10.0, clock: Clock = SYSTEM_CLOCK,
                  executor_registration_timeout: float = DEFAULT_EXECUTOR_REGISTRATION_TIMEOUT,
-                 executor_shutdown_grace_period: float = DEFAULT_EXECUTOR_SHUTDOWN_GRACE_PERIOD) -> None:
+                 executor_shutdown_grace_period: float = DEFAULT_EXECUTOR_SHUTDOWN_GRACE_PERIOD,
+                 executor_heartbeat_interval: float = DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL) -> None:
         self.id = agent_id
         self.spec = spec
         self.work_dir = Path(work_dir)
@@ -206,7 +209,8 @@ class Agent(ExecutorHost):
         # dispatcher thread without holding the lock: ("executor_exited" | "executor_message", *arguments).
         self._outbox: list[tuple] = []
         self._init_executors(executor_registration_timeout=executor_registration_timeout,
-                             executor_shutdown_grace_period=executor_shutdown_grace_period)
+                             executor_shutdown_grace_period=executor_shutdown_grace_period,
+                             executor_heartbeat_interval=executor_heartbeat_interval)
 
     def __repr__(self) -> str:
         return f"Agent(id={self.id!r}, url={self.url!r})"
@@ -382,7 +386,13 @@ class Agent(ExecutorHost):
                 master.agent_reregistered(self.id, self.live_tasks())
 
     def close(self) -> None:
-        """Orderly teardown for tests: kill everything, stop the server and dispatcher, send nothing."""
+        """Orderly teardown for tests: kill everything, stop the server and dispatcher, send nothing.
+
+        Custom executors are shut down first, as a terminating Mesos agent does (``Slave::shutdown`` shuts every
+        framework down: SHUTDOWN to each executor, its container destroyed after its shutdown grace period), so
+        an executor that obeys SHUTDOWN ends its tasks itself; nothing of it reaches the master.
+        """
+        self._shut_down_executors_for_close()
         self._stop_server()
         runs = self._destroy_everything()
         with self._lock:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+import time
 import uuid as uuid_module
 from collections.abc import Mapping
 from pathlib import Path
@@ -61,6 +62,10 @@ from airflow_mesos.local.validation import validate_executor_call
 
 log = logging.getLogger(__name__)
 
+DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL = 30 * 60.0
+"""``DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL`` (src/slave/constants.hpp): HEARTBEAT events on an executor's stream
+(a constant in Mesos, not a flag; an Agent argument here so a test need not wait half an hour)."""
+
 
 def wait_status(info: ExitInfo | None) -> int:
     """The ``ExitedExecutorMessage.status`` of an ended run: a wait(2) status (exit code << 8, or the signal),
@@ -80,7 +85,8 @@ class ExecutorHost:
     # Set by Agent.__init__ (see there): the agent's lock, records and helpers this half works with.
     _executors: dict[tuple[str, str], AgentExecutor]
 
-    def _init_executors(self, *, executor_registration_timeout: float, executor_shutdown_grace_period: float) -> None:
+    def _init_executors(self, *, executor_registration_timeout: float, executor_shutdown_grace_period: float,
+                        executor_heartbeat_interval: float = DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL) -> None:
         if not executor_registration_timeout > 0:
             raise ValueError(f"executor_registration_timeout must be a positive number of seconds, got "
                              f"{executor_registration_timeout!r}")
@@ -89,6 +95,10 @@ class ExecutorHost:
                              f"{executor_shutdown_grace_period!r}")
         self.executor_registration_timeout = float(executor_registration_timeout)
         self.executor_shutdown_grace_period = float(executor_shutdown_grace_period)
+        if not executor_heartbeat_interval > 0:
+            raise ValueError(f"executor_heartbeat_interval must be a positive number of seconds, got "
+                             f"{executor_heartbeat_interval!r}")
+        self.executor_heartbeat_interval = float(executor_heartbeat_interval)
         self._executors = {}
         # What runs each executor (a ProcessRun or DockerRun), by container id, from its launch to its end.
         self._executor_runs: dict[str, Any] = {}
@@ -410,6 +420,26 @@ class ExecutorHost:
             if fid == framework_id and not executor.removed:
                 self._shutdown_executor_locked(executor)
 
+    def _shut_down_executors_for_close(self) -> None:
+        """The agent is terminating: its frameworks are (``Framework::TERMINATING``: no more status updates),
+        every live executor gets SHUTDOWN and is destroyed after its grace; returns once they all terminated
+        (the dispatcher thread runs the graces, the runner threads see the ends)."""
+        with self._lock:
+            live = [e for e in self._executors.values() if not e.removed and e.state != TERMINATED]
+            if not live:
+                return
+            for framework in self._frameworks.values():
+                framework.removed = True
+                self._updates.drop_framework(framework.id)
+            for executor in live:
+                self._shutdown_executor_locked(executor)
+            deadlines = [e.shutdown_deadline for e in live if e.shutdown_deadline is not None]
+        # Real time: the graces are run by the dispatcher on the agent's clock, this only bounds the wait.
+        limit = time.monotonic() + (max(deadlines) - self.clock.monotonic() if deadlines else 0.0) + 30.0
+        with self._cv:
+            while any(e.state != TERMINATED for e in live) and time.monotonic() < limit:
+                self._cv.wait(0.1)
+
     # -- timers (the agent's dispatcher thread) ---------------------------------------------------------
 
     def _executor_timers_locked(self, now: float) -> float | None:
@@ -418,6 +448,15 @@ class ExecutorHost:
         for executor in self._executors.values():
             if executor.removed:
                 continue
+            if executor.next_heartbeat is not None:
+                if executor.stream is None or executor.state == TERMINATED:
+                    executor.next_heartbeat = None
+                else:
+                    if now >= executor.next_heartbeat:
+                        # ResponseHeartbeater: the first one after an interval, then one per interval.
+                        executor.stream.send({"type": "HEARTBEAT"})
+                        executor.next_heartbeat = now + self.executor_heartbeat_interval
+                    upcoming.append(executor.next_heartbeat)
             if executor.registration_deadline is not None:
                 if executor.state != REGISTERING:
                     executor.registration_deadline = None
@@ -512,6 +551,8 @@ class ExecutorHost:
         executor.state = RUNNING
         executor.registration_deadline = None
         executor.stream = stream
+        executor.next_heartbeat = self.clock.monotonic() + self.executor_heartbeat_interval
+        self._cv.notify_all()
         acks = []
         for update in subscribe.get("unacknowledged_updates") or []:
             ack = self._executor_update_locked(framework, executor, update["status"])

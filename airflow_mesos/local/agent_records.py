@@ -80,6 +80,7 @@ class AgentExecutor:
     kind: str | None = None  # "process" | "mesos" | "docker", once planned
     registration_deadline: float | None = None
     shutdown_deadline: float | None = None
+    next_heartbeat: float | None = None
     pending_termination: dict | None = None
     exit_status: int | None = None  # the wait status, once it terminated
     removed: bool = False  # terminated and every task completed: a completed executor

@@ -182,16 +182,19 @@ def agent_task(view: AgentView, task: AgentTask) -> dict:
 
 def agent_get_tasks(view: AgentView) -> dict:
     """``GetTasks`` of an agent: launched (running), terminated (terminal, not yet acknowledged), completed."""
-    launched, terminated, completed = [], [], []
+    queued, launched, terminated, completed = [], [], [], []
     for task in view.tasks.values():
         model = agent_task(view, task)
-        if executor_completed(view.framework_of(task), task):
+        executor = view.executors.get((task.framework_id, task.executor_id)) if task.executor_id else None
+        if executor is not None and task.task_id in executor.queued_tasks:
+            queued.append(model)   # waiting for its executor to subscribe
+        elif executor_completed(view.framework_of(task), task):
             completed.append(model)
         elif task.terminated:
             terminated.append(model)
         else:
             launched.append(model)
-    return {"pending_tasks": [], "queued_tasks": [], "launched_tasks": launched, "terminated_tasks": terminated,
+    return {"pending_tasks": [], "queued_tasks": queued, "launched_tasks": launched, "terminated_tasks": terminated,
             "completed_tasks": completed}
 
 

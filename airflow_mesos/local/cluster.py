@@ -38,6 +38,8 @@ class LocalCluster:
         1 min): how long a custom executor has to SUBSCRIBE.
     :param executor_shutdown_grace_period: agents' ``--executor_shutdown_grace_period`` in seconds (None:
         Mesos' 5 s): SHUTDOWN to an executor, then its container is destroyed after this.
+    :param executor_heartbeat_interval: seconds between HEARTBEAT events on executors' streams (None: Mesos'
+        30 min).
     """
 
     def __init__(self, agents: int | list[Any] = 1, *, host: str = "127.0.0.1", port: int = 0,
@@ -47,7 +49,8 @@ class LocalCluster:
                  zk: str | None = None, offer_timeout: float | None = None, clock: Clock = SYSTEM_CLOCK,
                  agent_factory: Callable[..., Any] | None = None,
                  executor_registration_timeout: float | None = None,
-                 executor_shutdown_grace_period: float | None = None) -> None:
+                 executor_shutdown_grace_period: float | None = None,
+                 executor_heartbeat_interval: float | None = None) -> None:
         if agent_factory is None:
             from airflow_mesos.local.agent import Agent
 
@@ -71,6 +74,8 @@ class LocalCluster:
             self._agent_options["executor_registration_timeout"] = float(executor_registration_timeout)
         if executor_shutdown_grace_period is not None:
             self._agent_options["executor_shutdown_grace_period"] = float(executor_shutdown_grace_period)
+        if executor_heartbeat_interval is not None:
+            self._agent_options["executor_heartbeat_interval"] = float(executor_heartbeat_interval)
         self.master = Master(host=host, port=port, heartbeat_interval=heartbeat_interval,
                              allocation_interval=allocation_interval, agent_ping_timeout=agent_ping_timeout,
                              offer_timeout=offer_timeout, credentials=credentials, zk=zk, clock=clock)

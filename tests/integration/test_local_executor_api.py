@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import queue
 import signal
 import sys
 import threading
@@ -68,8 +69,8 @@ def one_offer(cluster: LocalCluster, sub: SchedulerClient) -> dict:
     return event["offers"]["offers"][0]
 
 
-def running(sub: SchedulerClient, task_id: str) -> dict:
-    return sub.update(task_id, "TASK_RUNNING", timeout=30)
+def running(sub: SchedulerClient, task_id: str, timeout: float = 30.0) -> dict:
+    return sub.update(task_id, "TASK_RUNNING", timeout=timeout)
 
 
 def terminal(sub: SchedulerClient, task_id: str, timeout: float = 30.0) -> dict:
@@ -113,6 +114,18 @@ def state_executor(agent, framework_id: str, executor_id: str, completed: bool =
     return None
 
 
+def completed_executor(agent, framework_id: str, executor_id: str, timeout: float = 20.0) -> dict:
+    """The executor once /state lists it as completed: terminated, and its tasks' terminal updates acknowledged
+    (the scheduler's acknowledgements travel on their own thread)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        model = state_executor(agent, framework_id, executor_id, completed=True)
+        if model is not None:
+            return model
+        assert time.monotonic() < deadline, agent_state(agent)
+        time.sleep(0.05)
+
+
 def executor_sandbox(agent, framework_id: str, executor_id: str) -> Path:
     executor = state_executor(agent, framework_id, executor_id)
     assert executor is not None, f"executor {executor_id} not on the agent's /state"
@@ -125,7 +138,8 @@ def make_cluster(tmp_path):
 
     def make(**options) -> LocalCluster:
         options = {"heartbeat_interval": 1.0, "allocation_interval": None, **options}
-        cluster = LocalCluster([AgentSpec(cpus=2.0, mem=2048.0)], work_dir=tmp_path / f"c{len(started)}", **options)
+        cluster = LocalCluster([AgentSpec(cpus=2.0, mem=2048.0)], work_dir=tmp_path / f"c{len(started)}",
+                               **options)
         cluster.start()
         started.append(cluster)
         return cluster
@@ -139,11 +153,28 @@ class AckingScheduler(SchedulerClient):
     """Acknowledges every update with a uuid as it arrives (as a scheduler driver does), so a task's later
     updates are never held behind an unacknowledged one."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        # One acknowledging thread, in arrival order (the reader thread must not block on HTTP calls).
+        self._acks: queue.Queue = queue.Queue()
+        self.ack_failures: list[str] = []
+        threading.Thread(target=self._acknowledge, daemon=True).start()
+        super().__init__(*args, **kwargs)
+
     def _on_event(self, event: dict) -> None:
         super()._on_event(event)
         status = (event.get("update") or {}).get("status") or {}
         if event.get("type") == "UPDATE" and "uuid" in status:
-            threading.Thread(target=self.ack, args=(status,), daemon=True).start()
+            self._acks.put(status)
+
+    def _acknowledge(self) -> None:
+        while True:
+            status = self._acks.get()
+            try:
+                response = self.ack(status)
+                if response.status_code != 202:
+                    self.ack_failures.append(f"{response.status_code} {response.text}")
+            except httpx.HTTPError as exc:
+                self.ack_failures.append(repr(exc))
 
 
 def subscribe(cluster: LocalCluster, subs: list, **info) -> SchedulerClient:
@@ -281,7 +312,7 @@ def test_kill_message_both_ways_and_shutdown_frees_the_executor(make_cluster, su
     offer = one_offer(cluster, sub)
     assert "executor_ids" not in offer
     assert offered(offer, "cpus") == pytest.approx(2.0) and offered(offer, "mem") == pytest.approx(2048.0)
-    assert state_executor(agent, sub.framework_id, "worker", completed=True) is not None
+    completed_executor(agent, sub.framework_id, "worker")
     master_state = httpx.get(cluster.master_url + "/master/state", timeout=10).json()
     assert next(f for f in master_state["frameworks"] if f["id"] == sub.framework_id)["executors"] == []
 
@@ -305,8 +336,7 @@ def test_executor_exit_fails_its_tasks_with_executor_terminated(make_cluster, su
     failure = sub.event("FAILURE", timeout=30)["failure"]
     assert failure["executor_id"] == {"value": "fragile"} and failure["status"] == 3 << 8
 
-    first = state_executor(agent, sub.framework_id, "fragile", completed=True)
-    assert first is not None
+    first = completed_executor(agent, sub.framework_id, "fragile")
     offer = one_offer(cluster, sub)
     assert sub.call(launch_call(offer, [task(offer, "again", executor, {"run": 0})], NO_REFUSAL)).status_code == 202
     assert terminal(sub, "again")["state"] == "TASK_FINISHED"
@@ -539,8 +569,151 @@ def test_teardown_shuts_the_executor_down_without_updates(make_cluster, subs):
     assert sub.call({"type": "TEARDOWN"}).status_code == 202
     wait_executor_event(sandbox, lambda e: e["event"] == "SHUTDOWN")
     # The executor obeys and exits: the agent lists it as completed, and no update reached the master.
+    completed_executor(agent, sub.framework_id, "gone")
+    assert agent.wait_runners_ended(20) and agent.pending_updates() == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# before the executor subscribes; heartbeats
+
+
+def test_task_killed_before_delivery_then_the_executor_is_shut_down_at_subscribe(make_cluster, subs):
+    """Slave::kill of a queued task (TASK_KILLED, REASON_TASK_KILLED_DURING_LAUNCH, from the agent), and
+    Slave::subscribe's MESOS-8411 rule: an executor never sent a task whose queue is empty gets SHUTDOWN."""
+    cluster = make_cluster()
+    agent = agent_of(cluster)
+    sub = subscribe(cluster, subs)
+    offer = one_offer(cluster, sub)
+    assert sub.call(launch_call(offer, [task(offer, "early", executor_info("late", "subscribe_on_go"), {})],
+                                NO_REFUSAL)).status_code == 202
     deadline = time.monotonic() + 20
-    while state_executor(agent, sub.framework_id, "gone", completed=True) is None:
+    while (state_executor(agent, sub.framework_id, "late") or {}).get("queued_tasks") in (None, []):
         assert time.monotonic() < deadline, agent_state(agent)
         time.sleep(0.05)
-    assert agent.wait_runners_ended(20) and agent.pending_updates() == []
+    assert [t["id"] for t in state_executor(agent, sub.framework_id, "late")["queued_tasks"]] == ["early"]
+    tasks = httpx.post(agent.url + "/api/v1", json={"type": "GET_TASKS"}, timeout=10).json()["get_tasks"]
+    assert [t["task_id"]["value"] for t in tasks["queued_tasks"]] == ["early"]
+
+    assert sub.call({"type": "KILL", "kill": {"task_id": {"value": "early"}}}).status_code == 202
+    status = terminal(sub, "early")
+    assert (status["state"], status["reason"], status["source"]) == \
+        ("TASK_KILLED", "REASON_TASK_KILLED_DURING_LAUNCH", "SOURCE_AGENT")
+    assert status["message"] == "Killed before delivery to the executor"
+    sandbox = executor_sandbox(agent, sub.framework_id, "late")
+    (sandbox / "go").touch()
+    wait_executor_event(sandbox, lambda e: e["event"] == "SHUTDOWN")
+    assert not any(e["event"] == "SUBSCRIBED" for e in executor_events(sandbox))
+    assert sub.event("FAILURE", timeout=30)["failure"]["status"] == 0
+
+
+def test_subscribed_executors_get_heartbeats(make_cluster, subs):
+    """Slave::subscribe starts a ResponseHeartbeater (DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL)."""
+    cluster = make_cluster(executor_heartbeat_interval=0.2)
+    agent = agent_of(cluster)
+    sub = subscribe(cluster, subs)
+    offer = one_offer(cluster, sub)
+    assert sub.call(launch_call(offer, [task(offer, "t", executor_info("beating"), {"stay": True})],
+                                NO_REFUSAL)).status_code == 202
+    running(sub, "t")
+    sandbox = executor_sandbox(agent, sub.framework_id, "beating")
+    deadline = time.monotonic() + 20
+    while len([e for e in executor_events(sandbox) if e["event"] == "HEARTBEAT"]) < 3:
+        assert time.monotonic() < deadline, executor_events(sandbox)
+        time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the agent going away, the master failing over
+
+
+def test_agent_shutdown_shuts_executors_down_first(make_cluster, subs):
+    """A terminating agent shuts its frameworks down (Slave::shutdown): SHUTDOWN to each executor first."""
+    cluster = make_cluster()
+    agent = agent_of(cluster)
+    sub = subscribe(cluster, subs)
+    offer = one_offer(cluster, sub)
+    assert sub.call(launch_call(offer, [task(offer, "t", executor_info("polite"), {"stay": True})],
+                                NO_REFUSAL)).status_code == 202
+    running(sub, "t")
+    sandbox = executor_sandbox(agent, sub.framework_id, "polite")
+    container = state_executor(agent, sub.framework_id, "polite")["container"]
+    pid = agent._executor_runs[container].pid
+    cluster.stop()
+    assert any(e["event"] == "SHUTDOWN" for e in executor_events(sandbox))
+    assert [e for e in executor_events(sandbox) if e["event"] == "stream_ended"][-1]["why"] == "shutdown"
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_master_failover_keeps_executors_and_their_resources(make_cluster, subs):
+    """The embedded master keeps its agents' state through a fail-over, executors included."""
+    cluster = make_cluster()
+    sub = subscribe(cluster, subs)
+    offer = one_offer(cluster, sub)
+    assert sub.call(launch_call(offer, [task(offer, "t", executor_info("durable"), {"stay": True})],
+                                NO_REFUSAL)).status_code == 202
+    running(sub, "t")
+    framework_id = sub.framework_id
+    cluster.restart_master()
+    again = AckingScheduler(cluster.master_url, framework_info(), framework_id=framework_id)
+    subs.append(again)
+    again.event("SUBSCRIBED")
+    offer = one_offer(cluster, again)
+    assert offer["executor_ids"] == [{"value": "durable"}]
+    assert offered(offer, "cpus") == pytest.approx(2.0 - 0.1 - 0.1)
+    data = base64.b64encode(b"still there?").decode()
+    assert again.call({"type": "MESSAGE", "message": {"agent_id": offer["agent_id"], "executor_id": {"value": "durable"},
+                                                      "data": data}}).status_code == 202
+    assert base64.b64decode(again.event("MESSAGE")["message"]["data"]) == b"echo:still there?"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# an executor in a container
+
+
+def test_executor_in_a_docker_image_follows_its_tasks_resources(make_cluster, subs, docker_client, python_image):
+    """A MESOS container with a Docker image for the executor: host network (it reaches MESOS_AGENT_ENDPOINT),
+    the sandbox at MESOS_SANDBOX; its limits are the executor's plus its live tasks' resources
+    (computeExecutorLimits, containerizer->update), updated as tasks come and go."""
+    cluster = make_cluster(docker_client=docker_client)
+    agent = agent_of(cluster)
+    sub = subscribe(cluster, subs)
+    offer = one_offer(cluster, sub)
+    site_packages = next(p for p in sys.path if p.endswith("site-packages") and p.startswith(sys.prefix))
+    container = {"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": python_image}}},
+                 "volumes": [{"container_path": "/repo", "host_path": str(REPO), "mode": "RO"},
+                             {"container_path": "/deps", "host_path": site_packages, "mode": "RO"}]}
+    executor = executor_info("boxed", container=container)
+    executor["command"] = {"value": "python3 /repo/tests/integration/executor_api/conformance_executor.py",
+                           "environment": {"variables": [{"name": "PYTHONPATH", "value": "/repo:/deps"},
+                                                         {"name": "CONFORMANCE_MODE", "value": "normal"}]}}
+    launch = [task(offer, "big", executor, {"stay": True}, cpus=0.5, mem=128.0),
+              task(offer, "small", executor, {"stay": True}, cpus=0.2, mem=32.0)]
+    assert sub.call(launch_call(offer, launch, NO_REFUSAL)).status_code == 202
+    running(sub, "big", timeout=120)
+    running(sub, "small")
+    model = state_executor(agent, sub.framework_id, "boxed")
+    sandbox = Path(model["directory"])
+    environment = json.loads((sandbox / "environment.json").read_text())
+    assert environment["MESOS_SANDBOX"] == "/mnt/mesos/sandbox" and environment["MESOS_DIRECTORY"] == str(sandbox)
+    assert (sandbox / "tasks" / "big" / "stdout").read_text().startswith("task big ran")
+
+    def limits() -> tuple[int, int]:
+        host_config = docker_client.api.inspect_container(f"mesos-{model['container']}")["HostConfig"]
+        return host_config["CpuQuota"], host_config["Memory"]
+
+    def wait_limits(expected: tuple[int, int]) -> None:
+        deadline = time.monotonic() + 20
+        while limits() != expected:
+            assert time.monotonic() < deadline, (limits(), expected)
+            time.sleep(0.05)
+
+    wait_limits((int(100_000 * 0.8), (64 + 128 + 32) * 1024 * 1024))
+    assert sub.call({"type": "KILL", "kill": {"task_id": {"value": "big"}}}).status_code == 202
+    assert terminal(sub, "big")["state"] == "TASK_KILLED"
+    wait_limits((int(100_000 * 0.3), (64 + 32) * 1024 * 1024))
+
+    assert sub.call({"type": "SHUTDOWN", "shutdown": {"executor_id": {"value": "boxed"},
+                                                      "agent_id": offer["agent_id"]}}).status_code == 202
+    assert terminal(sub, "small")["state"] == "TASK_KILLED"
+    assert sub.event("FAILURE", timeout=30)["failure"]["status"] == 0

@@ -9,7 +9,7 @@ the v1 executor HTTP API and does what its TaskInfos' ``data`` (base64 JSON) ask
 - ``{"exit": code}``: the executor itself exits with that code once the task is RUNNING.
 
 Its ExecutorInfo's environment sets its manner: ``CONFORMANCE_MODE`` is ``normal``, ``never_subscribe``
-(sleeps without subscribing), ``ignore_shutdown`` (SHUTDOWN is recorded, nothing else) or ``resubscribe``
+(sleeps without subscribing), ``subscribe_on_go`` (subscribes once a file ``go`` is in its sandbox), ``ignore_shutdown`` (SHUTDOWN is recorded, nothing else) or ``resubscribe``
 (after its first UPDATE it ignores the ACKNOWLEDGED, drops the connection and SUBSCRIBEs again with its
 unacknowledged task and update).  Every event it gets and its MESOS_* environment go to files in its sandbox
 (``events.jsonl``, ``environment.json``); each task writes ``tasks/<task_id>/stdout``.  A MESSAGE is answered
@@ -153,6 +153,8 @@ def subscribe_once(resubscribing: bool) -> str:
                                 event_.set()
                         time.sleep(0.5)
                         return "shutdown"
+                elif kind == "HEARTBEAT":
+                    record("HEARTBEAT")
                 elif kind == "ERROR":
                     record("ERROR", message=event["error"]["message"])
                 else:
@@ -166,6 +168,10 @@ def main() -> int:
     if MODE == "never_subscribe":
         time.sleep(3600)
         return 0
+    if MODE == "subscribe_on_go":
+        # Subscribes once the test creates the file "go" in the sandbox (it does what it must before).
+        while not (SANDBOX / "go").exists():
+            time.sleep(0.05)
     resubscribing = False
     while True:
         why = subscribe_once(resubscribing)
