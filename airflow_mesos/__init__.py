@@ -9,4 +9,6 @@ deployed as one Marathon application group.  Subpackages:
 - :mod:`airflow_mesos.marathon` -- render, validate and deploy the Marathon group.
 """
 
-__version__ = "0.1.0"
+from airflow_mesos._version import __version__
+
+__all__ = ["__version__"]

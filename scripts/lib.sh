@@ -47,12 +47,16 @@ ensure_debian_packages() {
 
 file_is_static() { ! ldd "$1" >/dev/null 2>&1; }
 
+# What the venv is installed from: when any of these changed since the last
+# install, ensure_venv installs again (the version, too, is in the installed metadata).
+VENV_INPUTS=(pyproject.toml setup.py airflow_mesos/_version.py)
+
 # The virtualenv with the package (editable) and its test extra.  Reinstalls
-# when setup.py changed since the last install.
+# when one of VENV_INPUTS changed since the last install.
 ensure_venv() {
     local stamp="$VENV/.airflow-mesos-setup.sha"
     local want
-    want=$(sha256sum "$ROOT/setup.py" | cut -d' ' -f1)
+    want=$(cd "$ROOT" && sha256sum "${VENV_INPUTS[@]}" | sha256sum | cut -d' ' -f1)
     if [ ! -x "$VENV/bin/python" ]; then
         log "creating virtualenv $VENV"
         "$PY" -m venv "$VENV"
@@ -60,7 +64,9 @@ ensure_venv() {
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         log "installing airflow-mesos and its test extra into $VENV (about a minute the first time)"
         # pip's output (and this machine's warnings about local index folders) goes to a log, shown on failure.
-        if ! "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test]" >"$RUN_DIR/pip.log" 2>&1; then
+        # setuptools and wheel as in the image: tests/integration/test_packaging.py builds the wheel with them.
+        if ! "$VENV/bin/pip" install -q --disable-pip-version-check "setuptools>=77" wheel -e "$ROOT[test]" \
+                >"$RUN_DIR/pip.log" 2>&1; then
             tail -40 "$RUN_DIR/pip.log" >&2
             die "pip install of airflow-mesos[test] failed (above: the end of its log)"
         fi

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from airflow_mesos import __version__
 from airflow_mesos.marathon import paths
 from airflow_mesos.marathon.errors import SettingsError
 
@@ -33,7 +34,9 @@ class ImageSettings(_Model):
     """The airflow-mesos Docker image every Airflow component runs."""
 
     repository: str = Field("airflow-mesos/airflow", min_length=1)
-    tag: str = Field("0.1.0", min_length=1)
+    # The image this release builds (airflow-mesos image build tags it so); marathon/settings.default.json and
+    # marathon/airflow.json carry the same, and tests/unit/marathon/test_render.py keeps them equal.
+    tag: str = Field(__version__, min_length=1)
     force_pull: bool = False
 
     @property
