@@ -98,6 +98,9 @@ SUBSCRIBE_RETRY_SECONDS = 1.0
 UPDATE_RETRY_SECONDS = 1.0
 TERMINAL_ACK_WAIT_SECONDS = 60.0
 """The default executor's fail-safe: exit even if the agent never acknowledges the last updates."""
+FIRST_TASK_GRACE_SECONDS = 10.0
+"""The shortest wait for a first task: the agent started this executor for one and sends it right after
+SUBSCRIBED, so even an idle timeout of 0 must not end the executor before it came."""
 HEARTBEAT_CALL_SECONDS = 30 * 60.0
 """The v1 executor library's ``DEFAULT_HEARTBEAT_CALL_INTERVAL``."""
 
@@ -322,6 +325,7 @@ class WarmExecutorCore:
         self._update_task: dict[str, str] = {}  # uuid -> task id
         self._resend_at: dict[str, float] = {}
         self._idle_since: float | None = None
+        self._ever_launched = False
         self._ending: _Ending | None = None
         self._heartbeat_at: float | None = None
         self.exited: Exit | None = None
@@ -339,6 +343,10 @@ class WarmExecutorCore:
     @property
     def unacknowledged_uuids(self) -> list[str]:
         return list(self._unacked)
+
+    def waits_for_resend(self, uuid: str) -> bool:
+        """The update is due to be sent again later (the edge must not send it now)."""
+        return uuid in self._resend_at
 
     def next_wakeup(self) -> float | None:
         """The earliest time the core wants a :class:`Tick`, or ``None``."""
@@ -358,7 +366,7 @@ class WarmExecutorCore:
             if not self.live_task_ids:
                 times.append(self._ending.started + TERMINAL_ACK_WAIT_SECONDS)
         elif self._idle_since is not None and self.link is Link.SUBSCRIBED:
-            times.append(self._idle_since + self.config.idle_timeout)
+            times.append(self._idle_deadline())
         present = [t for t in times if t is not None]
         return min(present) if present else None
 
@@ -478,6 +486,7 @@ class WarmExecutorCore:
                      completion_seconds=_completion_seconds(info))
         self._tasks[task_id] = task
         self._idle_since = None
+        self._ever_launched = True
         problem = _valid_task_id(task_id)
         if self._ending is not None:
             problem = f"the executor is shutting down ({self._ending.why})"
@@ -555,6 +564,16 @@ class WarmExecutorCore:
             return
         if event.retryable and self.link is Link.SUBSCRIBED:
             self._resend_at[event.uuid] = now + UPDATE_RETRY_SECONDS
+            task = self._tasks.get(self._update_task.get(event.uuid, ""))
+            if task is not None:
+                # A task's updates must reach the agent in order: its later ones wait behind this one.  The
+                # edge reports a failed send before it sends anything else, so none of them went out yet.
+                later = False
+                for uuid in self._unacked:
+                    if uuid == event.uuid:
+                        later = True
+                    elif later and uuid in task.unacked:
+                        self._resend_at[uuid] = now + UPDATE_RETRY_SECONDS
         else:
             out.append(Log("error", f"UPDATE {event.uuid} not taken ({event.reason}); it goes with the next "
                                     "SUBSCRIBE"))
@@ -643,7 +662,11 @@ class WarmExecutorCore:
         self._unacked[uuid] = call["update"]
         self._update_task[uuid] = task.task_id
         task.unacked.add(uuid)
-        if self.link is Link.SUBSCRIBED:
+        waiting = [self._resend_at[u] for u in task.unacked if u in self._resend_at]
+        if waiting:
+            # An earlier update of this task waits to be sent again: this one goes after it, never before.
+            self._resend_at[uuid] = max(waiting)
+        elif self.link is Link.SUBSCRIBED:
             out.append(SendUpdate(uuid, task.task_id, state, call))
         # Not subscribed: the update waits in the unacknowledged ones the next SUBSCRIBE carries.
 
@@ -680,8 +703,9 @@ class WarmExecutorCore:
         if self._subscribe_at is not None and now >= self._subscribe_at:
             self._subscribe(out)
         if self.link is Link.SUBSCRIBED:
-            for uuid, due in list(self._resend_at.items()):
-                if now >= due:
+            # In the order they were made (a task's updates must reach the agent in order).
+            for uuid in [u for u in self._unacked if u in self._resend_at]:
+                if now >= self._resend_at[uuid]:
                     del self._resend_at[uuid]
                     update = self._unacked.get(uuid)
                     if update is not None:
@@ -705,7 +729,7 @@ class WarmExecutorCore:
                                        "SIGTERM: SIGKILL"))
                 self._sigkill(task, out)
         if (self._ending is None and self._idle_since is not None and self.link is Link.SUBSCRIBED
-                and not self.live_task_ids and now >= self._idle_since + self.config.idle_timeout):
+                and not self.live_task_ids and now >= self._idle_deadline()):
             self._begin_ending(f"no task for {self.config.idle_timeout:g} s (AIRFLOW_MESOS_WARM_IDLE_TIMEOUT)",
                                EXIT_OK, now, wall, out, idle=True)
         ending = self._ending
@@ -724,6 +748,13 @@ class WarmExecutorCore:
             self._exit(ending.code, ending.why, out)
         elif now >= ending.started + TERMINAL_ACK_WAIT_SECONDS:
             self._exit(ending.code, f"{ending.why}; {len(self._unacked)} update(s) never acknowledged", out)
+
+    def _idle_deadline(self) -> float:
+        assert self._idle_since is not None
+        wait = self.config.idle_timeout
+        if not self._ever_launched:
+            wait = max(wait, FIRST_TASK_GRACE_SECONDS)
+        return self._idle_since + wait
 
     def _exit(self, code: int, reason: str, out: list[Instruction]) -> None:
         self.exited = Exit(code, reason)

@@ -84,7 +84,7 @@ class ForkServerRunner:
         self._process: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
         self._pending: set[str] = set()   # start sent, no answer yet
-        self._running: set[str] = set()   # started, not exited
+        self._running: dict[str, int] = {}  # started, not exited: task id -> pid (its process group's id)
         self._server_generation = 0
         self.ready = threading.Event()
         self.ready_info: dict = {}
@@ -148,7 +148,7 @@ class ForkServerRunner:
         elif op == "started":
             with self._lock:
                 self._pending.discard(task_id)
-                self._running.add(task_id)
+                self._running[task_id] = int(message["pid"])
             self._report(TaskStarted(task_id, int(message["pid"])))
         elif op == "start_failed":
             with self._lock:
@@ -156,14 +156,14 @@ class ForkServerRunner:
             self._report(TaskStartFailed(task_id, str(message.get("error"))))
         elif op == "exited":
             with self._lock:
-                self._running.discard(task_id)
+                self._running.pop(task_id, None)
             self._report(TaskExited(task_id, message.get("exit_code"), message.get("signal")))
 
     def _server_gone(self, generation: int, code: int | None) -> None:
         with self._lock:
             if generation != self._server_generation:
                 return
-            pending, running = sorted(self._pending), sorted(self._running)
+            pending, running = sorted(self._pending), dict(self._running)
             self._pending.clear()
             self._running.clear()
             self._sock = None
@@ -174,8 +174,14 @@ class ForkServerRunner:
         for task_id in pending:
             self._report(TaskStartFailed(task_id, f"the fork server exited with status {code} before "
                                                   "starting the task"))
-        for task_id in running:
-            # Its tasks got SIGKILL from their parent-death signal.
+        for task_id, pid in sorted(running.items()):
+            # The task's first process got SIGKILL from its parent-death signal; what it started may live on
+            # in its process group.  Linux hands out no pid that is still a group's id, so while anything of
+            # that group lives the id is still theirs.
+            try:
+                os.killpg(pid, signal_module.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
             self._report(TaskExited(task_id, None, signal_module.SIGKILL))
 
     # -- tasks ----------------------------------------------------------------------------------------------

@@ -131,11 +131,14 @@ class WarmExecutor:
             if isinstance(instruction, c.Subscribe):
                 self._stream_generation = self.link.subscribe(instruction.call)
             elif isinstance(instruction, c.SendUpdate):
+                if self.core.waits_for_resend(instruction.uuid):
+                    continue  # an earlier update of its task failed just now: it goes after that one
                 log.info("UPDATE %s of task %s (uuid %s)", instruction.state, instruction.task_id, instruction.uuid)
                 failed = self.link.post(instruction.call)
                 if failed is not None:
                     log.warning("UPDATE %s not taken: %s", instruction.uuid, failed.reason)
-                    self._queue.put(("edge", 0, failed))
+                    # At once, before anything else is sent, so the task's later updates wait behind it.
+                    self._perform(self.core.handle(failed, self.clock.monotonic(), self.clock.time()))
             elif isinstance(instruction, c.SendCall):
                 failed = self.link.post(instruction.call)
                 if failed is not None:

@@ -375,3 +375,24 @@ def test_after_losing_a_checkpointing_agent_it_resubscribes_with_what_is_unackno
         assert again["subscribe"]["unacknowledged_updates"][-1]["status"]["uuid"] == running["uuid"]
     finally:
         agent.close()
+
+
+def test_a_fork_server_that_dies_fails_its_tasks_and_the_next_task_gets_a_new_one(agent, executor_of, tmp_path):
+    executor_of()
+    agent.subscribes.get(timeout=30)
+    agent.launch("doomed", "child_sleep")
+    agent.wait_update("doomed", "TASK_RUNNING")
+    report = probe_report(tmp_path, "doomed")
+    deadline = time.monotonic() + 30
+    while '"grandchild"' not in (tmp_path / "tasks" / "doomed" / "stdout").read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    grandchild = json.loads((tmp_path / "tasks" / "doomed" / "stdout").read_text().splitlines()[-1])["grandchild"]
+    os.kill(report["ppid"], signal.SIGKILL)  # the fork server
+    status = agent.wait_update("doomed", "TASK_FAILED")
+    assert status["message"] == "Command terminated with signal Killed"
+    wait_gone(report["pid"])
+    wait_gone(grandchild)  # what the task started, too
+    agent.launch("next", "exit_0")
+    agent.wait_update("next", "TASK_FINISHED")
+    assert probe_report(tmp_path, "next")["ppid"] != report["ppid"]

@@ -490,3 +490,35 @@ def test_heartbeat_calls_every_30_minutes_while_subscribed(h):
 def test_the_token_is_in_no_log_and_no_instruction_repr(h):
     out = h.launch("t1", data=None) + h.launch("t2") + h(c.TaskStarted("t2", 1))
     assert all("the-token" not in repr(i) for i in out)
+
+
+def test_even_an_idle_timeout_of_0_waits_for_the_first_task():
+    harness = Harness(idle_timeout=0.0)
+    harness.subscribed()
+    assert harness.core.next_wakeup() == pytest.approx(100.0 + c.FIRST_TASK_GRACE_SECONDS)
+    assert harness.core.exited is None
+    harness.run("first")
+    harness(c.TaskExited("first", 0), at=101.0)
+    harness.ack_all()
+    assert harness.core.exited is not None  # after a task, 0 means at once
+
+
+def test_a_tasks_later_updates_wait_behind_one_that_is_sent_again(h):
+    out = h.launch("t1")
+    (starting,) = of(out, c.SendUpdate)
+    h(c.UpdateSendFailed(starting.uuid, "503", retryable=True), at=100.0)
+    assert h.core.waits_for_resend(starting.uuid)
+    assert not of(h(c.TaskStarted("t1", 5), at=100.5), c.SendUpdate)  # RUNNING waits behind STARTING
+    out = h.tick_to(101.0)
+    assert [(s.state, s.uuid == starting.uuid) for s in of(out, c.SendUpdate)] == [
+        ("TASK_STARTING", True), ("TASK_RUNNING", False)]
+
+
+def test_updates_of_a_task_decided_together_wait_behind_the_one_that_failed(h):
+    h.run("t1")
+    h.ack_all()
+    out = h(KillEvent("t1", grace_seconds=5.0)) + h(c.TaskExited("t1", None, signal.SIGTERM))
+    killing, killed = of(out, c.SendUpdate)
+    h(c.UpdateSendFailed(killing.uuid, "503", retryable=True), at=100.0)
+    assert h.core.waits_for_resend(killed.uuid)  # the edge skips it; it goes out after KILLING
+    assert [s.state for s in of(h.tick_to(101.0), c.SendUpdate)] == ["TASK_KILLING", "TASK_KILLED"]
