@@ -18,7 +18,9 @@ executor's own environment does not hold.  It:
    environment variable, argument or file;
 3. sends the executor's SIGTERM/SIGKILL to a task's process group (here, where the
    pid cannot have been reused: the child is not reaped yet), reaps its children
-   and reports each exit (code or signal);
+   (and, as a subreaper, the orphans they leave), reports each exit (code or
+   signal), and SIGKILLs what a task left running in its process group, as Mesos
+   destroys a task's container when its command ends;
 4. when the executor's end of the socket closes (the executor exited or was
    killed), SIGKILLs the process group of every task still running and exits,
    so an executor that dies takes its tasks with it.
@@ -53,6 +55,7 @@ DEFAULT_ENTRY = "airflow_mesos.worker:run_workload_json"
 _HEADER = struct.Struct(">I")
 MAX_FRAME = 64 * 1024 * 1024
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
 EXIT_ENTRY_RAISED = 1
 
 
@@ -100,12 +103,15 @@ def resolve_entry(spec: str) -> Callable[[str], int]:
     return getattr(importlib.import_module(module_name), attribute)
 
 
-def _set_parent_death_signal() -> None:
+def _prctl(option: int, value: int) -> None:
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
     except (OSError, AttributeError):
         pass  # not Linux: the server's SIGKILL of the task groups on EOF still applies
+
+
+def _set_parent_death_signal() -> None:
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _run_task(request: dict, entry: Callable[[str], int], server_pid: int, close_fds: list[int]) -> None:
@@ -174,6 +180,7 @@ class _Server:
         os.set_blocking(self.wake_w, False)
 
     def serve(self) -> None:
+        _prctl(_PR_SET_CHILD_SUBREAPER, 1)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(self.wake_w)
         # The executor's SIGTERM/SIGINT is for the executor; this server ends when its socket closes.
@@ -240,7 +247,9 @@ class _Server:
                 return
 
     def _reap(self) -> None:
-        while self.children:
+        # Also what a task left behind: as a subreaper this server is the parent of its tasks' orphans
+        # (in a container the executor would otherwise be their init, and never reap them).
+        while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
@@ -250,6 +259,12 @@ class _Server:
             task_id = self.children.pop(pid, None)
             if task_id is None:
                 continue
+            # What the task left running in its group goes with it, as a Mesos task's container is destroyed
+            # when its command ends (the group's id is not reused while any member lives).
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
             message = {"op": "exited", "task_id": task_id, "pid": pid}
             if os.WIFSIGNALED(status):
                 message["signal"] = os.WTERMSIG(status)

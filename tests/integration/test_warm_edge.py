@@ -396,3 +396,12 @@ def test_a_fork_server_that_dies_fails_its_tasks_and_the_next_task_gets_a_new_on
     agent.launch("next", "exit_0")
     agent.wait_update("next", "TASK_FINISHED")
     assert probe_report(tmp_path, "next")["ppid"] != report["ppid"]
+
+
+def test_what_a_finished_task_left_in_its_process_group_goes_with_it(agent, executor_of, tmp_path):
+    executor_of(entry="tests.integration.warm_entries:leave_behind")
+    agent.subscribes.get(timeout=30)
+    agent.launch("messy", "exit_0")
+    agent.wait_update("messy", "TASK_FINISHED")
+    left = json.loads((tmp_path / "tasks" / "messy" / "stdout").read_text().splitlines()[0])["left_behind"]
+    wait_gone(left)

@@ -57,3 +57,14 @@ def probe(workload_json: str) -> int:
 def noop(workload_json: str) -> int:
     """The cheapest task: what a start costs on top of the fork (the benchmark's warm figure)."""
     return 0
+
+
+def leave_behind(workload_json: str) -> int:
+    """Start a grandchild in the task's process group and exit 0 without waiting for it."""
+    probe_json = json.loads(workload_json)
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(600)
+        os._exit(0)
+    print(json.dumps({"pid": os.getpid(), "left_behind": pid, "ti": probe_json.get("ti")}), flush=True)
+    return 0
