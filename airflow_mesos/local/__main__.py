@@ -85,6 +85,14 @@ def build_parser(prog: str = "python -m airflow_mesos.local") -> argparse.Argume
                         metavar="N", help="GPUs of each agent, a whole number (default 0)")
     agents.add_argument("--attributes", type=_typed(options.attributes), default={}, metavar="ATTRS",
                         help="attributes of each agent, 'name:value;name:value' (default none)")
+    agents.add_argument("--executor-registration-timeout", default=60.0, metavar="SECONDS",
+                        type=_typed(options.number, option="--executor-registration-timeout"),
+                        help="how long a custom executor has to subscribe before it is destroyed and its tasks "
+                             "fail (Mesos' --executor_registration_timeout; default 60)")
+    agents.add_argument("--executor-shutdown-grace-period", default=5.0, metavar="SECONDS",
+                        type=_typed(options.number, option="--executor-shutdown-grace-period", inclusive=True),
+                        help="between SHUTDOWN to a custom executor and its destruction, unless its ExecutorInfo "
+                             "says otherwise (Mesos' --executor_shutdown_grace_period; default 5)")
     master = parser.add_argument_group("master")
     master.add_argument("--port", type=_typed(options.whole, option="--port", maximum=65535), default=None,
                         help="the master's port (default 5050; 0 picks a free one; the demo's default is 0)")
@@ -279,7 +287,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m airflow_mesos.loc
         docker_client = None
     cluster = LocalCluster(args.specs, host=args.host, port=args.port, work_dir=args.work_dir,
                            docker_client=docker_client, heartbeat_interval=args.heartbeat_interval,
-                           credentials=args.credentials, zk=args.zk, offer_timeout=args.offer_timeout)
+                           credentials=args.credentials, zk=args.zk, offer_timeout=args.offer_timeout,
+                           executor_registration_timeout=args.executor_registration_timeout,
+                           executor_shutdown_grace_period=args.executor_shutdown_grace_period)
     try:
         cluster.start()
     except OSError as exc:
