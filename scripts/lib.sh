@@ -49,10 +49,13 @@ file_is_static() { ! ldd "$1" >/dev/null 2>&1; }
 
 # What the venv is installed from: when any of these changed since the last
 # install, ensure_venv installs again (the version, too, is in the installed metadata).
-VENV_INPUTS=(pyproject.toml setup.py airflow_mesos/_version.py)
+VENV_INPUTS=(pyproject.toml setup.py airflow_mesos/_version.py constraints.txt)
 
-# The virtualenv with the package (editable) and its test extra.  Reinstalls
-# when one of VENV_INPUTS changed since the last install.
+# The virtualenv with the package (editable) and its test extra, at the
+# versions constraints.txt pins, the same file the image installs from.
+# Reinstalls when one of VENV_INPUTS changed since the last install: pip then
+# moves every pinned package to its pin (a package the new pins no longer name
+# stays; `rm -rf .venv` for an exact venv).
 ensure_venv() {
     local stamp="$VENV/.airflow-mesos-setup.sha"
     local want
@@ -65,8 +68,8 @@ ensure_venv() {
         log "installing airflow-mesos and its test extra into $VENV (about a minute the first time)"
         # pip's output (and this machine's warnings about local index folders) goes to a log, shown on failure.
         # setuptools and wheel as in the image: tests/integration/test_packaging.py builds the wheel with them.
-        if ! "$VENV/bin/pip" install -q --disable-pip-version-check "setuptools>=77" wheel -e "$ROOT[test]" \
-                >"$RUN_DIR/pip.log" 2>&1; then
+        if ! "$VENV/bin/pip" install -q --disable-pip-version-check --constraint "$ROOT/constraints.txt" \
+                setuptools wheel -e "$ROOT[test]" >"$RUN_DIR/pip.log" 2>&1; then
             tail -40 "$RUN_DIR/pip.log" >&2
             die "pip install of airflow-mesos[test] failed (above: the end of its log)"
         fi

@@ -101,6 +101,20 @@ def test_airflow_version_is_the_pinned_release(docker_client, airflow_image):
     assert output.strip().splitlines()[-1] == "3.3.2"
 
 
+def test_the_image_installs_exactly_the_pinned_versions(docker_client, airflow_image):
+    """The image and the test venv install from one constraints.txt: nothing in the image drifts from it."""
+    from tests.support.constraints import drift, read_pins
+
+    status, output = run_container(docker_client, airflow_image,
+                                   ["python3", "-m", "pip", "list", "--format", "freeze", "--disable-pip-version-check"])
+    assert status == 0, output
+    installed = [tuple(line.split("==", 1)) for line in output.split() if "==" in line]
+    assert installed, output
+    # pip is the base image's own; airflow-mesos is the package the pins are for.
+    problems = drift(installed, read_pins(), ignore=("pip", "airflow-mesos"))
+    assert not problems, "\n".join(problems)
+
+
 def test_image_runs_as_non_root_with_our_package_and_the_example_dags(docker_client, airflow_image):
     script = (
         "id -u; id -g; echo HOME=$AIRFLOW_HOME; "
