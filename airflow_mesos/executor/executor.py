@@ -470,6 +470,8 @@ class MesosExecutor(BaseExecutor):
                 force_pull=spec.force_pull,
                 network=network,
                 volumes=volumes,
+                # Mesos runs an executor as the framework's user; for a container, said explicitly (see there).
+                user=s.framework_user if spec.container_type == "mesos" else None,
                 # What all its tasks share, so that Airflow's configuration as the executor imports the worker
                 # is theirs; each task's own env (and these again) come with the task.
                 environment={**self._shared_env(), EXECUTION_API_VAR: s.task_api_url, DAGS_FOLDER_VAR: s.dags_folder},

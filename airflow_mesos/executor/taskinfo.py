@@ -129,6 +129,10 @@ class WarmExecutor:
     force_pull: bool = False
     network: str = "host"
     volumes: tuple[VolumeMount, ...] = ()
+    user: str | None = None
+    """``CommandInfo.user`` of the executor (``[mesos] framework_user`` for ``mesos``): Mesos runs an executor as
+    the framework's user and gives it a sandbox that user owns; said explicitly, so that a containerizer that
+    would otherwise run the image's own ``USER`` runs the one that can write its tasks' sandboxes."""
     environment: Mapping[str, str] = field(default_factory=dict)
     """Non-secret variables the executor process starts with (the Airflow settings every task of it
     shares: Execution API URL, DAGs folder, ``[mesos] env``), so Airflow's configuration as it imports
@@ -171,8 +175,11 @@ class WarmExecutor:
         variables = [{"name": k, "type": "VALUE", "value": str(v)} for k, v in sorted(self.environment.items())
                      if k != WARM_IDLE_TIMEOUT_VAR]
         variables.append({"name": WARM_IDLE_TIMEOUT_VAR, "type": "VALUE", "value": f"{self.idle_timeout:g}"})
-        return {"shell": False, "value": python, "arguments": [python, "-m", WARM_MODULE],
-                "environment": {"variables": variables}}
+        command: dict[str, Any] = {"shell": False, "value": python, "arguments": [python, "-m", WARM_MODULE],
+                                   "environment": {"variables": variables}}
+        if self.user:
+            command["user"] = self.user
+        return command
 
     def _resources(self) -> list[dict[str, Any]]:
         # Always unreserved resources of the role, whatever pool the offer had: the ExecutorInfo must not

@@ -136,7 +136,7 @@ def test_equal_inputs_give_the_same_id_and_byte_identical_executor_info():
     {"framework_name": "other"}, {"container_type": "process", "image": None, "volumes": ()},
     {"image": "other:1"}, {"force_pull": True}, {"role": "gpu"}, {"network": "my-net"},
     {"volumes": ()}, {"cpus": 0.2}, {"mem": 512.0}, {"idle_timeout": 30.0}, {"python": "/other/python"},
-    {"environment": {"TZ": "CET"}},
+    {"environment": {"TZ": "CET"}}, {"user": "airflow"},
 ])
 def test_everything_in_the_executor_info_changes_the_id(change):
     base = warm_executor()
@@ -181,6 +181,11 @@ def test_mesos_executor_info_golden():
             "volumes": [{"container_path": "/opt/airflow/dags", "host_path": "/srv/dags", "mode": "RO"}],
         },
     }
+
+
+def test_the_executor_user_is_its_commands():
+    assert warm_executor(user="airflow").executor_info("F")["command"]["user"] == "airflow"
+    assert "user" not in warm_executor().executor_info("F")["command"]
 
 
 def test_process_executor_runs_the_configured_python_without_a_container():
