@@ -278,6 +278,7 @@ class Agent(ExecutorHost):
                 if executor.stream is not None:
                     executor.stream.close(abort=True)
             self._executors.clear()
+            self._completed_executor_runs.clear()
             self._outbox.clear()
             self._timed_tasks.clear()   # their processes are gone: no completion timeout to enforce
             self._tasks.clear()
@@ -809,7 +810,8 @@ class Agent(ExecutorHost):
             attribute_list=self.spec.attribute_list(),
             total=Resources.from_json(resources, f"agent {self.id} resources"), flags=self.flags(),
             frameworks=dict(self._frameworks), completed_frameworks=dict(self._completed_frameworks),
-            tasks=dict(self._tasks), executors=dict(self._executors))
+            tasks=dict(self._tasks), executors=dict(self._executors),
+            completed_executor_runs=tuple(self._completed_executor_runs))
 
     def flags(self) -> dict[str, str]:
         """The flags ``/state`` and ``/flags`` show (a subset of a real agent's)."""

@@ -62,6 +62,9 @@ from airflow_mesos.local.validation import validate_executor_call
 
 log = logging.getLogger(__name__)
 
+MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK = 150
+"""The agent's ``--max_completed_executors_per_framework`` default (src/slave/constants.hpp)."""
+
 DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL = 30 * 60.0
 """``DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL`` (src/slave/constants.hpp): HEARTBEAT events on an executor's stream
 (a constant in Mesos, not a flag; an Agent argument here so a test need not wait half an hour)."""
@@ -100,6 +103,9 @@ class ExecutorHost:
                              f"{executor_heartbeat_interval!r}")
         self.executor_heartbeat_interval = float(executor_heartbeat_interval)
         self._executors = {}
+        # Earlier runs of executor ids that run again, kept for /state's completed_executors (bounded per
+        # framework as --max_completed_executors_per_framework bounds them).
+        self._completed_executor_runs: list[AgentExecutor] = []
         # What runs each executor (a ProcessRun or DockerRun), by container id, from its launch to its end.
         self._executor_runs: dict[str, Any] = {}
         # True once this agent ran a custom executor: its re-registrations then report executors.
@@ -163,6 +169,12 @@ class ExecutorHost:
         executor_id = executor_info["executor_id"]["value"]
         directory = run_directory(self.work_dir, self.id, framework.id, executor_id, container_id)
         executor = AgentExecutor(framework.id, executor_info, container_id, directory, self._epoch)
+        earlier = self._executors.get((framework.id, executor_id))
+        if earlier is not None:
+            self._completed_executor_runs.append(earlier)
+            runs = [e for e in self._completed_executor_runs if e.framework_id == framework.id]
+            for stale in runs[:-MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK]:
+                self._completed_executor_runs.remove(stale)
         self._executors[(framework.id, executor_id)] = executor
         self._had_executors = True
         runner = threading.Thread(target=self._run_executor, args=(executor, dict(framework.info)), daemon=True,
@@ -644,9 +656,12 @@ class ExecutorHost:
         return out
 
     def _executor_of(self, task: AgentTask) -> AgentExecutor | None:
+        """The run of the custom executor that holds ``task`` (None for a command task, or a task of an earlier
+        run of that executor id)."""
         if not task.executor_id:
             return None
-        return self._executors.get((task.framework_id, task.executor_id))
+        executor = self._executors.get((task.framework_id, task.executor_id))
+        return executor if executor is not None and executor.container_id == task.container_id else None
 
 
 class _FetchTarget:

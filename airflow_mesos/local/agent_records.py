@@ -192,6 +192,7 @@ class AgentView:
     completed_frameworks: Mapping[str, AgentFramework]
     tasks: Mapping[tuple[str, str], AgentTask]
     executors: Mapping[tuple[str, str], AgentExecutor] = field(default_factory=dict)
+    completed_executor_runs: tuple[AgentExecutor, ...] = ()
 
     def framework_of(self, task: AgentTask) -> AgentFramework | None:
         return self.frameworks.get(task.framework_id) or self.completed_frameworks.get(task.framework_id)

@@ -113,6 +113,8 @@ def _framework_model(view: AgentView, framework: AgentFramework) -> dict:
     for (framework_id, _), executor in view.executors.items():
         if framework_id == framework.id:
             (completed_executors if executor.removed else executors).append(_custom_executor_model(view, executor))
+    completed_executors.extend(_custom_executor_model(view, e) for e in view.completed_executor_runs
+                               if e.framework_id == framework.id)
     out = {
         "id": framework.id,
         "name": info.get("name", ""),
@@ -186,7 +188,7 @@ def agent_get_tasks(view: AgentView) -> dict:
     for task in view.tasks.values():
         model = agent_task(view, task)
         executor = view.executors.get((task.framework_id, task.executor_id)) if task.executor_id else None
-        if executor is not None and task.task_id in executor.queued_tasks:
+        if executor is not None and executor.queued_tasks.get(task.task_id) is task:
             queued.append(model)   # waiting for its executor to subscribe
         elif executor_completed(view.framework_of(task), task):
             completed.append(model)

@@ -342,6 +342,10 @@ def test_executor_exit_fails_its_tasks_with_executor_terminated(make_cluster, su
     assert terminal(sub, "again")["state"] == "TASK_FINISHED"
     second = state_executor(agent, sub.framework_id, "fragile")
     assert second is not None and second["container"] != first["container"]
+    # The first run stays among the completed executors, with its tasks (as --max_completed_executors_per_framework).
+    framework = next(f for f in agent_state(agent)["frameworks"] if f["id"] == sub.framework_id)
+    earlier = [e for e in framework["completed_executors"] if e["container"] == first["container"]]
+    assert [sorted(t["id"] for t in e["completed_tasks"]) for e in earlier] == [["bystander", "crasher"]]
 
 
 def test_executor_killed_by_signal(make_cluster, subs):
