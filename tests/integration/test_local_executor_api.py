@@ -721,3 +721,24 @@ def test_executor_in_a_docker_image_follows_its_tasks_resources(make_cluster, su
                                                       "agent_id": offer["agent_id"]}}).status_code == 202
     assert terminal(sub, "small")["state"] == "TASK_KILLED"
     assert sub.event("FAILURE", timeout=30)["failure"]["status"] == 0
+
+
+def test_a_partitioned_agent_reports_its_executors_when_it_comes_back(make_cluster, subs):
+    """__removeSlave drops the agent's executors at the master; the re-registration reports them again
+    (ReregisterSlaveMessage.executor_infos), so offers name them and their resources are held again."""
+    cluster = make_cluster(agent_ping_timeout=1.0)
+    agent = agent_of(cluster)
+    sub = subscribe(cluster, subs)
+    offer = one_offer(cluster, sub)
+    assert sub.call(launch_call(offer, [task(offer, "t", executor_info("across"), {"stay": True})],
+                                NO_REFUSAL)).status_code == 202
+    running(sub, "t")
+    cluster.partition_agent(agent.id)
+    assert sub.update("t", "TASK_UNREACHABLE", timeout=30)["reason"] == "REASON_AGENT_REMOVED"
+    assert list(cluster.master.records.executors()) == []
+    assert cluster.allocate_now() == []   # an unreachable agent is not offered
+    cluster.heal_agent(agent.id)
+    assert sub.update("t", "TASK_RUNNING", timeout=30)["reason"] == "REASON_AGENT_REREGISTERED"
+    offer = one_offer(cluster, sub)
+    assert offer["executor_ids"] == [{"value": "across"}]
+    assert offered(offer, "cpus") == pytest.approx(2.0 - 0.1 - 0.1)
