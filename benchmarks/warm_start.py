@@ -1,9 +1,14 @@
 """What a task start costs: a fresh interpreter per task against a fork of the warm executor's fork server.
 
 Both run the same code, :func:`airflow_mesos.worker.run_workload_json`, on the same
-workload: one that the worker's validator rejects (exit 2), so each run does
-everything a task does before its own work (start, import Airflow's worker,
-read and validate the workload) and stops there, with no Execution API needed.
+workloads, neither of which needs an Execution API:
+
+- *validate*: one the worker's validator rejects (exit 2): start, import Airflow's
+  worker, read and validate the workload;
+- *supervise*: a valid one whose Execution API is a closed port (exit 1): all that,
+  then ``execute_workload`` sets up its logging, the supervisor starts and forks the
+  task process, and the first API call is refused (one retry).  This is a task's
+  whole start before the Execution API answers.
 
 - **fresh**: ``python -m airflow_mesos.worker`` with the workload in its environment,
   as a command task runs it; CPU from ``RUSAGE_CHILDREN``;
@@ -42,7 +47,17 @@ from airflow_mesos.warm.runner import ForkServerRunner  # noqa: E402
 from airflow_mesos.worker import TOKEN_VAR, WORKLOAD_VAR  # noqa: E402
 
 # Valid JSON, not a valid ExecuteTask: the worker stops right after validating it (exit 2).
-WORKLOAD = json.dumps({"type": "ExecuteTask", "ti": {"id": "bench"}})
+INVALID_WORKLOAD = json.dumps({"type": "ExecuteTask", "ti": {"id": "bench"}})
+# A valid ExecuteTask; its Execution API (below) is a closed port: the supervisor's first call fails (exit 1).
+VALID_WORKLOAD = json.dumps({
+    "dag_rel_path": "bench.py", "bundle_info": {"name": "dags-folder", "version": None},
+    "log_path": "dag_id=bench/run_id=r/task_id=t/attempt=1.log", "sentry_integration": "", "type": "ExecuteTask",
+    "ti": {"id": "0196a1b2-0000-7000-8000-0000000000b1", "task_id": "t", "dag_id": "bench", "run_id": "r",
+           "try_number": 1, "dag_version_id": "0196a1b2-0000-7000-8000-0000000000b2", "map_index": -1,
+           "hostname": "", "context_carrier": {}, "queue": "default", "pool_slots": 1, "priority_weight": 1}})
+REFUSED_API = {"AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "http://127.0.0.1:9/execution/",
+               "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "1"}
+CASES = {"validate": (INVALID_WORKLOAD, 2), "supervise": (VALID_WORKLOAD, 1)}
 TOKEN = "bench-token"
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -52,17 +67,19 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def fresh(tasks: int, environment: dict[str, str]) -> tuple[list[float], float]:
+def fresh(tasks: int, environment: dict[str, str], case: str) -> tuple[list[float], float]:
     """Wall seconds per run, CPU seconds per run."""
-    env = {**environment, WORKLOAD_VAR: WORKLOAD, TOKEN_VAR: TOKEN}
+    workload, expected = CASES[case]
+    env = {**environment, WORKLOAD_VAR: workload, TOKEN_VAR: TOKEN}
     walls = []
     before = children_cpu()
     for _ in range(tasks):
         started = time.perf_counter()
         run = subprocess.run([sys.executable, "-m", "airflow_mesos.worker"], env=env, capture_output=True)
         walls.append(time.perf_counter() - started)
-        if run.returncode != 2:
-            raise SystemExit(f"the fresh worker exited {run.returncode}, not 2: {run.stderr.decode()[-500:]}")
+        if run.returncode != expected:
+            raise SystemExit(f"the fresh worker ({case}) exited {run.returncode}, not {expected}: "
+                             f"{run.stderr.decode()[-500:]}")
     return walls, (children_cpu() - before) / tasks
 
 
@@ -91,10 +108,11 @@ def proc_rss_mib(pid: int) -> float:
     return 0.0
 
 
-def warm(tasks: int, environment: dict[str, str], sandbox: Path) -> tuple[list[float], float, dict]:
-    """Wall seconds per start-to-exit, CPU seconds per task, and the fork server's figures."""
+def warm(tasks: int, environment: dict[str, str], sandbox: Path) -> tuple[dict[str, tuple[list[float], float]], dict]:
+    """Per case: wall seconds per start-to-exit and CPU seconds per task; and the fork server's figures."""
     events: queue.Queue = queue.Queue()
     runner = ForkServerRunner(sandbox, environment, events.put)
+    results: dict[str, tuple[list[float], float]] = {}
     try:
         runner.start_server()
         if not runner.ready.wait(120):
@@ -102,25 +120,27 @@ def warm(tasks: int, environment: dict[str, str], sandbox: Path) -> tuple[list[f
         server = runner.server_pid
         assert server is not None
         rss = proc_rss_mib(server)
-        payload = TaskPayload(WORKLOAD, TOKEN, {})
-        walls = []
-        server_before, own_before = proc_cpu(server), time.process_time()
-        for i in range(tasks):
-            started = time.perf_counter()
-            runner.start(f"bench-{i}", payload)
-            while True:
-                event = events.get(timeout=60)
-                if isinstance(event, TaskStartFailed):
-                    raise SystemExit(f"the warm start failed: {event.message}")
-                if isinstance(event, TaskExited):
-                    break
-                assert isinstance(event, TaskStarted)
-            walls.append(time.perf_counter() - started)
-            if event.exit_code != 2:
-                stderr = (sandbox / "tasks" / f"bench-{i}" / "stderr").read_text()[-500:]
-                raise SystemExit(f"the warm task exited {event.exit_code}, not 2: {stderr}")
-        cpu = (proc_cpu(server) - server_before + time.process_time() - own_before) / tasks
-        return walls, cpu, {**runner.ready_info, "rss_mib": rss}
+        for case, (workload, expected) in CASES.items():
+            payload = TaskPayload(workload, TOKEN, {})
+            walls = []
+            server_before, own_before = proc_cpu(server), time.process_time()
+            for i in range(tasks):
+                task_id = f"{case}-{i}"
+                started = time.perf_counter()
+                runner.start(task_id, payload)
+                while True:
+                    event = events.get(timeout=120)
+                    if isinstance(event, TaskStartFailed):
+                        raise SystemExit(f"the warm start failed: {event.message}")
+                    if isinstance(event, TaskExited):
+                        break
+                    assert isinstance(event, TaskStarted)
+                walls.append(time.perf_counter() - started)
+                if event.exit_code != expected:
+                    stderr = (sandbox / "tasks" / task_id / "stderr").read_text()[-500:]
+                    raise SystemExit(f"the warm task ({case}) exited {event.exit_code}, not {expected}: {stderr}")
+            results[case] = walls, (proc_cpu(server) - server_before + time.process_time() - own_before) / tasks
+        return results, {**runner.ready_info, "rss_mib": rss}
     finally:
         runner.close()
 
@@ -143,27 +163,31 @@ def main(argv: list[str] | None = None) -> int:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("MESOS_", "AIRFLOW_MESOS_"))}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environment.get("PYTHONPATH")]))
     started, load_before = time.monotonic(), load()
-    fresh_walls, fresh_cpu = fresh(tasks, environment)
+    environment.update(REFUSED_API)
+    fresh_runs = {case: fresh(tasks, environment, case) for case in CASES}
     preload_walls, preload_cpu = fresh_preload(tasks, environment)
     with tempfile.TemporaryDirectory(prefix="warm-bench-") as sandbox:
-        warm_walls, warm_cpu, server = warm(tasks, environment, Path(sandbox))
+        warm_runs, server = warm(tasks, environment, Path(sandbox))
     executor_rss = executor_rss_mib()
 
     def median(values: list[float]) -> float:
         return sorted(values)[len(values) // 2]
 
+    def row(kind: str, walls: list[float], cpu: float) -> list[str]:
+        return [kind, f"{cpu:.3f}", f"{median(walls):.3f}", f"{max(walls):.3f}"]
+
     table = Table(
         title=f"task start, fresh interpreter vs warm fork ({tasks} each, one after another)",
         header=["kind", "CPU-s per task", "wall median s", "wall max s"],
-        rows=[["fresh: python -m airflow_mesos.worker", f"{fresh_cpu:.3f}", f"{median(fresh_walls):.3f}",
-               f"{max(fresh_walls):.3f}"],
-              ["fresh: python importing all a task imports", f"{preload_cpu:.3f}", f"{median(preload_walls):.3f}",
-               f"{max(preload_walls):.3f}"],
-              ["warm: fork of the fork server", f"{warm_cpu:.3f}", f"{median(warm_walls):.3f}",
-               f"{max(warm_walls):.3f}"]],
-        note="the first and the last run airflow_mesos.worker.run_workload_json up to the workload's validation "
-             "(exit 2); the middle one imports what the supervisor and task runner import later in a real task, "
-             "all of which the fork server has imported")
+        rows=[row("fresh, validate: python -m airflow_mesos.worker", *fresh_runs["validate"]),
+              row("warm, validate: fork of the fork server", *warm_runs["validate"]),
+              row("fresh, supervise: up to the first Execution API call", *fresh_runs["supervise"]),
+              row("warm, supervise: up to the first Execution API call", *warm_runs["supervise"]),
+              row("fresh: a python importing all a task imports", preload_walls, preload_cpu)],
+        note="validate: the worker's path up to validating a workload it rejects (exit 2); supervise: a valid "
+             "workload through execute_workload and the supervisor (which forks the task process) to the first "
+             "Execution API call, refused by a closed port with one retry (exit 1); the last row imports what the "
+             "fork server imports once")
     print_table(table)
     memory = Table(title="memory", header=["process", "RSS MiB"],
                    rows=[["fork server after its imports", f"{server['rss_mib']:.0f}"],
@@ -171,12 +195,14 @@ def main(argv: list[str] | None = None) -> int:
                    note=f"the fork server's imports took {server.get('preload_seconds')} s, "
                         f"{server.get('preload_cpu_seconds')} CPU-s, once per executor")
     print_table(memory)
+    fresh_cpu, warm_cpu = fresh_runs["supervise"][1], warm_runs["supervise"][1]
     figures = [
-        Figure("fresh task start CPU", fresh_cpu, "CPU-s"),
-        Figure("fresh interpreter, all of a task's imports", preload_cpu, "CPU-s"),
-        Figure("warm task start CPU", warm_cpu, "CPU-s"),
+        Figure("fresh task start CPU", fresh_cpu, "CPU-s", note="supervise"),
+        Figure("warm task start CPU", warm_cpu, "CPU-s", note="supervise"),
         Figure("warm / fresh CPU", warm_cpu / fresh_cpu if fresh_cpu else None, "x"),
-        Figure("warm task start wall (median)", median(warm_walls), "s"),
+        Figure("fresh task start wall (median)", median(fresh_runs["supervise"][0]), "s"),
+        Figure("warm task start wall (median)", median(warm_runs["supervise"][0]), "s"),
+        Figure("fresh interpreter, all of a task's imports", preload_cpu, "CPU-s"),
         Figure("fork server RSS", server["rss_mib"], "MiB"),
     ]
     print()

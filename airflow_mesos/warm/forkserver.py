@@ -148,7 +148,12 @@ def _run_task(request: dict, entry: Callable[[str], int], server_pid: int, close
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_ENTRY_RAISED)
     except BaseException:
-        traceback.print_exc()
+        # As an uncaught exception in a fresh worker: through sys.excepthook, which the worker's logging
+        # set-up replaced with one that logs it (JSON on stdout).
+        try:
+            sys.excepthook(*sys.exc_info())
+        except BaseException:
+            traceback.print_exc()
         code = EXIT_ENTRY_RAISED
     finally:
         try:
@@ -215,6 +220,9 @@ class _Server:
 
     def _start(self, request: dict, selector: selectors.BaseSelector) -> None:
         task_id = str(request.get("task_id"))
+        # Nothing buffered in this process may be written again by each child.
+        sys.stdout.flush()
+        sys.stderr.flush()
         try:
             pid = os.fork()
         except OSError as exc:

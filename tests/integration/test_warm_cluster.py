@@ -40,9 +40,10 @@ def scalars(cpus: float, mem: float) -> list[dict]:
 
 
 def warm_executor_info(executor_id: str = "warm", *, idle_timeout: float = 300.0,
-                       entry: str | None = "tests.integration.warm_entries:probe") -> dict:
+                       entry: str | None = "tests.integration.warm_entries:probe", env: dict | None = None) -> dict:
     variables = [{"name": "PYTHONPATH", "value": str(REPO)},
-                 {"name": "AIRFLOW_MESOS_WARM_IDLE_TIMEOUT", "value": str(idle_timeout)}]
+                 {"name": "AIRFLOW_MESOS_WARM_IDLE_TIMEOUT", "value": str(idle_timeout)},
+                 *({"name": k, "value": v} for k, v in (env or {}).items())]
     if entry:
         variables.append({"name": "AIRFLOW_MESOS_WARM_TASK_ENTRY", "value": entry})
     return {"executor_id": {"value": executor_id}, "type": "CUSTOM", "name": "airflow-mesos warm executor",
@@ -53,8 +54,8 @@ def warm_executor_info(executor_id: str = "warm", *, idle_timeout: float = 300.0
 
 
 def warm_task(offer: dict, task_id: str, behaviour: str, executor: dict, *, data: str | None = None,
-              kill_grace: float | None = None) -> dict:
-    workload = json.dumps({"type": "ExecuteTask", "ti": {"id": task_id, "task_id": behaviour}})
+              kill_grace: float | None = None, workload: str | None = None) -> dict:
+    workload = workload or json.dumps({"type": "ExecuteTask", "ti": {"id": task_id, "task_id": behaviour}})
     task = {"name": task_id, "task_id": {"value": task_id}, "agent_id": offer["agent_id"],
             "resources": scalars(0.1, 32.0), "executor": executor,
             "data": data if data is not None else encode_task_data(
@@ -282,3 +283,34 @@ def test_the_real_worker_entry_runs_in_the_executor(cluster, sub):
     assert (status["state"], status["message"]) == ("TASK_FAILED", "Command exited with status 2")
     stderr = sandbox_file(agent, sub.framework_id, "warm", "unreadable", "stderr")
     assert "airflow-mesos worker: the workload is not valid" in stderr and TOKEN not in stderr
+
+
+def test_execute_workload_runs_in_a_warm_task_up_to_the_execution_api(cluster, sub, tmp_path):
+    """A valid workload through the production entry: execute_workload sets up its logging to the task's stdout,
+    starts the supervisor and fails at its first call of the Execution API, which nobody serves here (a closed
+    port): the fresh worker's exact path and exit, forked from the warm fork server."""
+    agent = agent_of(cluster)
+    home = tmp_path / "airflow-home"
+    home.mkdir()
+    executor = warm_executor_info(entry=None, env={"AIRFLOW_HOME": str(home)})
+    workload = json.dumps({
+        "dag_rel_path": "nowhere.py", "bundle_info": {"name": "dags-folder", "version": None},
+        "log_path": "dag_id=d/run_id=r/task_id=t/attempt=1.log", "sentry_integration": "", "type": "ExecuteTask",
+        "ti": {"id": "0196a1b2-0000-7000-8000-000000000001", "task_id": "t", "dag_id": "d", "run_id": "r",
+               "try_number": 1, "dag_version_id": "0196a1b2-0000-7000-8000-000000000002", "map_index": -1,
+               "hostname": "", "context_carrier": {}, "queue": "default", "pool_slots": 1, "priority_weight": 1}})
+    environment = {"AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "http://127.0.0.1:9/execution/",
+                   "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "1"}
+
+    def tasks(offer):
+        task = warm_task(offer, "real", "", executor, workload=workload)
+        task["data"] = encode_task_data(TaskPayload(workload, TOKEN, environment))
+        return [task]
+
+    launch(cluster, sub, tasks)
+    status = terminal(sub, "real", timeout=120)
+    assert (status["state"], status["message"]) == ("TASK_FAILED", "Command exited with status 1")
+    stdout = sandbox_file(agent, sub.framework_id, "warm", "real", "stdout")
+    events = [json.loads(line).get("event") for line in stdout.splitlines() if line.startswith("{")]
+    assert events[0] == "Executing workload" and "Unhandled exception" in events
+    assert "Connection refused" in stdout and TOKEN not in stdout
