@@ -66,7 +66,7 @@ class AgentLink:
         with self._lock:
             return self._generation
 
-    def _headers(self, *, streaming: bool) -> dict[str, str]:
+    def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": CONTENT_TYPE, "Accept": CONTENT_TYPE}
         if self._auth_token:
             headers["Authorization"] = f"Bearer {self._auth_token}"
@@ -87,7 +87,7 @@ class AgentLink:
 
     def _run_stream(self, generation: int, body: bytes) -> None:
         try:
-            stream = self._transport.subscribe(self.url, body, self._headers(streaming=True), self._timeout)
+            stream = self._transport.subscribe(self.url, body, self._headers(), self._timeout)
         except MesosConnectionError as exc:
             self._report(generation, SubscribeFailed("connection", str(exc)))
             return
@@ -124,7 +124,7 @@ class AgentLink:
         """POST a non-SUBSCRIBE call; ``None`` when the agent took it (202), else why not (for an UPDATE)."""
         uuid = ((call.get("update") or {}).get("status") or {}).get("uuid", "")
         try:
-            response = self._transport.post(self.url, json.dumps(call).encode(), self._headers(streaming=False),
+            response = self._transport.post(self.url, json.dumps(call).encode(), self._headers(),
                                             self._timeout)
         except MesosConnectionError as exc:
             return UpdateSendFailed(uuid, str(exc), retryable=True)

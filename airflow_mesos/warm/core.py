@@ -352,7 +352,9 @@ class WarmExecutorCore:
         """The earliest time the core wants a :class:`Tick`, or ``None``."""
         if self.exited is not None:
             return None
-        times = [self._subscribe_at, self._recovery_deadline, self._heartbeat_at, *self._resend_at.values()]
+        times = [self._subscribe_at, self._recovery_deadline]
+        if self.link is Link.SUBSCRIBED:  # resends and heartbeats go out on a subscription only
+            times += [self._heartbeat_at, *self._resend_at.values()]
         for task in self._tasks.values():
             if task.phase is TaskPhase.TERMINATED:
                 continue

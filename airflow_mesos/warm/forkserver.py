@@ -47,7 +47,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-__all__ = ["DEFAULT_ENTRY", "read_frame", "write_frame", "resolve_entry", "main"]
+__all__ = ["DEFAULT_ENTRY", "FrameReader", "main", "resolve_entry", "write_frame"]
 
 DEFAULT_ENTRY = "airflow_mesos.worker:run_workload_json"
 """What a task process runs: the fresh worker's own code path, given the workload JSON."""
@@ -83,16 +83,6 @@ class FrameReader:
             del self._buffer[:_HEADER.size + size]
             frames.append(json.loads(body))
         return frames
-
-
-def read_frame(sock: socket.socket, reader: FrameReader, pending: list[dict]) -> dict | None:
-    """The next frame from ``sock`` (blocking), or ``None`` at end of stream."""
-    while not pending:
-        data = sock.recv(65536)
-        if not data:
-            return None
-        pending.extend(reader.feed(data))
-    return pending.pop(0)
 
 
 def resolve_entry(spec: str) -> Callable[[str], int]:
