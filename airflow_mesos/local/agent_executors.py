@@ -542,8 +542,10 @@ class ExecutorHost:
                     executor.stream.send(ack)
                 return HttpReply.text(202)
             if kind == "MESSAGE":
-                self._outbox.append(("executor_message", framework.id, executor.id, call["message"]["data"]))
-                self._cv.notify_all()
+                # Slave::executorMessage: dropped for a framework being removed (still 202 to the executor).
+                if not framework.removed:
+                    self._outbox.append(("executor_message", framework.id, executor.id, call["message"]["data"]))
+                    self._cv.notify_all()
                 return HttpReply.text(202)
         log.warning("agent %s: received an UNKNOWN executor call", self.id)
         return HttpReply.text(501)
