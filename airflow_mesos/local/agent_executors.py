@@ -356,15 +356,19 @@ class ExecutorHost:
                          name=f"update-{executor.container_id[:8]}").start()
 
     def _launch_queued_locked(self, executor: AgentExecutor, task_ids: list[str]) -> None:
-        if executor.epoch != self._epoch or executor.state != RUNNING or executor.stream is None:
-            return  # it ended or lost its connection meanwhile; executorTerminated takes care of the queue
+        if executor.epoch != self._epoch or executor.state != RUNNING:
+            return  # it ended meanwhile; executorTerminated takes care of the queue
         for task_id in task_ids:
             task = executor.queued_tasks.pop(task_id, None)
             if task is None:
                 continue  # killed before delivery
             executor.launched_tasks[task_id] = task
             executor.ever_sent_task = True
-            executor.stream.send({"type": "LAUNCH", "launch": {"task": task.task_info}})
+            # Mesos sends on the executor's connection even when it broke (Executor::send): the LAUNCH is then
+            # lost, and the task, still STAGING and not among the re-subscribing executor's
+            # unacknowledged_tasks, is dropped by Slave::subscribe.
+            if executor.stream is not None:
+                executor.stream.send({"type": "LAUNCH", "launch": {"task": task.task_info}})
 
     # -- the master's calls ---------------------------------------------------------------------------------
 

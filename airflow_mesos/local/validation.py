@@ -345,13 +345,22 @@ def _command_environment_error(command: dict) -> str | None:
     return None
 
 
+_COMPARED_EXECUTOR_FIELDS = ("type", "executor_id", "data", "resources", "command", "framework_id", "name", "source",
+                             "container", "discovery")
+"""What ``operator==(const ExecutorInfo&, const ExecutorInfo&)`` compares (src/common/type_utils.cpp 1.11.0):
+not ``labels`` or ``shutdown_grace_period``."""
+
+
 def executor_info_differences(existing: dict, new: dict) -> list[str]:
-    """The top-level ExecutorInfo fields in which ``new`` differs from ``existing`` (protobuf equality of the
-    two messages, field by field; resources compared as resources, so their order does not matter)."""
+    """The ExecutorInfo fields in which ``new`` differs from ``existing``, as Mesos' ``operator==`` sees them:
+    ``type`` set or not and its value, ``data``/``name``/``source`` with unset equal to empty, resources compared
+    as resources (their order does not matter), the other messages as they are."""
     differing = []
-    for name in sorted(set(existing) | set(new)):
+    for name in _COMPARED_EXECUTOR_FIELDS:
         old_value, new_value = existing.get(name), new.get(name)
-        if name == "resources":
+        if name in ("data", "name", "source"):
+            old_value, new_value = old_value or "", new_value or ""
+        elif name == "resources":
             try:
                 if Resources.from_json(old_value or [], "resources") == Resources.from_json(new_value or [],
                                                                                            "resources"):

@@ -216,7 +216,10 @@ def test_missing_framework_id_is_refused_after_the_master_would_have_filled_it()
     ({"resources": scalars(0.2, 256.0)}, ["resources"]),
     ({"name": "n"}, ["name"]),
     ({"command": {"value": "other"}}, ["command"]),
-    ({"labels": {"labels": [{"key": "k"}]}}, ["labels"]),
+    ({"labels": {"labels": [{"key": "k"}]}}, []),               # operator== leaves labels out
+    ({"shutdown_grace_period": {"nanoseconds": 1}}, []),        # and the shutdown grace period
+    ({"data": ""}, []),                                         # unset bytes equal empty ones
+    ({"type": "UNKNOWN"}, ["type"]),
 ])
 def test_executor_info_compatibility(change, differs):
     assert executor_info_differences(executor(), {**executor(), **change}) == differs
