@@ -27,7 +27,6 @@ dispatcher thread sends without holding the lock.
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 import time
@@ -677,7 +676,3 @@ class _FetchTarget:
         self.directory = executor.directory
         self.container_id = executor.container_id
 
-
-def decode_data(data: str) -> bytes:
-    """The bytes of a base64 ``data`` field (tests and logs that must not print it use its length)."""
-    return base64.b64decode(data)

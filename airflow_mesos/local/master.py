@@ -326,14 +326,19 @@ class Master:
                 handle = self._agent_handles.get(effect.agent_id)
                 if handle is not None:
                     handle.acknowledge(effect.framework_id, effect.task_id, effect.uuid)
-            elif isinstance(effect, master_core.ShutdownExecutorOnAgent):
+            elif isinstance(effect, (master_core.ShutdownExecutorOnAgent, master_core.MessageToExecutor)):
                 handle = self._agent_handles.get(effect.agent_id)
-                if handle is not None:
-                    handle.shutdown_executor(effect.framework_id, effect.executor_id)
-            elif isinstance(effect, master_core.MessageToExecutor):
-                handle = self._agent_handles.get(effect.agent_id)
-                if handle is not None:
-                    handle.message_to_executor(effect.framework_id, effect.executor_id, effect.data)
+                name = "shutdown_executor" if isinstance(effect, master_core.ShutdownExecutorOnAgent) \
+                    else "message_to_executor"
+                relay = getattr(handle, name, None)
+                if relay is None:
+                    # A test double standing in for an agent without executors: the message is lost, as to an
+                    # agent that cannot take it.
+                    log.warning("agent %s cannot take %s; dropped", effect.agent_id, name)
+                elif isinstance(effect, master_core.ShutdownExecutorOnAgent):
+                    relay(effect.framework_id, effect.executor_id)
+                else:
+                    relay(effect.framework_id, effect.executor_id, effect.data)
             elif isinstance(effect, OPERATOR_EFFECTS):
                 self._tell_operators(effect)
             else:  # pragma: no cover - a new effect type without its runner is a bug

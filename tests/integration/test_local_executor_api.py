@@ -467,7 +467,7 @@ def post_executor(agent, body, headers=None, content=None, method="POST") -> htt
 
 def test_executor_endpoint_refuses_bad_calls_in_mesos_order(make_cluster, subs):
     """Http::executor (src/slave/http.cpp) and validateExecutorCall (src/common/validation.cpp)."""
-    cluster = make_cluster()
+    cluster = make_cluster(executor_shutdown_grace_period=0.2)   # its executor never subscribes: quick teardown
     agent = agent_of(cluster)
     sub = subscribe(cluster, subs)
     offer = one_offer(cluster, sub)
