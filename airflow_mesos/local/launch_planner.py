@@ -811,7 +811,11 @@ def plan_executor_run(executor_info: dict, *, agent_id: str, container_id: str, 
                                libprocess_ip=libprocess_ip)
     env["MESOS_SANDBOX"] = MAPPED_SANDBOX if in_container else sandbox_dir
     if plan.kind == "docker":
+        # Docker::RunOptions::create (src/docker/docker.cpp) names the container and its allocation role.
         env["MESOS_CONTAINER_NAME"] = f"mesos-{container_id}"
+        role = allocation_role(executor_info.get("resources") or [])
+        if role:
+            env["MESOS_ALLOCATION_ROLE"] = role
     # The executor's own variables win over the agent's, except MESOS_SANDBOX (the containerizer's).
     own = {k: v for k, v in plan.environment.items()
            if k not in mesos_environment(task_id="", framework_id="", agent_id="", executor_id="", sandbox="",

@@ -688,9 +688,12 @@ def test_executor_in_a_docker_image_follows_its_tasks_resources(make_cluster, su
                  "volumes": [{"container_path": "/repo", "host_path": str(REPO), "mode": "RO"},
                              {"container_path": "/deps", "host_path": site_packages, "mode": "RO"}]}
     executor = executor_info("boxed", container=container)
+    secret = "s3cr3t-" + os.urandom(4).hex()
+    token = {"name": "CONFORMANCE_TOKEN", "type": "SECRET",
+             "secret": {"type": "VALUE", "value": {"data": base64.b64encode(secret.encode()).decode()}}}
     executor["command"] = {"value": "python3 /repo/tests/integration/executor_api/conformance_executor.py",
                            "environment": {"variables": [{"name": "PYTHONPATH", "value": "/repo:/deps"},
-                                                         {"name": "CONFORMANCE_MODE", "value": "normal"}]}}
+                                                         {"name": "CONFORMANCE_MODE", "value": "normal"}, token]}}
     launch = [task(offer, "big", executor, {"stay": True}, cpus=0.5, mem=128.0),
               task(offer, "small", executor, {"stay": True}, cpus=0.2, mem=32.0)]
     assert sub.call(launch_call(offer, launch, NO_REFUSAL)).status_code == 202
@@ -701,6 +704,11 @@ def test_executor_in_a_docker_image_follows_its_tasks_resources(make_cluster, su
     environment = json.loads((sandbox / "environment.json").read_text())
     assert environment["MESOS_SANDBOX"] == "/mnt/mesos/sandbox" and environment["MESOS_DIRECTORY"] == str(sandbox)
     assert (sandbox / "tasks" / "big" / "stdout").read_text().startswith("task big ran")
+    # The ExecutorInfo's SECRET reaches the executor's environment through the secrets shim, never the
+    # container's configuration.
+    assert environment["CONFORMANCE_TOKEN"] == secret
+    inspected = json.dumps(docker_client.api.inspect_container(f"mesos-{model['container']}"))
+    assert secret not in inspected and base64.b64encode(secret.encode()).decode() not in inspected
 
     def limits() -> tuple[int, int]:
         host_config = docker_client.api.inspect_container(f"mesos-{model['container']}")["HostConfig"]

@@ -203,3 +203,12 @@ def test_a_resent_uuid_is_not_queued_twice_until_the_stream_ends():
     manager.add("F", "t", {"task_id": {"value": "t"}, "state": "TASK_FINISHED", "uuid": encode_uuid(final)})
     manager.acknowledge("F", "t", final)
     assert manager.add("F", "t", dict(status)) is not None   # the terminal ack closed that stream
+
+
+def test_an_executor_in_a_docker_container_is_named_and_given_its_role():
+    container = {"type": "DOCKER", "docker": {"image": "img:1", "network": "HOST"}}
+    resources = [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}, "allocation_info": {"role": "airflow"}}]
+    run = plan(info(container=container, resources=resources))
+    assert run.kind == "docker" and run.environment["MESOS_CONTAINER_NAME"] == "mesos-C"
+    assert run.environment["MESOS_ALLOCATION_ROLE"] == "airflow"
+    assert run.environment["MESOS_SANDBOX"] == MAPPED_SANDBOX
