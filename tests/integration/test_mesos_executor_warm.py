@@ -21,7 +21,13 @@ import pytest
 
 from airflow_mesos.local import LocalCluster
 from airflow_mesos.local.agent import AgentSpec
-from tests.integration.test_mesos_executor_edge import SilentMaster, airflow_db, executor_factory, mesos_env  # noqa: F401
+from tests.integration import test_mesos_executor_edge as edge
+from tests.integration.test_mesos_executor_edge import SilentMaster
+
+# The edge module's fixtures, used here as they are: the Airflow database, the [mesos] environment, executors.
+airflow_db = edge.airflow_db
+mesos_env = edge.mesos_env
+executor_factory = edge.executor_factory
 
 pytestmark = pytest.mark.integration
 
