@@ -18,6 +18,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from airflow_mesos._version import __version__ as _PACKAGE_VERSION
+
 __all__ = ["MESOS_CONFIG_OPTIONS", "MESOS_CONFIG_SECTION", "get_cli_commands", "get_provider_info"]
 
 _VERSION_ADDED = "0.1.0"
@@ -117,8 +119,9 @@ MESOS_CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
         "The default container image of tasks (Airflow 3.3.2 with this package, the task SDK and what the "
         "DAGs need). Unused by ``container_type = process``.",
         "string",
-        "airflow-mesos/airflow:0.1.0",
-        "registry.example.com/airflow-mesos/airflow:0.1.0",
+        # The image this release builds (airflow_mesos.image.DEFAULT_TAG).
+        f"airflow-mesos/airflow:{_PACKAGE_VERSION}",
+        f"registry.example.com/airflow-mesos/airflow:{_PACKAGE_VERSION}",
     ),
     "force_pull": _option(
         "Pull the image on every launch, even when the agent has it (use with moving tags).",

@@ -29,11 +29,12 @@ from pathlib import Path
 
 from airflow.sdk import dag, task
 
+from airflow_mesos import __version__
 from airflow_mesos.executor.task_config import mesos_executor_config
 
 # The image the transform step runs in: any image with Airflow and airflow-mesos installed (the project image
 # here; your own, built FROM it, in real life).
-TRANSFORM_IMAGE = os.environ.get("MESOS_EXAMPLE_IMAGE", "airflow-mesos/airflow:0.1.0")
+TRANSFORM_IMAGE = os.environ.get("MESOS_EXAMPLE_IMAGE", f"airflow-mesos/airflow:{__version__}")
 # Reference data on every agent, mounted read-only.  The time zone database is on every Debian agent.
 REFERENCE_DIR = os.environ.get("MESOS_EXAMPLE_REFERENCE_DIR", "/usr/share/zoneinfo")
 # A Docker named volume for scratch space (REX-Ray or another driver on a real cluster).  It is mounted at

@@ -31,3 +31,10 @@ def test_setup_py_is_a_shim_without_metadata_of_its_own():
 def test_the_image_tag_and_the_rendered_group_follow_the_version():
     assert image.DEFAULT_TAG == f"airflow-mesos/airflow:{__version__}"
     assert Settings().image.tag == __version__
+
+
+def test_the_executors_default_image_is_the_one_this_release_builds():
+    from airflow_mesos.provider import get_provider_info
+
+    option = get_provider_info()["config"]["mesos"]["options"]["image"]
+    assert option["default"] == image.DEFAULT_TAG
