@@ -28,6 +28,7 @@ dispatcher thread sends without holding the lock.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 import uuid as uuid_module
@@ -256,6 +257,15 @@ class ExecutorHost:
             self._executor_ended(executor, run, None, {})
             return
         info = run.wait()
+        with self._lock:
+            destroyed = executor.destroyed
+        killed_init = executor.kind == "mesos" and info.exit_code is not None and info.exit_code > 128
+        if destroyed and (info.error or killed_init):
+            # The agent destroyed it: SIGKILL, which the Mesos containerizer sees as the executor's wait status.
+            # Docker reports a killed init as exit code 128 + signal, or nothing once the container is removed.
+            info = ExitInfo(signal=signal.SIGKILL, oom_killed=info.oom_killed)
+        elif killed_init and info.oom_killed:
+            info = ExitInfo(signal=info.exit_code - 128, oom_killed=True)
         termination: dict = {}
         if info.oom_killed:
             mem = getattr(run.plan, "mem_mb", None)
@@ -508,6 +518,7 @@ class ExecutorHost:
         run = self._executor_runs.get(executor.container_id)
         if run is None:
             return  # not started yet: the runner sees the state and ends it
+        executor.destroyed = True
         threading.Thread(target=run.destroy, daemon=True, name=f"destroy-{executor.container_id[:8]}").start()
 
     # -- the v1 executor API (/api/v1/executor) ------------------------------------------------------------

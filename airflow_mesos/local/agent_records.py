@@ -83,6 +83,7 @@ class AgentExecutor:
     next_heartbeat: float | None = None
     pending_termination: dict | None = None
     exit_status: int | None = None  # the wait status, once it terminated
+    destroyed: bool = False  # the agent destroyed its container (registration timeout, shutdown grace)
     removed: bool = False  # terminated and every task completed: a completed executor
 
     @property

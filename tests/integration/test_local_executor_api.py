@@ -731,6 +731,30 @@ def test_executor_in_a_docker_image_follows_its_tasks_resources(make_cluster, su
     assert sub.event("FAILURE", timeout=30)["failure"]["status"] == 0
 
 
+def test_an_executor_container_destroyed_after_its_grace_reports_sigkill(make_cluster, subs, docker_client,
+                                                                         python_image):
+    """shutdownExecutorTimeout destroys the container; the Mesos containerizer reports the executor's wait
+    status, SIGKILL (Docker's exit code 137 is its way of saying so)."""
+    cluster = make_cluster(docker_client=docker_client, executor_shutdown_grace_period=0.5)
+    sub = subscribe(cluster, subs)
+    offer = one_offer(cluster, sub)
+    site_packages = next(p for p in sys.path if p.endswith("site-packages") and p.startswith(sys.prefix))
+    container = {"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": python_image}}},
+                 "volumes": [{"container_path": "/repo", "host_path": str(REPO), "mode": "RO"},
+                             {"container_path": "/deps", "host_path": site_packages, "mode": "RO"}]}
+    executor = executor_info("deaf", container=container)
+    executor["command"] = {"value": "python3 /repo/tests/integration/executor_api/conformance_executor.py",
+                           "environment": {"variables": [{"name": "PYTHONPATH", "value": "/repo:/deps"},
+                                                         {"name": "CONFORMANCE_MODE", "value": "ignore_shutdown"}]}}
+    assert sub.call(launch_call(offer, [task(offer, "t", executor, {"stay": True})], NO_REFUSAL)).status_code == 202
+    running(sub, "t", timeout=120)
+    assert sub.call({"type": "SHUTDOWN", "shutdown": {"executor_id": {"value": "deaf"},
+                                                      "agent_id": offer["agent_id"]}}).status_code == 202
+    status = terminal(sub, "t")
+    assert (status["state"], status["reason"]) == ("TASK_FAILED", "REASON_EXECUTOR_TERMINATED")
+    assert sub.event("FAILURE", timeout=30)["failure"]["status"] == signal.SIGKILL
+
+
 def test_a_partitioned_agent_reports_its_executors_when_it_comes_back(make_cluster, subs):
     """__removeSlave drops the agent's executors at the master; the re-registration reports them again
     (ReregisterSlaveMessage.executor_infos), so offers name them and their resources are held again."""
