@@ -341,14 +341,7 @@ class ExecutorHost:
             # A host process has no cgroup here: there is no limit to move, so the tasks go at once.
             self._launch_queued_locked(executor, task_ids)
             return
-        cpus, mem = self._limits_locked(executor)
-
-        def update_then_launch() -> None:
-            run.update_limits(cpus, mem)
-            with self._lock:
-                self._launch_queued_locked(executor, task_ids)
-
-        threading.Thread(target=update_then_launch, daemon=True, name=f"update-{executor.container_id[:8]}").start()
+        self._resize_locked(executor, run, task_ids)
 
     def _limits_locked(self, executor: AgentExecutor) -> tuple[float | None, float | None]:
         return executor_limits(executor.info.get("resources") or [],
@@ -360,9 +353,37 @@ class ExecutorHost:
         run = self._executor_runs.get(executor.container_id)
         if run is None or not hasattr(run, "update_limits") or executor.state == TERMINATED:
             return
-        cpus, mem = self._limits_locked(executor)
-        threading.Thread(target=run.update_limits, args=(cpus, mem), daemon=True,
-                         name=f"update-{executor.container_id[:8]}").start()
+        self._resize_locked(executor, run, [])
+
+    def _resize_locked(self, executor: AgentExecutor, run, task_ids: list[str]) -> None:
+        """Ask for the container's limits to follow its tasks, then LAUNCH ``task_ids``.
+
+        One resizer thread per executor applies the limits of the moment it applies them, until no change is
+        pending, so concurrent grows and shrinks cannot leave a stale limit behind, and a task is LAUNCHed only
+        after a resize that counted it."""
+        executor.pending_launches.extend(task_ids)
+        executor.resize_pending = True
+        if executor.resizing:
+            return
+        executor.resizing = True
+
+        def resize() -> None:
+            while True:
+                with self._lock:
+                    if not executor.resize_pending or executor.epoch != self._epoch or \
+                            executor.state == TERMINATED:
+                        executor.resizing = False
+                        launches, executor.pending_launches = executor.pending_launches, []
+                        self._launch_queued_locked(executor, launches)
+                        return
+                    executor.resize_pending = False
+                    cpus, mem = self._limits_locked(executor)
+                    launches, executor.pending_launches = executor.pending_launches, []
+                run.update_limits(cpus, mem)
+                with self._lock:
+                    self._launch_queued_locked(executor, launches)
+
+        threading.Thread(target=resize, daemon=True, name=f"resize-{executor.container_id[:8]}").start()
 
     def _launch_queued_locked(self, executor: AgentExecutor, task_ids: list[str]) -> None:
         if executor.epoch != self._epoch or executor.state != RUNNING:

@@ -84,6 +84,11 @@ class AgentExecutor:
     pending_termination: dict | None = None
     exit_status: int | None = None  # the wait status, once it terminated
     destroyed: bool = False  # the agent destroyed its container (registration timeout, shutdown grace)
+    # The container's limits follow its tasks (docker update) on one resizer thread: whether it runs, whether
+    # a change waits for it, and the tasks to LAUNCH once a resize that counted them is done.
+    resizing: bool = False
+    resize_pending: bool = False
+    pending_launches: list[str] = field(default_factory=list)
     removed: bool = False  # terminated and every task completed: a completed executor
 
     @property
