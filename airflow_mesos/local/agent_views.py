@@ -179,6 +179,8 @@ def agent_task(view: AgentView, task: AgentTask) -> dict:
         model["container"] = public_container(info["container"])
     user = (info.get("command") or {}).get("user") if isinstance(info.get("command"), dict) else None
     put(model, "user", user)
+    if task.executor_id:
+        model["executor_id"] = {"value": task.executor_id}   # Task.executor_id: the task's custom executor
     return model
 
 
