@@ -12,7 +12,8 @@ EXIT_BAD_ENVIRONMENT = 2
 
 
 def main() -> int:
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+    level = os.environ.get("AIRFLOW_MESOS_WARM_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(stream=sys.stderr, level=level if level in logging.getLevelNamesMapping() else "INFO",
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One line per HTTP call is noise beside our own line per UPDATE.
     logging.getLogger("httpx").setLevel(logging.WARNING)

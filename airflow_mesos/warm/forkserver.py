@@ -36,6 +36,7 @@ from __future__ import annotations
 import ctypes
 import importlib
 import json
+import logging
 import os
 import selectors
 import signal
@@ -146,7 +147,10 @@ def _run_task(request: dict, entry: Callable[[str], int], server_pid: int, close
             traceback.print_exc()
         code = EXIT_ENTRY_RAISED
     finally:
+        # As a process of Airflow's own (the supervisor's task process, a LocalExecutor worker): no exit
+        # handlers inherited from the parent, but the log handlers flushed and closed.
         try:
+            logging.shutdown()
             sys.stdout.flush()
             sys.stderr.flush()
         finally:
@@ -306,7 +310,11 @@ def main() -> int:
         _Server(sock, entry).serve()
     except (BrokenPipeError, ConnectionResetError):
         pass
-    return 0
+    # No interpreter shutdown: the exit handlers here are those of the imports made for the tasks (Airflow's
+    # dispose_orm and others), not this server's, and one of them was seen to hang for seconds in a container.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

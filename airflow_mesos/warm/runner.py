@@ -13,10 +13,16 @@ executor writes them.  Its environment is the executor's (the ExecutorInfo's
 command environment and the agent's ``MESOS_*``) with ``MESOS_TASK_ID`` and the
 payload's environment on top.
 
-The executor imported nothing of Airflow's: what the fork server imported was
-read with the executor's environment, so a payload that sets ``AIRFLOW_HOME``
-or ``AIRFLOW_CONFIG`` differently (the configuration file Airflow parsed at
-import) cannot run warm and fails with a message saying so.
+The fork server imported Airflow with the executor's environment, and Airflow
+reads part of its configuration once, on import: which file (``AIRFLOW_HOME``,
+``AIRFLOW_CONFIG``) and options kept in module constants (``[workers]
+execution_api_retries`` and ``execution_api_timeout``, the heartbeat settings,
+``[api] ssl_cert`` ...).  So a warm task's Airflow settings must be its
+executor's: a payload that sets one of those variables or any ``AIRFLOW__*``
+option to another value than the executor's environment fails with a message
+naming it, instead of running with a setting silently not applied.  The
+exceptions are the options that are read when a task runs
+(:data:`PER_TASK_OPTIONS`).
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ from airflow_mesos.warm.core import EdgeEvent, TaskExited, TaskStarted, TaskStar
 from airflow_mesos.warm.forkserver import FrameReader, write_frame
 from airflow_mesos.warm.payload import TaskPayload
 
-__all__ = ["ENTRY_VAR", "ForkServerRunner", "IMPORT_TIME_VARS", "TaskStartError", "task_directory"]
+__all__ = ["ENTRY_VAR", "ForkServerRunner", "IMPORT_TIME_VARS", "PER_TASK_OPTIONS", "TaskStartError",
+           "import_time_conflict", "task_directory"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,12 @@ ENTRY_VAR = "AIRFLOW_MESOS_WARM_TASK_ENTRY"
 
 IMPORT_TIME_VARS = ("AIRFLOW_HOME", "AIRFLOW_CONFIG")
 """Read once, when Airflow is imported (which configuration file it parses)."""
+
+PER_TASK_OPTIONS = frozenset({
+    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",  # read by run_workload (get_execution_api_server_url)
+    "AIRFLOW__CORE__DAGS_FOLDER",  # re-read in each task (airflow.settings.configure_vars)
+})
+"""Airflow options a warm task may set for itself: Airflow reads them when the task runs."""
 
 _FORKSERVER_MODULE = "airflow_mesos.warm.forkserver"
 
@@ -54,6 +67,21 @@ class TaskStartError(Exception):
 
 def task_directory(sandbox: str | os.PathLike, task_id: str) -> Path:
     return Path(sandbox) / "tasks" / task_id
+
+
+def import_time_conflict(task_environment: Mapping[str, str], executor_environment: Mapping[str, str]) -> str | None:
+    """Why the task's Airflow settings cannot be the warm executor's, or ``None`` when they are."""
+    for name in sorted(task_environment):
+        if name not in IMPORT_TIME_VARS and (not name.startswith("AIRFLOW__") or name in PER_TASK_OPTIONS):
+            continue
+        wanted, imported = task_environment[name], executor_environment.get(name)
+        if wanted != imported:
+            # Values are not shown: an AIRFLOW__ option may hold a secret (a connection URI, a key).
+            shown = "unset" if imported is None else "another value"
+            return (f"the task sets {name}, but its warm executor imported Airflow with {name} {shown}: Airflow "
+                    "reads it once, on import, so a warm task's Airflow settings must be its executor's (give the "
+                    "executor's ExecutorInfo the same environment, or run the task as a command task)")
+    return None
 
 
 def _append_line(path: Path, line: str) -> None:
@@ -191,13 +219,9 @@ class ForkServerRunner:
 
         :raises TaskStartError: the task cannot run here (the message says why).
         """
-        for name in IMPORT_TIME_VARS:
-            wanted = payload.environment.get(name)
-            if wanted is not None and wanted != self.base_environment.get(name):
-                raise TaskStartError(
-                    f"the task sets {name}={wanted!r} but this warm executor imported Airflow with "
-                    f"{name}={self.base_environment.get(name)!r}; set it in the ExecutorInfo's environment "
-                    "(or run the task without warm workers)")
+        problem = import_time_conflict(payload.environment, self.base_environment)
+        if problem is not None:
+            raise TaskStartError(problem)
         directory = task_directory(self.sandbox, task_id)
         try:
             directory.mkdir(parents=True, exist_ok=True)

@@ -108,8 +108,11 @@ class WarmExecutor:
                 self._describe(event)
                 self._perform(self.core.handle(event, self.clock.monotonic(), self.clock.time()))
         finally:
+            log.debug("closing the agent link")
             self.link.close()
+            log.debug("stopping the fork server")
             self.runner.close()
+            log.debug("closing the transport")
             self._transport.close()
         exited = self.core.exited
         assert exited is not None

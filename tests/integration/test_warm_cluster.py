@@ -273,6 +273,26 @@ def test_a_bad_payload_fails_only_its_task(cluster, sub):
     assert terminal(sub, "good")["state"] == "TASK_FINISHED"
 
 
+def test_a_task_with_airflow_settings_of_its_own_fails_with_their_name(cluster, sub):
+    """Airflow reads some options once, on import (here [workers] execution_api_retries): a warm task cannot have
+    its own, so it fails saying which, instead of running with a setting not applied."""
+    executor = warm_executor_info()
+
+    def tasks(offer):
+        own = warm_task(offer, "own", "exit_0", executor)
+        own["data"] = encode_task_data(TaskPayload(json.dumps({"type": "ExecuteTask", "ti": {"task_id": "exit_0"}}),
+                                                   TOKEN, {"AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "1"}))
+        return [own, warm_task(offer, "plain", "exit_0", executor)]
+
+    launch(cluster, sub, tasks)
+    own = terminal(sub, "own")
+    assert own["state"] == "TASK_FAILED"
+    assert own["message"].startswith("Failed to launch task: the task sets AIRFLOW__WORKERS__EXECUTION_API_RETRIES, "
+                                     "but its warm executor imported Airflow with AIRFLOW__WORKERS__EXECUTION_API_"
+                                     "RETRIES unset")
+    assert terminal(sub, "plain")["state"] == "TASK_FINISHED"
+
+
 def test_the_real_worker_entry_runs_in_the_executor(cluster, sub):
     """The production entry (airflow_mesos.worker.run_workload_json) on a workload it cannot read: the worker's
     own error, from a task forked out of the warm fork server."""
@@ -285,6 +305,32 @@ def test_the_real_worker_entry_runs_in_the_executor(cluster, sub):
     assert "airflow-mesos worker: the workload is not valid" in stderr and TOKEN not in stderr
 
 
+VALID_WORKLOAD = json.dumps({
+    "dag_rel_path": "nowhere.py", "bundle_info": {"name": "dags-folder", "version": None},
+    "log_path": "dag_id=d/run_id=r/task_id=t/attempt=1.log", "sentry_integration": "", "type": "ExecuteTask",
+    "ti": {"id": "0196a1b2-0000-7000-8000-000000000001", "task_id": "t", "dag_id": "d", "run_id": "r",
+           "try_number": 1, "dag_version_id": "0196a1b2-0000-7000-8000-000000000002", "map_index": -1,
+           "hostname": "", "context_carrier": {}, "queue": "default", "pool_slots": 1, "priority_weight": 1}})
+"""A valid ExecuteTask (its DAG file does not matter: the Execution API is asked first)."""
+REFUSED_API = {"AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "http://127.0.0.1:9/execution/",
+               "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "1"}
+"""An Execution API nobody serves (a closed port), asked once more after the first refusal."""
+
+
+def real_task(offer: dict, task_id: str, executor: dict) -> dict:
+    task = warm_task(offer, task_id, "", executor, workload=VALID_WORKLOAD)
+    task["data"] = encode_task_data(TaskPayload(VALID_WORKLOAD, TOKEN, REFUSED_API))
+    return task
+
+
+def assert_ran_execute_workload(agent, framework_id: str, task_id: str, status: dict) -> None:
+    assert (status["state"], status["message"]) == ("TASK_FAILED", "Command exited with status 1")
+    stdout = sandbox_file(agent, framework_id, "warm", task_id, "stdout")
+    events = [json.loads(line).get("event") for line in stdout.splitlines() if line.startswith("{")]
+    assert events[0] == "Executing workload" and "Unhandled exception" in events
+    assert "Connection refused" in stdout and TOKEN not in stdout
+
+
 def test_execute_workload_runs_in_a_warm_task_up_to_the_execution_api(cluster, sub, tmp_path):
     """A valid workload through the production entry: execute_workload sets up its logging to the task's stdout,
     starts the supervisor and fails at its first call of the Execution API, which nobody serves here (a closed
@@ -292,25 +338,59 @@ def test_execute_workload_runs_in_a_warm_task_up_to_the_execution_api(cluster, s
     agent = agent_of(cluster)
     home = tmp_path / "airflow-home"
     home.mkdir()
-    executor = warm_executor_info(entry=None, env={"AIRFLOW_HOME": str(home)})
-    workload = json.dumps({
-        "dag_rel_path": "nowhere.py", "bundle_info": {"name": "dags-folder", "version": None},
-        "log_path": "dag_id=d/run_id=r/task_id=t/attempt=1.log", "sentry_integration": "", "type": "ExecuteTask",
-        "ti": {"id": "0196a1b2-0000-7000-8000-000000000001", "task_id": "t", "dag_id": "d", "run_id": "r",
-               "try_number": 1, "dag_version_id": "0196a1b2-0000-7000-8000-000000000002", "map_index": -1,
-               "hostname": "", "context_carrier": {}, "queue": "default", "pool_slots": 1, "priority_weight": 1}})
-    environment = {"AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "http://127.0.0.1:9/execution/",
-                   "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "1"}
+    # The Airflow settings of the tasks are their executor's (Airflow reads some only on import).
+    executor = warm_executor_info(entry=None, env={"AIRFLOW_HOME": str(home), **REFUSED_API})
+    launch(cluster, sub, lambda offer: [real_task(offer, "real", executor)])
+    assert_ran_execute_workload(agent, sub.framework_id, "real", terminal(sub, "real", timeout=120))
 
-    def tasks(offer):
-        task = warm_task(offer, "real", "", executor, workload=workload)
-        task["data"] = encode_task_data(TaskPayload(workload, TOKEN, environment))
-        return [task]
 
-    launch(cluster, sub, tasks)
-    status = terminal(sub, "real", timeout=120)
-    assert (status["state"], status["message"]) == ("TASK_FAILED", "Command exited with status 1")
-    stdout = sandbox_file(agent, sub.framework_id, "warm", "real", "stdout")
-    events = [json.loads(line).get("event") for line in stdout.splitlines() if line.startswith("{")]
-    assert events[0] == "Executing workload" and "Unhandled exception" in events
-    assert "Connection refused" in stdout and TOKEN not in stdout
+@pytest.fixture(scope="module")
+def warm_image(docker_client, python_image) -> str:
+    """The project image rebuilt from this checkout (a code-only rebuild is quick), under a tag of our own."""
+    from airflow_mesos.image import ImageBuildFailed, build_image
+
+    try:
+        return build_image(docker_client, base_image=python_image, tag="airflow-mesos/airflow:warm-test")
+    except ImageBuildFailed as exc:
+        pytest.fail(str(exc))
+
+
+def test_in_a_container_the_executor_runs_in_the_task_image_and_its_tasks_in_its_container(
+        docker_client, warm_image, tmp_path):
+    cluster = LocalCluster([AgentSpec(cpus=2.0, mem=4096.0)], work_dir=tmp_path / "cluster", heartbeat_interval=1.0,
+                           allocation_interval=None, docker_client=docker_client)
+    cluster.start()
+    sub = SchedulerClient(cluster.master_url, framework_info(capabilities=("MULTI_ROLE", "TASK_KILLING_STATE")))
+    try:
+        sub.event("SUBSCRIBED")
+        agent = agent_of(cluster)
+        executor = warm_executor_info(entry=None)
+        executor["command"] = {
+            "shell": False, "value": "python3", "arguments": ["python3", "-m", "airflow_mesos.warm"],
+            "environment": {"variables": [{"name": "AIRFLOW_MESOS_WARM_IDLE_TIMEOUT", "value": "300"},
+                                          *({"name": k, "value": v} for k, v in REFUSED_API.items())]},
+            # The embedded agent does not chown the executor's sandbox to the container's user as Mesos does
+            # (Slave::launchExecutor); the image's own user could not write the tasks' logs there.
+            "user": "root"}
+        executor["container"] = {"type": "MESOS", "mesos": {"image": {"type": "DOCKER",
+                                                                      "docker": {"name": warm_image}}}}
+        garbage = base64.b64encode(b"{}").decode()
+        launch(cluster, sub, lambda offer: [real_task(offer, "c1", executor), real_task(offer, "c2", executor),
+                                            warm_task(offer, "bad", "", executor, data=garbage)])
+        statuses = {task_id: terminal(sub, task_id, timeout=180) for task_id in ("c1", "c2", "bad")}
+        for task_id in ("c1", "c2"):
+            assert_ran_execute_workload(agent, sub.framework_id, task_id, statuses[task_id])
+        assert statuses["bad"]["message"] == "Failed to launch task: task.data.version: expected 1, got None"
+        (model,) = executors(agent, sub.framework_id)
+        assert sorted(t["id"] for t in model["completed_tasks"]) == ["bad", "c1", "c2"]  # one executor, all three
+        (container,) = docker_client.containers.list(filters={
+            "label": f"airflow-mesos.local.container-id={model['container']}"})
+        assert container.attrs["Config"]["Image"] == warm_image
+        assert TOKEN not in json.dumps(container.attrs)  # the executor holds its tasks' tokens; inspect shows none
+        assert sub.call({"type": "SHUTDOWN", "shutdown": {"executor_id": {"value": "warm"},
+                                                          "agent_id": {"value": agent.id}}}).status_code == 202
+        failure = sub.event("FAILURE", timeout=60)["failure"]
+        assert failure["executor_id"] == {"value": "warm"} and failure["status"] == 0  # a clean exit
+    finally:
+        sub.close()
+        cluster.stop()
