@@ -96,6 +96,7 @@ fit before the agent destroys the container (the command executor takes off its 
 SUBSCRIBE_RETRY_SECONDS = 1.0
 """The executors' ``doReliableRegistration`` period."""
 UPDATE_RETRY_SECONDS = 1.0
+MIN_RECONNECT_SECONDS = 0.05
 TERMINAL_ACK_WAIT_SECONDS = 60.0
 """The default executor's fail-safe: exit even if the agent never acknowledges the last updates."""
 FIRST_TASK_GRACE_SECONDS = 10.0
@@ -449,8 +450,9 @@ class WarmExecutorCore:
             self._recovery_deadline = None
             return
         if self._recovery_deadline is not None:
-            # Already recovering: the next attempt after a random share of the maximum backoff.
-            self._subscribe_at = now + self.config.subscription_backoff_max * self._random()
+            # Already recovering: the next attempt after a random share of the maximum backoff (and never at
+            # once: a refused connection answers in microseconds, and each attempt is a thread at the edge).
+            self._subscribe_at = now + max(MIN_RECONNECT_SECONDS, self.config.subscription_backoff_max * self._random())
             return
         if self.config.checkpoint and (was_subscribed or self._ever_subscribed):
             self._recovery_deadline = now + self.config.recovery_timeout
