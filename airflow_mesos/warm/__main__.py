@@ -22,6 +22,10 @@ def main() -> int:
     except SettingsError as exc:
         print(f"airflow-mesos warm executor: {exc}", file=sys.stderr)
         return EXIT_BAD_ENVIRONMENT
+    if not os.path.isdir(settings.sandbox):
+        print(f"airflow-mesos warm executor: the sandbox {settings.sandbox} (MESOS_SANDBOX) is not a directory",
+              file=sys.stderr)
+        return EXIT_BAD_ENVIRONMENT
     # As the v1 executor library: the agent's token leaves the environment, so no task inherits it.
     os.environ.pop(AUTH_TOKEN_VAR, None)
 

@@ -303,10 +303,10 @@ def main() -> int:
         write_frame(sock, {"op": "failed", "error": f"cannot import the task entry {entry_spec!r}: "
                                                     f"{type(exc).__name__}: {exc}"})
         return 1
-    write_frame(sock, {"op": "ready", "pid": os.getpid(), "threads": threading.active_count(),
-                       "preload_seconds": round(time.monotonic() - started, 3),
-                       "preload_cpu_seconds": round(time.process_time() - cpu, 3), "entry": entry_spec})
     try:
+        write_frame(sock, {"op": "ready", "pid": os.getpid(), "threads": threading.active_count(),
+                           "preload_seconds": round(time.monotonic() - started, 3),
+                           "preload_cpu_seconds": round(time.process_time() - cpu, 3), "entry": entry_spec})
         _Server(sock, entry).serve()
     except (BrokenPipeError, ConnectionResetError):
         pass

@@ -116,6 +116,7 @@ class ForkServerRunner:
         self._server_generation = 0
         self.ready = threading.Event()
         self.ready_info: dict = {}
+        self._closing = False
 
     # -- the fork server ---------------------------------------------------------------------------------
 
@@ -196,7 +197,7 @@ class ForkServerRunner:
             self._running.clear()
             self._sock = None
             self._process = None
-        if pending or running or code:
+        if pending or running or (code and not self._closing):
             log.error("the fork server exited (status %s) with %d task(s) starting and %d running",
                       code, len(pending), len(running))
         for task_id in pending:
@@ -265,7 +266,10 @@ class ForkServerRunner:
     def close(self, timeout: float = 5.0) -> None:
         """Stop the fork server: closing its socket makes it SIGKILL whatever task is left, and exit."""
         with self._lock:
+            self._closing = True
             sock, process = self._sock, self._process
+        if process is not None and not self.ready.is_set():
+            process.kill()  # still importing: it has no task to take down, nothing to wait for
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
