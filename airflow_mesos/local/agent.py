@@ -51,6 +51,7 @@ from airflow_mesos.local.agent_records import (
 from airflow_mesos.local.allocator import InvalidResources, Resources
 from airflow_mesos.local.constants import is_terminal
 from airflow_mesos.local.fetcher import Fetcher, FetchError
+from airflow_mesos.local.http_util import MesosHTTPServer
 from airflow_mesos.local.launch_planner import (
     DEFAULT_COMMAND_KILL_GRACE,
     DEFAULT_DOCKER_STOP_TIMEOUT,
@@ -250,7 +251,7 @@ class Agent(ExecutorHost):
             self._dispatcher.start()
 
     def _serve(self, port: int) -> None:
-        server = ThreadingHTTPServer((self.bind_address, port), agent_http.make_handler(self))
+        server = MesosHTTPServer((self.bind_address, port), agent_http.make_handler(self))
         server.daemon_threads = True
         self._server = server
         self.port = server.server_address[1]

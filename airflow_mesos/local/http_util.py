@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -163,6 +163,16 @@ def resolve_endpoint(path: str, processes: Mapping[str, Collection[str]], delega
         if "/" not in name:  # stout's Path::dirname of a single segment is ".", where the search ends
             return None
         name = name.rsplit("/", 1)[0]
+
+
+class MesosHTTPServer(ThreadingHTTPServer):
+    """The master's and agents' server: a thread per connection and a deep listen backlog, as libprocess
+    listens with ``LISTEN_BACKLOG`` (500000, 3rdparty/libprocess/src/process.cpp; the kernel caps it at
+    ``net.core.somaxconn``).  socketserver's default of 5 reset connections when an executor's UPDATEs or a
+    scheduler's calls came in a burst (50 tasks finishing at once in one executor)."""
+
+    request_queue_size = 500000
+    daemon_threads = True
 
 
 MAX_REQUEST_BODY = 64 * 1024 * 1024

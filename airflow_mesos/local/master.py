@@ -36,7 +36,7 @@ from airflow_mesos.local.allocator import (
 )
 from airflow_mesos.local.constants import MESOS_VERSION
 from airflow_mesos.local.event_stream import EventStream
-from airflow_mesos.local.http_util import dumps
+from airflow_mesos.local.http_util import MesosHTTPServer, dumps
 from airflow_mesos.local.records import (
     AgentRecord,
     FrameworkRecord,
@@ -160,7 +160,7 @@ class Master:
     def start(self) -> None:
         """Bind the HTTP server and start the ticker, the agent pinger and the ZooKeeper membership."""
         self._ip = socket.gethostbyname(self.host)
-        self._server = ThreadingHTTPServer((self.host, self._requested_port), master_http.make_handler(self))
+        self._server = MesosHTTPServer((self.host, self._requested_port), master_http.make_handler(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         # shutdown() is noticed only between polls (serve_forever's default 0.5 s was half a second of

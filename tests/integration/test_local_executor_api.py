@@ -774,3 +774,19 @@ def test_a_partitioned_agent_reports_its_executors_when_it_comes_back(make_clust
     offer = one_offer(cluster, sub)
     assert offer["executor_ids"] == [{"value": "across"}]
     assert offered(offer, "cpus") == pytest.approx(2.0 - 0.1 - 0.1)
+
+
+def test_a_burst_of_tasks_in_one_executor_all_finish(make_cluster, subs):
+    """Eighty tasks end at once in one executor: eighty concurrent UPDATE calls reach the agent (the servers
+    listen with libprocess' deep backlog; socketserver's default of 5 reset some of them)."""
+    cluster = make_cluster()
+    sub = subscribe(cluster, subs)
+    offer = one_offer(cluster, sub)
+    executor = executor_info("busy")
+    tasks = [task(offer, f"t{i}", executor, {"run": 0}, cpus=0.01, mem=8.0) for i in range(80)]
+    assert sub.call(launch_call(offer, tasks, NO_REFUSAL)).status_code == 202
+    for i in range(80):
+        assert terminal(sub, f"t{i}", timeout=60)["state"] == "TASK_FINISHED"
+    sandbox = executor_sandbox(agent_of(cluster), sub.framework_id, "busy")
+    assert [e for e in executor_events(sandbox) if e["event"] == "call_refused"] == []
+    assert sub.ack_failures == []
