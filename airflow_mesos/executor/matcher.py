@@ -423,6 +423,7 @@ class _Cycle:
         self.capacity_columns = [[have[k] for have in self.capacity] for k in range(4)]
         # Per offer, the executors running on its agent (and those this cycle launched in it); only built
         # when some demand runs in an executor.
+        self.executor_needs: dict[tuple, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self.running_executors: list[set[str]] = (
             [set(offer.executor_ids) for offer in self.offers]
             if any(demand.executor is not None for demand in self.demands) else [])
@@ -570,10 +571,15 @@ class _Cycle:
         if executor is None:
             plan.executor_id, plan.exec_need, plan.full_need = None, None, plan.need
         else:
+            # Shapes of one executor share its needs (a few executors, hundreds of shapes).
+            with_executor = self.executor_needs.get((sizes, executor))
+            if with_executor is None:
+                exec_need = (round(executor.cpus * _SCALE), round(executor.mem * _SCALE),
+                             round(executor.disk * _SCALE), 0)
+                with_executor = self.executor_needs[(sizes, executor)] = (
+                    exec_need, tuple(a + b for a, b in zip(plan.need, exec_need, strict=True)))
             plan.executor_id = executor.executor_id
-            plan.exec_need = (round(executor.cpus * _SCALE), round(executor.mem * _SCALE),
-                              round(executor.disk * _SCALE), 0)
-            plan.full_need = tuple(a + b for a, b in zip(plan.need, plan.exec_need, strict=True))
+            plan.exec_need, plan.full_need = with_executor
         plan.role = demand.role
         plan.group = demand.group if counting else None
         plan.constraints = demand.constraints
@@ -655,7 +661,10 @@ class _Cycle:
             # _holds_with_executor, inline (this runs for every warm demand).  Searched from the task's own
             # cpus: an offer where the executor runs needs no more.
             cpus, mem, disk, gpus = plan.need
-            executor_id, running, free_of = plan.executor_id, self.running_executors, self.free
+            full_cpus, full_mem, full_disk, _ = plan.full_need
+            exec_cpus, exec_mem, exec_disk, _ = plan.exec_need
+            executor_id, running, free_of, reserved_of = plan.executor_id, self.running_executors, self.free, \
+                self.reserved
             for entries in (tiers[1],) if gpus > 0 else tiers:
                 for i in range(bisect_left(entries, cpus << _CPUS_SHIFT), len(entries)):
                     idx = entries[i] & _IDX_MASK
@@ -664,11 +673,11 @@ class _Cycle:
                         continue
                     if executor_id in running[idx]:
                         return idx
-                    full, executor, reserved = plan.full_need, plan.exec_need, self.reserved[idx]
-                    if free[_CPUS] >= full[_CPUS] and free[_MEM] >= full[_MEM] and free[_DISK] >= full[_DISK] \
-                            and free[_CPUS] - reserved[_CPUS] >= executor[_CPUS] \
-                            and free[_MEM] - reserved[_MEM] >= executor[_MEM] \
-                            and free[_DISK] - reserved[_DISK] >= executor[_DISK]:
+                    if free[_CPUS] < full_cpus or free[_MEM] < full_mem or free[_DISK] < full_disk:
+                        continue
+                    reserved = reserved_of[idx]
+                    if free[_CPUS] - reserved[_CPUS] >= exec_cpus and free[_MEM] - reserved[_MEM] >= exec_mem \
+                            and free[_DISK] - reserved[_DISK] >= exec_disk:
                         return idx
             return None
         if plan.unconstrained:
