@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
@@ -69,6 +70,10 @@ def test_lowest_sequence_leads_and_deleting_it_moves_to_the_next(zk, detector_fo
     assert detector.wait_for_leader(lambda url: url == "http://m2:5051", WAIT) == "http://m2:5051"
     client.delete(second)
     assert detector.wait_for_leader(lambda url: url == "http://m3:5052", WAIT) == "http://m3:5052"
+    # on_change runs on the watcher thread after the waiters are woken, so it may come a moment after the wait.
+    deadline = time.monotonic() + WAIT
+    while len(changes) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert changes == ["http://m1:5050", "http://m2:5051", "http://m3:5052"]
 
 
