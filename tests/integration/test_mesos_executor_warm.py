@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 import time
+import types
 import uuid
 from pathlib import Path
 
@@ -124,7 +125,8 @@ def test_many_warm_workloads_share_one_executor_and_the_token_stays_in_data(meso
 def test_killing_the_executor_fails_its_tasks_and_a_new_task_starts_a_new_one(mesos_env, executor_factory,
                                                                               hanging_api):
     with LocalCluster([AgentSpec(cpus=4, mem=4096)], allocation_interval=0.2) as cluster:
-        mesos_env(cluster.master_url, revive_min_interval="0.2", task_api_url=hanging_api.url + "/execution/")
+        mesos_env(cluster.master_url, revive_min_interval="0.2", task_api_url=hanging_api.url + "/execution/",
+                  kill_grace_period="5")
         executor = executor_factory()
         executor.housekeeping_seconds = 3600
         executor.start()
@@ -152,3 +154,13 @@ def test_killing_the_executor_fails_its_tasks_and_a_new_task_starts_a_new_one(me
         assert master_tasks(cluster)[third.ti.external_executor_id]["executor_id"] == executor_id
         new_pids = executor_pids(executor_id)
         assert len(new_pids) == 1 and new_pids != pids
+
+        # Revoking a warm task kills it as a command task is killed: the executor ends it TASK_KILLED, and Airflow
+        # hears nothing more of it.
+        executor.revoke_task(ti=types.SimpleNamespace(key=third.ti.key, external_executor_id=third.ti.external_executor_id))
+        deadline = time.monotonic() + 60
+        while master_tasks(cluster)[third.ti.external_executor_id]["state"] != "TASK_KILLED":
+            assert time.monotonic() < deadline, master_tasks(cluster)[third.ti.external_executor_id]["state"]
+            executor.heartbeat()
+            time.sleep(0.2)
+        assert third.ti.key not in executor.running and executor.get_event_buffer() == {}
