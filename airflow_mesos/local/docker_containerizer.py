@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import os
 import shutil
 import tarfile
 import threading
@@ -119,19 +120,45 @@ class DockerRun:
                 self.container = self.client.containers.create(**kwargs)
             except docker.errors.APIError as exc:
                 raise LaunchError(f"Failed to create container: {_docker_message(exc)}") from None
+        uid = self._container_uid()
         if env_file is not None:
-            self._hand_secrets_to_container_user(env_file)
+            try:
+                hand_env_file_to(env_file, uid)
+            except SecretError as exc:
+                raise LaunchError(f"Failed to hand secrets to the container's user: {exc}") from None
+        self._hand_sandbox_to(uid)
 
-    def _hand_secrets_to_container_user(self, env_file: Path) -> None:
-        """Give the secrets file to the uid the container will run as (the only one that may read it)."""
+    def _container_uid(self) -> int:
+        """The uid the created container will run as."""
         # The created container's Config.User is the effective one: Docker has already
         # filled in the image's USER when the task set none.
         user = (self.container.attrs.get("Config") or {}).get("User") or ""
         try:
-            uid = container_uid(user, lambda: self._read_container_file("/etc/passwd"))
-            hand_env_file_to(env_file, uid)
+            return container_uid(user, lambda: self._read_container_file("/etc/passwd"))
         except SecretError as exc:
-            raise LaunchError(f"Failed to hand secrets to the container's user: {exc}") from None
+            raise LaunchError(f"Failed to resolve the container's user: {exc}") from None
+
+    def _hand_sandbox_to(self, uid: int) -> None:
+        """Make the sandbox the container user's, as Mesos chowns a sandbox to the user its executor runs as.
+
+        ``Slave::launchExecutor`` -> ``createExecutorDirectory`` -> ``os::chown(user, directory)`` under
+        ``--switch_user`` (the default): a task or executor running as a non-root user can then write its
+        own stdout/stderr and, for a custom executor, its tasks' directories.  An agent that is not root
+        cannot give files away.
+        """
+        if self.plan.kind != "mesos" or uid == 0 or os.geteuid() != 0:
+            # The Docker containerizer runs the image's USER in a sandbox its framework's user owns, as in
+            # Mesos (a non-root image cannot write its sandbox there either); only the Mesos containerizer
+            # runs the process as the user the sandbox was made for.
+            return
+        try:
+            os.chown(self.sandbox, uid, -1)
+            for name in ("stdout", "stderr"):
+                path = Path(self.sandbox) / name
+                if path.exists():
+                    os.chown(path, uid, -1)
+        except OSError as exc:
+            raise LaunchError(f"Failed to chown sandbox '{self.sandbox}' to uid {uid}: {exc.strerror}") from None
 
     def _read_container_file(self, path: str) -> str | None:
         """A small text file of the created (not started) container's filesystem, or None if absent."""

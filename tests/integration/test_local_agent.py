@@ -403,6 +403,20 @@ def test_secret_reaches_mesos_tasks_running_as_non_root_users(make_agent, docker
         time.sleep(0.05)
 
 
+def test_a_mesos_task_running_as_a_non_root_user_owns_its_sandbox(make_agent, busybox_image, image_with_user):
+    """The sandbox is chowned to the user the task runs as (``createExecutorDirectory`` under ``--switch_user``)."""
+    master = RecordingMaster()
+    agent = make_agent(master)
+    script = 'echo written > "$MESOS_SANDBOX/own-file" && id -u'
+    agent.launch(FRAMEWORK, task_info("own-uid", {"value": script, "user": "50000:0"}, mesos_container(busybox_image)))
+    agent.launch(FRAMEWORK, task_info("own-image-user", {"value": script}, mesos_container(image_with_user)))
+    for tid in ("own-uid", "own-image-user"):
+        finished = master.wait_terminal(tid)
+        assert finished["state"] == "TASK_FINISHED", (tid, finished, sandbox_file(agent, tid, "stderr"))
+        assert sandbox_file(agent, tid, "stdout") == "50000\n", tid
+        assert sandbox_file(agent, tid, "own-file") == "written\n", tid
+
+
 def test_secrets_refused_for_docker_tasks_and_references_fail(make_agent, busybox_image):
     master = RecordingMaster()
     agent = make_agent(master)
