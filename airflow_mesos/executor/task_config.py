@@ -32,8 +32,8 @@ Keys of ``executor_config["mesos"]`` (every one optional; unset = the ``[mesos]`
 ``role``             one of the framework's roles (``[mesos] role``)
 ``warm``             bool: run in a warm worker (``[mesos] warm_workers``); ``False``
                      for a task that must have a fresh interpreter.  ``True`` is an
-                     error with ``container_type`` docker or with gpus, which always
-                     run as command tasks
+                     error with ``container_type`` docker, with gpus, or with Airflow
+                     options of its own in ``env``, which always run as command tasks
 ==================== ============================================================
 
 Volumes, the same form for ``[mesos] volumes`` and per task:
@@ -717,6 +717,17 @@ def resolve(task_config: TaskConfig, settings: MesosSettings) -> TaskSpec:
             problems.append((f"{_WHERE}.warm", f"a warm worker cannot run this task: {why}; drop warm, or "
                                                "set it to false"))
         warm = False
+    if warm and task_config.env:
+        # Airflow reads most of its options once, on import, and a warm executor imported it with the shared
+        # environment: a task with Airflow settings of its own needs a fresh interpreter (the executor would
+        # refuse it).  Imported here, not at the top: DAG files import this module.
+        from airflow_mesos.warm.runner import import_time_conflict
+
+        conflict = import_time_conflict(task_config.env, settings.env)
+        if conflict is not None:
+            if task_config.warm:
+                problems.append((f"{_WHERE}.warm", f"a warm worker cannot run this task: {conflict}"))
+            warm = False
     if problems:
         raise TaskConfigError.from_problems(problems)
     env = dict(settings.env)

@@ -122,6 +122,20 @@ def test_asking_for_warm_where_it_cannot_be_is_an_error(config, why):
     assert why in str(info.value)
 
 
+def test_a_task_with_airflow_settings_of_its_own_gets_a_fresh_interpreter():
+    on = settings(warm_workers="True", env='{"AIRFLOW__CORE__PARALLELISM": "8"}')
+    own = {"env": {"AIRFLOW__CORE__PARALLELISM": "4", "TZ": "UTC"}}
+    assert resolve(parse_executor_config({"mesos": own}), on).warm is False
+    # The same value as the executor's, a per-task option, or no Airflow option at all: warm as configured.
+    for env in ({"AIRFLOW__CORE__PARALLELISM": "8"}, {"AIRFLOW__CORE__DAGS_FOLDER": "/elsewhere"}, {"TZ": "UTC"}):
+        assert resolve(parse_executor_config({"mesos": {"env": env}}), on).warm is True, env
+    with pytest.raises(TaskConfigError) as info:
+        resolve(parse_executor_config({"mesos": {**own, "warm": True}}), on)
+    assert "executor_config.mesos.warm: a warm worker cannot run this task: the task sets AIRFLOW__CORE__PARALLELISM" \
+        in str(info.value)
+    assert "'4'" not in str(info.value)
+
+
 # --- the ExecutorInfo --------------------------------------------------------------------------------------
 
 
