@@ -95,6 +95,8 @@ class _Task:
     reported_running: bool = False
     ever_started: bool = False
     last_status: TaskStatus | None = None
+    executor_relaunches: int = 0
+    """Times placed again because its executor ended before it ran (see ``states.MAX_EXECUTOR_RELAUNCHES``)."""
 
 
 # --- instructions ------------------------------------------------------------------------------
@@ -671,7 +673,7 @@ class ExecutorCore:
 
     def _apply_status(self, task: _Task, status: TaskStatus, now: float, *, acknowledged: bool) -> list[Instruction]:
         ack = [] if acknowledged else self._ack(status)
-        verdict = judge(status)
+        verdict = judge(status, started=task.ever_started, executor_relaunches=task.executor_relaunches)
         task.last_status = status
         if status.agent_id and task.agent_id is None:
             task.agent_id = status.agent_id
@@ -680,6 +682,8 @@ class ExecutorCore:
             if task.revoked:
                 self._forget(task_id)
                 return ack
+            if status.reason == "REASON_EXECUTOR_TERMINATED":
+                task.executor_relaunches += 1
             self._back_to_waiting(task)
             out = ack + self._set_reason(task, f"relaunching: {verdict.summary}")
             return out + self._want_offers(now)

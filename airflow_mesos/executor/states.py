@@ -15,8 +15,9 @@ executor does with it:
   executor waits ``[mesos] unreachable_grace`` for it to come back before it
   fails the try.
 - ``RELAUNCH``: Mesos refused the launch before anything ran because the offer
-  was no longer valid (rescinded, or taken by a master failover).  The task
-  goes back to waiting for an offer; Airflow's try is not spent on it.
+  was no longer valid (rescinded, or taken by a master failover), or the task's
+  executor ended before the task ran (at most ``MAX_EXECUTOR_RELAUNCHES`` times).
+  The task goes back to waiting for an offer; Airflow's try is not spent on it.
 
 Warm workers (tasks in a custom executor, ``[mesos] warm_workers``) go by the same
 table.  When their executor process dies (killed, out of memory, crashed), the agent
@@ -84,6 +85,19 @@ STATE_TABLE: dict[str, StateRule] = {
 # TASK_DROPPED for PARTITION_AWARE frameworks, TASK_LOST otherwise).
 _RELAUNCH = frozenset({("TASK_DROPPED", "REASON_INVALID_OFFERS"), ("TASK_LOST", "REASON_INVALID_OFFERS")})
 
+# A task whose executor ended before the task ever ran: a LAUNCH that crossed a warm executor's idle
+# exit (``executorTerminated`` fails the tasks it had not started), or a launch into an executor id whose
+# previous run still had unacknowledged updates (``Slave::run`` drops it, TASK_LOST for frameworks that
+# are not PARTITION_AWARE).  Nothing of the worker ran, so the task is placed again rather than spending
+# one of the task's tries (with ``retries=0`` a data engineer would otherwise lose a run to an idle
+# timer).  Only :data:`MAX_EXECUTOR_RELAUNCHES` times, so an executor that dies at every start fails the
+# try with its reason instead of looping.  Once the task reached TASK_RUNNING its worker may have done
+# work, and losing its executor is a failure of the try.
+_RELAUNCH_IF_NEVER_STARTED = frozenset(
+    (state, "REASON_EXECUTOR_TERMINATED") for state in ("TASK_FAILED", "TASK_LOST", "TASK_DROPPED", "TASK_GONE")
+)
+MAX_EXECUTOR_RELAUNCHES = 2
+
 REASONS: dict[str, str] = {
     "REASON_COMMAND_EXECUTOR_FAILED": "the worker process failed",
     "REASON_CONTAINER_LAUNCH_FAILED": "the container could not be launched",
@@ -148,14 +162,20 @@ def describe(state: str, reason: str | None = None, message: str | None = None) 
     return text
 
 
-def judge(status: TaskStatus) -> Verdict:
+def judge(status: TaskStatus, *, started: bool = False, executor_relaunches: int = 0) -> Verdict:
     """The outcome of one status update.
+
+    ``started``: the task has reported TASK_RUNNING before; ``executor_relaunches``: how often it was
+    already placed again because its executor ended before it ran.
 
     A state this table does not know (a newer Mesos) is PENDING: the executor
     keeps waiting rather than guess, and reconciliation settles it.
     """
     summary = describe(status.state, status.reason, status.message)
     if (status.state, status.reason) in _RELAUNCH:
+        return Verdict(Outcome.RELAUNCH, summary)
+    if ((status.state, status.reason) in _RELAUNCH_IF_NEVER_STARTED and not started
+            and executor_relaunches < MAX_EXECUTOR_RELAUNCHES):
         return Verdict(Outcome.RELAUNCH, summary)
     rule = STATE_TABLE.get(status.state)
     if rule is None:

@@ -8,7 +8,7 @@ import pytest
 
 from airflow_mesos.executor import core as c
 from airflow_mesos.executor.matcher import TaskDemand
-from airflow_mesos.executor.states import Outcome
+from airflow_mesos.executor.states import MAX_EXECUTOR_RELAUNCHES, Outcome
 from airflow_mesos.mesos.events import TaskStatus, parse_offer
 
 UUID = base64.b64encode(b"0123456789abcdef").decode()
@@ -157,6 +157,27 @@ def test_stale_offer_puts_the_task_back_without_spending_a_try(connected):
     assert connected.phase("t1") is c.Phase.WAITING
     assert of(c.Revive, out)  # suppressed after the launch; the task wants offers again
     assert of(c.WaitReason, out)[0].reason.startswith("relaunching: TASK_DROPPED")
+
+
+def test_a_task_whose_executor_ended_before_it_ran_is_placed_again_then_fails(connected):
+    launched(connected)
+    ended = {"state": "TASK_FAILED", "reason": "REASON_EXECUTOR_TERMINATED", "message": "Executor terminated"}
+    for attempt in range(MAX_EXECUTOR_RELAUNCHES):
+        out = connected.update(status(**ended), now=3 + attempt)
+        assert of(c.Acknowledge, out) and not of(c.Report, out)
+        assert connected.phase("t1") is c.Phase.WAITING
+        assert of(c.WaitReason, out)[0].reason.startswith("relaunching: TASK_FAILED (REASON_EXECUTOR_TERMINATED")
+        assert of(c.Launch, connected.offers([offer()], 3.5 + attempt))
+    report = of(c.Report, connected.update(status(**ended), now=9))[0]
+    assert report.outcome is Outcome.FAILED and "REASON_EXECUTOR_TERMINATED" in report.info
+
+
+def test_a_running_task_whose_executor_ended_fails_its_try(connected):
+    launched(connected)
+    connected.update(status(state="TASK_RUNNING"), now=3)
+    report = of(c.Report, connected.update(status(state="TASK_FAILED", reason="REASON_EXECUTOR_TERMINATED"),
+                                           now=4))[0]
+    assert report.outcome is Outcome.FAILED and report.worker_started
 
 
 def test_revoking_a_waiting_task_drops_it_silently(connected):

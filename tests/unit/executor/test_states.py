@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_mesos.executor.states import REASONS, STATE_TABLE, Outcome, describe, judge
+from airflow_mesos.executor.states import MAX_EXECUTOR_RELAUNCHES, REASONS, STATE_TABLE, Outcome, describe, judge
 from airflow_mesos.mesos.events import TaskStatus
 
 # Every TaskState of include/mesos/v1/mesos.proto, and what it must mean.
@@ -63,3 +63,14 @@ def test_every_reason_has_words_and_a_summary_uses_them():
     assert all(code.startswith("REASON_") and text.strip() for code, text in REASONS.items())
     for code, text in REASONS.items():
         assert text in describe("TASK_FAILED", code)
+
+
+@pytest.mark.parametrize("state", ["TASK_FAILED", "TASK_LOST", "TASK_DROPPED", "TASK_GONE"])
+def test_an_executor_that_ended_before_the_task_ran_places_it_again_a_few_times(state):
+    ended = TaskStatus(task_id="t", state=state, reason="REASON_EXECUTOR_TERMINATED")
+    assert judge(ended).outcome is Outcome.RELAUNCH
+    assert judge(ended, executor_relaunches=MAX_EXECUTOR_RELAUNCHES - 1).outcome is Outcome.RELAUNCH
+    # An executor that dies at every start: the try fails with the reason instead of looping.
+    assert judge(ended, executor_relaunches=MAX_EXECUTOR_RELAUNCHES).outcome is Outcome.FAILED
+    # Once the worker ran it may have done work: losing its executor fails the try.
+    assert judge(ended, started=True).outcome is Outcome.FAILED

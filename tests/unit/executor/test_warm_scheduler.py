@@ -486,8 +486,9 @@ def test_revoking_a_warm_task_kills_it_as_any_other():
 
 
 @pytest.mark.parametrize("state", ["TASK_FAILED", "TASK_LOST", "TASK_GONE"])
-def test_tasks_of_a_terminated_executor_fail_and_are_not_relaunched(state):
-    verdict = judge(TaskStatus(task_id="a", state=state, reason="REASON_EXECUTOR_TERMINATED"))
+def test_running_tasks_of_a_terminated_executor_fail_and_are_not_relaunched(state):
+    # (Tasks that had not run yet are placed again: tests/unit/executor/test_states.py.)
+    verdict = judge(TaskStatus(task_id="a", state=state, reason="REASON_EXECUTOR_TERMINATED"), started=True)
     assert verdict.outcome is Outcome.FAILED
 
 
