@@ -61,7 +61,7 @@ from typing import Any
 
 import httpx
 
-from airflow_mesos.mesos.detector import ZooKeeperDetector, ZooKeeperSpec, parse_master_spec
+from airflow_mesos.mesos.detector import master_urls_once
 from airflow_mesos.mesos.errors import MasterDetectionError
 from airflow_mesos.mesos.transport import ssl_context
 
@@ -358,7 +358,7 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _redact(text: str, secret: str | None) -> str:
+def redact_credentials(text: str, secret: str | None) -> str:
     """A message as shown: without the secret and without credentials in any URL (``//user:pw@host``)."""
     text = re.sub(r"//[^/\s@]*:[^/\s@]*@", "//***@", text)
     if secret:
@@ -369,8 +369,8 @@ def _redact(text: str, secret: str | None) -> str:
 # ------------------------------------------------------------------------------------------------ edge
 
 
-class _Unavailable(Exception):
-    """Mesos cannot give the logs; the message says why, for the log view."""
+class MesosUnavailable(Exception):
+    """Mesos cannot give what was asked (logs, state); the message says why, for people."""
 
 
 @dataclass
@@ -381,8 +381,9 @@ class _Answer:
     url: str
 
 
-class _SandboxReader:
-    """One :func:`read_task_logs` call's I/O: the client, the credentials, the leader found."""
+class MesosReader:
+    """GETs of the masters' and agents' read-only endpoints for one reading: the client, the credentials,
+    the leader found (:func:`read_task_logs`, and the UI's Mesos page)."""
 
     def __init__(self, client: httpx.Client, *, principal: str | None, secret: str | None, timeout: float) -> None:
         self.client = client
@@ -397,20 +398,20 @@ class _SandboxReader:
     def get(self, base: str, path: str, params: Mapping[str, Any], who: str) -> tuple[int, Any, httpx.Response]:
         """GET ``base + path``; the parsed JSON of a 200 answer, else ``None``, with the status and response.
 
-        :raises _Unavailable: if there is no HTTP answer, or a 200 is not JSON.
+        :raises MesosUnavailable: if there is no HTTP answer, or a 200 is not JSON.
         """
         url = base + path
         try:
             response = self.client.get(url, params=dict(params), headers=self.headers, timeout=self.timeout,
                                        follow_redirects=False)
         except httpx.HTTPError as exc:
-            raise _Unavailable(f"Could not reach {who} at {base}: {type(exc).__name__}: {exc}") from None
+            raise MesosUnavailable(f"Could not reach {who} at {base}: {type(exc).__name__}: {exc}") from None
         if response.status_code != 200:
             return response.status_code, None, response
         try:
             return 200, json.loads(response.content.decode("utf-8", "surrogateescape")), response
         except ValueError:
-            raise _Unavailable(f"{_cap(who)} at {base} answered GET {path} with something that is not "
+            raise MesosUnavailable(f"{_cap(who)} at {base} answered GET {path} with something that is not "
                                f"JSON") from None
 
     def refusal(self, status: int, response: httpx.Response, who: str, base: str, path: str) -> str:
@@ -430,7 +431,7 @@ class _SandboxReader:
     def master_get(self, masters: Sequence[str], path: str, params: Mapping[str, Any]) -> _Answer:
         """GET a read-only master endpoint from the leader: masters in turn, following standbys' 307s.
 
-        :raises _Unavailable: when no master answers it.
+        :raises MesosUnavailable: when no master answers it.
         """
         problems: list[str] = []
         for first in masters:
@@ -438,7 +439,7 @@ class _SandboxReader:
             for _ in range(MAX_REDIRECTS + 1):
                 try:
                     status, document, response = self.get(base, path, params, "the Mesos master")
-                except _Unavailable as exc:
+                except MesosUnavailable as exc:
                     problems.append(str(exc))
                     break
                 if status == 200:
@@ -452,25 +453,25 @@ class _SandboxReader:
                     reason = response.text.strip()[:MAX_ERROR_TEXT] or "unavailable"
                     problems.append(f"The Mesos master at {base} answered HTTP 503 ({reason})")
                     break
-                raise _Unavailable(self.refusal(status, response, "the Mesos master", base, path))
+                raise MesosUnavailable(self.refusal(status, response, "the Mesos master", base, path))
             else:
                 problems.append(f"The Mesos master at {first} redirected more than {MAX_REDIRECTS} times")
-        raise _Unavailable("; ".join(problems) or "no Mesos master address given")
+        raise MesosUnavailable("; ".join(problems) or "no Mesos master address given")
 
     # -- files -------------------------------------------------------------------------------------------
     def read_file(self, agent_url: str, who: str, path: str, name: str, max_bytes: int) -> SandboxFile | None:
         """At most the last ``max_bytes`` of one sandbox file; ``None`` if the agent has no such file (404).
 
-        :raises _Unavailable: if the agent cannot be asked or refuses.
+        :raises MesosUnavailable: if the agent cannot be asked or refuses.
         """
         status, document, response = self.get(agent_url, "/files/read", {"path": path, "offset": -1}, who)
         if status == 404:
             return None
         if status != 200:
-            raise _Unavailable(self.refusal(status, response, who, agent_url, f"/files/read?path={path}"))
+            raise MesosUnavailable(self.refusal(status, response, who, agent_url, f"/files/read?path={path}"))
         size = document.get("offset") if isinstance(document, Mapping) else None
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise _Unavailable(f"{_cap(who)} at {agent_url} gave no size for {path}")
+            raise MesosUnavailable(f"{_cap(who)} at {agent_url} gave no size for {path}")
         start = offset = tail_start(size, max_bytes)
         chunks: list[bytes] = []
         while offset < size:
@@ -480,11 +481,11 @@ class _SandboxReader:
             if status == 404:
                 return None  # removed while we read (sandbox garbage collection)
             if status != 200:
-                raise _Unavailable(self.refusal(status, response, who, agent_url, f"/files/read?path={path}"))
+                raise MesosUnavailable(self.refusal(status, response, who, agent_url, f"/files/read?path={path}"))
             try:
                 data = file_bytes(document.get("data") if isinstance(document, Mapping) else None)
             except ValueError as exc:
-                raise _Unavailable(f"{_cap(who)} at {agent_url} answered /files/read of {path} "
+                raise MesosUnavailable(f"{_cap(who)} at {agent_url} answered /files/read of {path} "
                                    f"without data: {exc}") from None
             if not data:
                 break  # the file shrank under us
@@ -495,30 +496,17 @@ class _SandboxReader:
         return SandboxFile(name=name, size=size, data=keep_tail(b"".join(chunks), start), start=start)
 
 
-def _leader_candidates(master: str | Sequence[str], *, zk_scheme: str, timeout: float) -> list[str]:
+def leader_candidates(master: str | Sequence[str], *, zk_scheme: str, timeout: float) -> list[str]:
     """The master URLs to ask, in order; for ``zk://`` the current leader, looked up once.
 
-    :raises _Unavailable: for an unusable address, an unreachable ZooKeeper or no registered master.
+    :raises MesosUnavailable: for an unusable address, an unreachable ZooKeeper or no registered master.
     """
     if not master:
-        raise _Unavailable("No Mesos master address is configured")
+        raise MesosUnavailable("No Mesos master address is configured")
     try:
-        spec = parse_master_spec(master)
+        return master_urls_once(master, scheme=zk_scheme, timeout=timeout)
     except MasterDetectionError as exc:
-        raise _Unavailable(f"The Mesos master address is unusable: {exc}") from None
-    if not isinstance(spec, ZooKeeperSpec):
-        return spec
-    detector = ZooKeeperDetector(spec, scheme=zk_scheme, timeout=timeout)
-    try:
-        detector.start()  # reads the group once before returning
-        leader = detector.leader_url
-    except MasterDetectionError as exc:
-        raise _Unavailable(f"Could not look up the leading Mesos master: {exc}") from None
-    finally:
-        detector.stop()
-    if leader is None:
-        raise _Unavailable(f"No Mesos master is registered in ZooKeeper ({spec!r})")
-    return [leader]
+        raise MesosUnavailable(str(exc)) from None
 
 
 def read_task_logs(
@@ -558,12 +546,12 @@ def read_task_logs(
     own_client = client is None
     try:
         if not task_id:
-            raise _Unavailable("No Mesos task id to look up (the task instance has no external_executor_id)")
+            raise MesosUnavailable("No Mesos task id to look up (the task instance has no external_executor_id)")
         if own_client:
             client = httpx.Client(verify=ssl_context(True, ca_file), follow_redirects=False, trust_env=False)
-        reader = _SandboxReader(client, principal=principal, secret=secret, timeout=timeout)
+        reader = MesosReader(client, principal=principal, secret=secret, timeout=timeout)
         logs = _read(reader, master, task_id, framework_id, max_bytes, zk_scheme, messages)
-    except _Unavailable as exc:
+    except MesosUnavailable as exc:
         messages.append(str(exc))
         logs = []
     except Exception as exc:  # the log view must keep working; the traceback is in the api-server log
@@ -574,25 +562,25 @@ def read_task_logs(
     finally:
         if own_client and client is not None:
             client.close()
-    return [_redact(m, secret) for m in messages], logs
+    return [redact_credentials(m, secret) for m in messages], logs
 
 
-def _read(reader: _SandboxReader, master: str | Sequence[str], task_id: str, framework_id: str | None,
+def _read(reader: MesosReader, master: str | Sequence[str], task_id: str, framework_id: str | None,
           max_bytes: int, zk_scheme: str, messages: list[str]) -> list[str]:
-    masters = _leader_candidates(master, zk_scheme=zk_scheme, timeout=reader.timeout)
+    masters = leader_candidates(master, zk_scheme=zk_scheme, timeout=reader.timeout)
     in_framework = f" in framework {framework_id}" if framework_id else ""
 
     params = {"task_id": task_id, **({"framework_id": framework_id} if framework_id else {})}
     try:
         answer = reader.master_get(masters, "/master/tasks", params)
-    except _Unavailable as exc:
-        raise _Unavailable(f"Cannot look up Mesos task {task_id}: {exc}") from None
+    except MesosUnavailable as exc:
+        raise MesosUnavailable(f"Cannot look up Mesos task {task_id}: {exc}") from None
     leader = answer.url
     if not isinstance(answer.document, Mapping):
-        raise _Unavailable(f"The Mesos master at {leader} answered /master/tasks with JSON that is not an object")
+        raise MesosUnavailable(f"The Mesos master at {leader} answered /master/tasks with JSON that is not an object")
     matches = find_tasks(answer.document, task_id, framework_id)
     if not matches:
-        raise _Unavailable(
+        raise MesosUnavailable(
             f"Mesos task {task_id} is unknown to the master at {leader}{in_framework}: it was not launched yet, or "
             "the master forgot it (finished tasks are dropped beyond --max_completed_tasks_per_framework and on "
             "master failover)")
@@ -604,23 +592,23 @@ def _read(reader: _SandboxReader, master: str | Sequence[str], task_id: str, fra
     agents = reader.master_get([leader], "/master/slaves", {"slave_id": task.agent_id})
     agent = find_agent(agents.document, task.agent_id) if isinstance(agents.document, Mapping) else None
     if agent is None:
-        raise _Unavailable(f"Agent {task.agent_id} of Mesos task {task_id} is not registered with the master at "
+        raise MesosUnavailable(f"Agent {task.agent_id} of Mesos task {task_id} is not registered with the master at "
                            f"{agents.url} (removed or unreachable), so its sandbox cannot be read")
     try:
         agent_url = agent_base_url(agent, scheme=httpx.URL(agents.url).scheme)
     except ValueError as exc:
-        raise _Unavailable(f"Cannot reach the sandbox of Mesos task {task_id}: {exc}") from None
+        raise MesosUnavailable(f"Cannot reach the sandbox of Mesos task {task_id}: {exc}") from None
     who = f"agent {task.agent_id}"
 
     try:
         status, agent_state, response = reader.get(agent_url, "/state", {}, who)
         if status != 200:
-            raise _Unavailable(reader.refusal(status, response, who, agent_url, "/state"))
-    except _Unavailable as exc:
-        raise _Unavailable(f"Cannot read the sandbox of Mesos task {task_id}: {exc}") from None
+            raise MesosUnavailable(reader.refusal(status, response, who, agent_url, "/state"))
+    except MesosUnavailable as exc:
+        raise MesosUnavailable(f"Cannot read the sandbox of Mesos task {task_id}: {exc}") from None
     files_dir = find_task_files(agent_state, task) if isinstance(agent_state, Mapping) else None
     if files_dir is None:
-        raise _Unavailable(
+        raise MesosUnavailable(
             f"Agent {task.agent_id} at {agent_url} has no sandbox for Mesos task {task_id} (framework "
             f"{task.framework_id}, {task.state or 'state unknown'}): it was garbage-collected, or the agent "
             "restarted")
@@ -632,10 +620,10 @@ def _read(reader: _SandboxReader, master: str | Sequence[str], task_id: str, fra
     try:
         for name in ("stdout", "stderr"):
             files[name] = reader.read_file(agent_url, who, f"{files_dir}/{name}", name, max_bytes)
-    except _Unavailable as exc:
-        raise _Unavailable(f"Cannot read the sandbox of Mesos task {task_id}: {exc}") from None
+    except MesosUnavailable as exc:
+        raise MesosUnavailable(f"Cannot read the sandbox of Mesos task {task_id}: {exc}") from None
     if all(f is None for f in files.values()):
-        raise _Unavailable(f"The sandbox {files_dir} of Mesos task {task_id} on agent {task.agent_id} has no stdout "
+        raise MesosUnavailable(f"The sandbox {files_dir} of Mesos task {task_id} on agent {task.agent_id} has no stdout "
                            "or stderr (not written yet, or garbage-collected)")
     for name, found in files.items():
         messages.append(found.describe(max_bytes) if found is not None else f"{name}: not in the sandbox")

@@ -275,3 +275,31 @@ class ZooKeeperDetector:
 
     def __repr__(self) -> str:
         return f"ZooKeeperDetector({self.spec!r}, leader={self.leader_url!r})"
+
+
+def master_urls_once(master: str | Sequence[str], *, scheme: str = "http", timeout: float = 10.0) -> list[str]:
+    """The master URLs to ask, in order: the configured list, or for ``zk://`` the current leader, read once.
+
+    For one-shot readers of the masters' read-only endpoints (a task's sandbox logs, the UI's Mesos page,
+    ``airflow-mesos status``); the driver keeps a :class:`ZooKeeperDetector` watching instead.
+
+    :raises MasterDetectionError: with a sentence for people: an unusable address, an unreachable
+        ZooKeeper, or no master registered there.
+    """
+    try:
+        spec = parse_master_spec(master)
+    except MasterDetectionError as exc:
+        raise MasterDetectionError(f"The Mesos master address is unusable: {exc}") from None
+    if not isinstance(spec, ZooKeeperSpec):
+        return spec
+    detector = ZooKeeperDetector(spec, scheme=scheme, timeout=timeout)
+    try:
+        detector.start()  # reads the group once before returning
+        leader = detector.leader_url
+    except MasterDetectionError as exc:
+        raise MasterDetectionError(f"Could not look up the leading Mesos master: {exc}") from None
+    finally:
+        detector.stop()
+    if leader is None:
+        raise MasterDetectionError(f"No Mesos master is registered in ZooKeeper ({spec!r})")
+    return [leader]

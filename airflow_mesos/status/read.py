@@ -68,26 +68,13 @@ class MasterReader:
         self.close()
 
     def _candidates(self) -> list[str]:
-        from airflow_mesos.mesos.detector import ZooKeeperDetector, ZooKeeperSpec, parse_master_spec
+        from airflow_mesos.mesos.detector import master_urls_once
         from airflow_mesos.mesos.errors import MasterDetectionError
 
         try:
-            spec = parse_master_spec(self._master)
+            return master_urls_once(self._master, timeout=self._zk_timeout)
         except MasterDetectionError as exc:
-            raise StatusUnavailable(f"the Mesos master address is unusable: {exc}") from None
-        if not isinstance(spec, ZooKeeperSpec):
-            return spec
-        detector = ZooKeeperDetector(spec, timeout=self._zk_timeout)
-        try:
-            detector.start()  # reads the group once before returning
-            leader = detector.leader_url
-        except MasterDetectionError as exc:
-            raise StatusUnavailable(f"cannot look up the leading Mesos master: {exc}") from None
-        finally:
-            detector.stop()
-        if leader is None:
-            raise StatusUnavailable(f"no Mesos master is registered in ZooKeeper ({spec!r})")
-        return [leader]
+            raise StatusUnavailable(str(exc)) from None
 
     def _get(self, base: str, path: str, params: Mapping[str, Any] | None = None) -> tuple[str, Any]:
         try:

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from airflow_mesos.clock import SYSTEM_CLOCK, Clock
 # The sandbox log reader's way to the leading master (candidates, 307s, refusals worded for people, secrets
 # redacted) is the one this page needs too; one implementation, so both say the same about a broken master.
-from airflow_mesos.executor.sandbox_logs import _leader_candidates, _redact, _SandboxReader, _Unavailable
+from airflow_mesos.executor.sandbox_logs import MesosReader, MesosUnavailable, leader_candidates, redact_credentials
 from airflow_mesos.executor.settings import SettingsError, load_settings
 from airflow_mesos.executor.store import framework_table
 from airflow_mesos.mesos.detector import ZooKeeperSpec, parse_master_spec
@@ -88,15 +88,15 @@ def read_master_state(
     try:
         if own_client:
             client = httpx.Client(verify=ssl_context(True, ca_file), follow_redirects=False, trust_env=False)
-        reader = _SandboxReader(client, principal=principal, secret=secret, timeout=timeout)
-        masters = _leader_candidates(master, zk_scheme=zk_scheme, timeout=timeout)
+        reader = MesosReader(client, principal=principal, secret=secret, timeout=timeout)
+        masters = leader_candidates(master, zk_scheme=zk_scheme, timeout=timeout)
         answer = reader.master_get(masters, "/master/state", {})
         if not isinstance(answer.document, Mapping):
-            raise _Unavailable(f"The Mesos master at {answer.url} answered /master/state with JSON that is not "
+            raise MesosUnavailable(f"The Mesos master at {answer.url} answered /master/state with JSON that is not "
                                "an object")
         return vm.MasterSnapshot(configured=shown_as, url=answer.url, state=answer.document)
-    except _Unavailable as exc:
-        return vm.MasterSnapshot(configured=shown_as, error=_redact(str(exc), secret))
+    except MesosUnavailable as exc:
+        return vm.MasterSnapshot(configured=shown_as, error=redact_credentials(str(exc), secret))
     except Exception as exc:  # the page must keep working; the traceback is in the api-server log
         log.exception("reading the Mesos master's state failed")
         return vm.MasterSnapshot(configured=shown_as,
