@@ -14,8 +14,6 @@ Endpoints, as a 1.11 master routes them (libprocess processes ``master``, ``metr
 from __future__ import annotations
 
 import logging
-import select
-import socket
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import Protocol, TypeVar
@@ -23,7 +21,7 @@ from urllib.parse import urlsplit
 
 from airflow_mesos.local import master_views
 from airflow_mesos.local.constants import version_info
-from airflow_mesos.local.event_stream import ABORT, CLOSE, EventStream
+from airflow_mesos.local.event_stream import EventStream, write_event_stream
 from airflow_mesos.local.host_metrics import system_metrics
 from airflow_mesos.local.http_util import (
     APPLICATION_JSON,
@@ -278,46 +276,9 @@ class _MasterHandler(MesosRequestHandler):
 
     def _stream(self, stream: EventStream) -> None:
         """Write the stream's records as HTTP chunks until it ends or the client goes away."""
-        self.send_response(200)
-        self.send_header("Content-Type", APPLICATION_JSON)
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("Mesos-Stream-Id", stream.stream_id)
-        self.end_headers()
-        self.close_connection = True
-        sock = self.connection
         try:
-            self.wfile.flush()
-            while True:
-                item = stream.next_item(_STREAM_POLL)
-                if item is None:
-                    if _peer_closed(sock):
-                        break
-                    continue
-                if item is CLOSE:
-                    self.wfile.write(b"0\r\n\r\n")
-                    self.wfile.flush()
-                    break
-                if item is ABORT:
-                    try:
-                        sock.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-                    break
-                data = item  # bytes
-                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")  # type: ignore[arg-type]
-                self.wfile.flush()
-        except OSError:
-            pass
+            write_event_stream(self, stream, {"Mesos-Stream-Id": stream.stream_id}, poll_seconds=_STREAM_POLL)
         finally:
             self.service.stream_closed(stream)
 
 
-def _peer_closed(sock: socket.socket) -> bool:
-    """True when the client closed its end (readable with no data)."""
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-        if not readable:
-            return False
-        return sock.recv(1, socket.MSG_PEEK) == b""
-    except OSError:
-        return True
