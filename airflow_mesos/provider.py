@@ -304,7 +304,7 @@ MESOS_CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
         "``container_type = docker`` or with gpus always run as plain command tasks. A task can opt out "
         "(or in) with ``executor_config={'mesos': {'warm': False}}``.",
         "boolean",
-        "False",
+        "True",
         "True",
     ),
     "warm_executor_cpus": _option(

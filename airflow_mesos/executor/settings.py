@@ -190,7 +190,7 @@ class MesosSettings:
     allow_plain_token_for_docker: bool
     request_timeout: float
     task_log_max_bytes: int
-    warm_workers: bool = False
+    warm_workers: bool = True
     warm_executor_cpus: float = 0.1
     warm_executor_mem: float = 256.0
     warm_idle_timeout: float = 60.0

@@ -105,7 +105,9 @@ def mesos_image(docker_client, python_image) -> str:
 
 
 @pytest.fixture(scope="session")
-def mesos_cluster(docker_client):
+def mesos_cluster(docker_client, scratch_volume):
+    # (scratch_volume first: a warm executor's container holds the volume until the cluster stops, so the
+    # volume is removed after the cluster.)
     # Two racks; distinct loopback hosts so that hostname constraints have two values to choose from.
     agents = [AgentSpec(hostname="127.0.0.1", cpus=4, mem=8192, attributes={"rack": "r1"}),
               AgentSpec(hostname="127.0.0.2", cpus=4, mem=8192, attributes={"rack": "r2"})]

@@ -51,8 +51,13 @@ def test_a_dozen_tasks_run_green_through_mesos_offers(mesos_airflow, mesos_clust
         import docker
 
         task_id = _by_task(deployment, dag_id, run_id)[("slow_log", -1)].external_executor_id
-        running = docker.from_env().containers.list(filters={"label": f"airflow-mesos.local.task-id={task_id}"})
-        assert len(running) == 1
+        # A command task's container is its own; a warm task runs in its executor's container, which the
+        # agent labels with the executor's id (the same id on each agent that runs one).
+        [task] = [t for t in _master_tasks(cluster) if t["id"] == task_id]
+        owner = task.get("executor_id") or task_id
+        running = docker.from_env().containers.list(filters={"label": [f"airflow-mesos.local.task-id={owner}",
+                                                                       f"airflow-mesos.local.agent-id={task['slave_id']}"]})
+        assert len(running) == 1, owner
         assert not TOKEN_PATTERN.search(json.dumps(running[0].attrs))
     run = deployment.wait_for_dag_run(dag_id, run_id, timeout=300)
     tis = _by_task(deployment, dag_id, run_id)

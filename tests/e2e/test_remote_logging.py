@@ -145,18 +145,20 @@ def test_the_clickstream_example_archives_to_s3_loads_postgres_and_its_logs_come
         cursor.execute("SELECT event_id FROM clickstream_events WHERE run_id = %s", (run_id,))
         assert {row[0] for row in cursor.fetchall()} == {e["event_id"] for e in archived}
 
-    # Each finished task's log is read back from S3, where its worker uploaded it.
-    text = _log_text(deployment, dag_id, run_id, "load_batches")
-    assert "loaded 500 events from 5 batches (500 new rows in clickstream_events)" in text, text
-    assert f"s3://{LOG_BUCKET}/{LOG_PREFIX}/dag_id={dag_id}/run_id={run_id}/task_id=load_batches/" in text, text
-    assert "Reading the sandbox" not in text and "Could not read served logs" not in text
     def log_keys():
         return [o["Key"] for o in client.list_objects_v2(
             Bucket=LOG_BUCKET, Prefix=f"{LOG_PREFIX}/dag_id={dag_id}/run_id={run_id}/").get("Contents", [])]
 
     # One per try. A worker uploads its log after its task reported the try's state, so the last upload
-    # may land a moment after the run shows success.
+    # (load_batches, the last task) may land a moment after the run shows success: wait for all of them
+    # before reading one back.
     deployment._wait(lambda: len(log_keys()) >= len(tis), f"{len(tis)} task logs in S3", timeout=60)
+
+    # Each finished task's log is read back from S3, where its worker uploaded it.
+    text = _log_text(deployment, dag_id, run_id, "load_batches")
+    assert "loaded 500 events from 5 batches (500 new rows in clickstream_events)" in text, text
+    assert f"s3://{LOG_BUCKET}/{LOG_PREFIX}/dag_id={dag_id}/run_id={run_id}/task_id=load_batches/" in text, text
+    assert "Reading the sandbox" not in text and "Could not read served logs" not in text
     assert "archived 120 events to s3://" in _log_text(deployment, dag_id, run_id, "archive_batch", map_index=0)
 
 

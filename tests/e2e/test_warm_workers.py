@@ -2,8 +2,8 @@
 executor, for ``process`` and ``mesos``; the token is in no argv, ``docker inspect`` or endpoint; a warm
 task's log is read from its executor's sandbox; killing the executor fails its task and Airflow retries it.
 
-The tasks switch warm workers on for themselves (``mesos_dags/mesos_warm.py``), so the deployment the other
-e2e modules use stays as it is.
+The tasks ask for warm workers themselves (``mesos_dags/mesos_warm.py``), whatever ``[mesos] warm_workers``
+says (on by default).
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """A dozen tasks through the MesosExecutor, once per container type (mesos: the project image; process:
-a plain process on the agent).  Some tasks have their own resources, image, volume and constraints."""
+a plain process on the agent).  Some tasks have their own resources, image, volume and constraints.
+
+The ``mesos`` tasks run in warm executors (``[mesos] warm_workers``, the default); the ``process`` ones ask
+for a fresh interpreter each (``warm: False``), so the shared deployment runs both paths of the executor
+(warm ``process`` tasks run in ``mesos_warm.py``)."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ OWN_IMAGE = os.environ.get("E2E_OWN_IMAGE", "airflow-mesos/airflow:e2e-own")
 
 def make_dag(container_type: str):
     def config(**options):
-        return mesos_executor_config(container_type=container_type, **options)
+        return mesos_executor_config(container_type=container_type, warm=container_type != "process", **options)
 
     @dag(dag_id=f"mesos_dozen_{container_type}", schedule=None, catchup=False, default_args={"retries": 0},
          tags=["e2e"])

@@ -1,8 +1,8 @@
 """Warm workers end to end: the fan-out of ``example_mesos_fanout`` with every task in a warm worker, once per
 container type that has them (``process``, ``mesos``), and a task whose executor the test kills.
 
-``[mesos] warm_workers`` is off in the shared deployment: these tasks switch it on for themselves
-(``executor_config={"mesos": {"warm": True}}``), which is also what a DAG does before the default changes.
+These tasks ask for warm workers themselves (``executor_config={"mesos": {"warm": True}}``), so they run
+warm whatever ``[mesos] warm_workers`` (on by default) says.
 """
 
 from __future__ import annotations

@@ -183,7 +183,7 @@ def test_resolve_fills_every_field_from_the_settings():
     assert spec == TaskSpec(cpus=1.0, mem=1024.0, disk=1024.0, gpus=0, image="airflow-mesos/airflow:0.1.0",
                             force_pull=False, container_type="mesos",
                             volumes=(HostPathVolume(host_path="/srv", container_path="/srv", mode="RO"),),
-                            env={"TZ": "UTC"}, constraints=(), role="airflow")
+                            env={"TZ": "UTC"}, constraints=(), role="airflow", warm=True)
 
 
 def test_resolve_prefers_the_task_and_merges_volumes_and_env():

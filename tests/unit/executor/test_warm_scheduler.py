@@ -77,7 +77,8 @@ def warm_task(**overrides) -> WorkerTask:
 
 def test_warm_settings_defaults_and_parsing():
     s = settings()
-    assert (s.warm_workers, s.warm_executor_cpus, s.warm_executor_mem, s.warm_idle_timeout) == (False, 0.1, 256.0, 60.0)
+    assert (s.warm_workers, s.warm_executor_cpus, s.warm_executor_mem, s.warm_idle_timeout) == (True, 0.1, 256.0, 60.0)
+    assert not settings(warm_workers="False").warm_workers
     s = settings(warm_workers="True", warm_executor_cpus="0.25", warm_executor_mem="384", warm_idle_timeout="0")
     assert (s.warm_workers, s.warm_executor_cpus, s.warm_executor_mem, s.warm_idle_timeout) == (True, 0.25, 384.0, 0.0)
 
