@@ -78,7 +78,7 @@ class TryEvent:
     when: datetime | None = None
 
 
-def mesos_word_lines(events: Iterable[TryEvent]) -> list[str]:
+def mesos_word_lines(events: Iterable[TryEvent], *, placed: bool = False) -> list[str]:
     """The log lines (JSON, as the worker writes them) that tell what the MesosExecutor recorded about a try.
 
     - each ``mesos task failed`` entry: "Mesos ended this try: <state (reason: words): message>", the same
@@ -86,8 +86,9 @@ def mesos_word_lines(events: Iterable[TryEvent]) -> list[str]:
     - each ``mesos invalid config`` entry: the configuration problem, which kept the try from launching;
     - a ``state mismatch`` entry whose extra info is the MesosExecutor's (``Mesos task <id>: ...`` or an invalid
       configuration): the same as the two above, said once where both are there; other ones are not ours;
-    - of the ``mesos waiting`` entries only the last, and only when nothing above ended the try: the reason it
-      was waiting for an offer when it ended (it was never placed).
+    - of the ``mesos waiting`` entries only the last, and only when nothing above ended the try and ``placed``
+      is false (Mesos showed no sandbox of the try): the reason it was waiting for an offer when it ended (it
+      was never placed).  A try that was placed waited before it ran; that wait is no news.
 
     Pure: the entries come in, in the order they were written.
     """
@@ -102,7 +103,7 @@ def mesos_word_lines(events: Iterable[TryEvent]) -> list[str]:
         lines.append(_line(text, item.when, "error"))
     ended = bool(said)
     waits = [item for item in events if item.event == "mesos waiting"]
-    if waits and not ended:
+    if waits and not ended and not placed:
         last = waits[-1]
         lines.append(_line(f"This try was never placed on Mesos; the last reason it waited for an offer: "
                            f"{last.extra}", last.when, "warning"))
@@ -149,7 +150,8 @@ class MesosTaskHandler(FileTaskHandler):
             log.exception("reading the MesosExecutor's event log entries of %s failed", ti)
             sources.append(f"Could not read the MesosExecutor's event log entries of this try: {type(exc).__name__}")
             events = []
-        word = mesos_word_lines(events)
+        # A sandbox read means Mesos placed the try, whatever it waited for before.
+        word = mesos_word_lines(events, placed=bool(sandbox))
         if word:
             sources.append("What the MesosExecutor recorded about this try (Airflow's event log)")
             texts.append("\n".join(word))

@@ -169,3 +169,9 @@ def test_the_logging_config_is_airflows_with_our_task_handler(tmp_path):
     built = logging.getLogger("airflow_mesos.test.task").handlers
     assert [type(h).__name__ for h in built] == ["MesosTaskHandler"]
     assert logging_config.REMOTE_TASK_LOG is None  # remote logging is off here, as in Airflow's default
+
+
+def test_a_try_that_mesos_placed_is_not_said_to_have_never_been_placed():
+    waited = [TryEvent("mesos waiting", "waiting for offers from Mesos", _at(1))]
+    assert "never placed" in mesos_word_lines(waited)[0]
+    assert mesos_word_lines(waited, placed=True) == []
