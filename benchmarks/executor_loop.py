@@ -60,6 +60,9 @@ def configure_airflow(home: Path, args: argparse.Namespace) -> None:
         "AIRFLOW__MESOS__MEM": "128",
         "AIRFLOW__MESOS__DISK": "0",
         "AIRFLOW__MESOS__FRAMEWORK_NAME": "executor-loop-benchmark",
+        # Command tasks, sized so that each offer holds exactly ten of them; a warm executor's own share
+        # would take part of every offer and change what is measured (the executor's memory and loop time).
+        "AIRFLOW__MESOS__WARM_WORKERS": "False",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
     })
 
