@@ -192,6 +192,16 @@ def probe_report(sandbox: Path, task_id: str, timeout: float = 60.0) -> dict:
     raise AssertionError(f"task {task_id} printed no report to {path}")
 
 
+def grandchild_pid(sandbox: Path, task_id: str, timeout: float = 30.0) -> int:
+    """The pid of the process a ``child_sleep`` task started in its process group, once the task printed it."""
+    path = sandbox / "tasks" / task_id / "stdout"
+    deadline = time.monotonic() + timeout
+    while '"grandchild"' not in path.read_text():
+        assert time.monotonic() < deadline, f"task {task_id} printed no grandchild to {path}"
+        time.sleep(0.05)
+    return json.loads(path.read_text().splitlines()[-1])["grandchild"]
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -276,11 +286,7 @@ def test_a_killed_task_is_killed_while_another_runs_on(agent, executor_of, tmp_p
     agent.wait_update("victim", "TASK_RUNNING")
     agent.wait_update("other", "TASK_RUNNING")
     victim = probe_report(tmp_path, "victim")
-    deadline = time.monotonic() + 30
-    while '"grandchild"' not in (tmp_path / "tasks" / "victim" / "stdout").read_text():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    grandchild = json.loads((tmp_path / "tasks" / "victim" / "stdout").read_text().splitlines()[-1])["grandchild"]
+    grandchild = grandchild_pid(tmp_path, "victim")
     agent.send({"type": "KILL", "kill": {"task_id": {"value": "victim"}}})
     agent.wait_update("victim", "TASK_KILLING")
     status = agent.wait_update("victim", "TASK_KILLED")
@@ -383,11 +389,7 @@ def test_a_fork_server_that_dies_fails_its_tasks_and_the_next_task_gets_a_new_on
     agent.launch("doomed", "child_sleep")
     agent.wait_update("doomed", "TASK_RUNNING")
     report = probe_report(tmp_path, "doomed")
-    deadline = time.monotonic() + 30
-    while '"grandchild"' not in (tmp_path / "tasks" / "doomed" / "stdout").read_text():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    grandchild = json.loads((tmp_path / "tasks" / "doomed" / "stdout").read_text().splitlines()[-1])["grandchild"]
+    grandchild = grandchild_pid(tmp_path, "doomed")
     os.kill(report["ppid"], signal.SIGKILL)  # the fork server
     status = agent.wait_update("doomed", "TASK_FAILED")
     assert status["message"] == "Command terminated with signal Killed"
