@@ -188,6 +188,46 @@ def agent_of(cluster: LocalCluster):
     return next(iter(cluster.agents.values()))
 
 
+def subscribed_offer(cluster: LocalCluster, subs: list, **info) -> tuple[SchedulerClient, dict]:
+    """A subscribed framework and the first offer it gets."""
+    sub = subscribe(cluster, subs, **info)
+    return sub, one_offer(cluster, sub)
+
+
+def launch_tasks(sub: SchedulerClient, offer: dict, tasks: list[dict]) -> None:
+    """Accept ``offer`` with ``tasks``; what they leave is declined without a refusal, so the next round
+    offers it again."""
+    assert sub.call(launch_call(offer, tasks, NO_REFUSAL)).status_code == 202
+
+
+def start_staying_task(sub: SchedulerClient, offer: dict, executor: dict, timeout: float = 30.0) -> None:
+    """Task ``t`` in ``executor``, one that stays until killed, launched and running."""
+    launch_tasks(sub, offer, [task(offer, "t", executor, {"stay": True})])
+    running(sub, "t", timeout=timeout)
+
+
+def shutdown_executor(sub: SchedulerClient, offer: dict, executor_id: str) -> None:
+    """The scheduler's SHUTDOWN of one executor on the offer's agent."""
+    assert sub.call({"type": "SHUTDOWN", "shutdown": {"executor_id": {"value": executor_id},
+                                                      "agent_id": offer["agent_id"]}}).status_code == 202
+
+
+def python_image_container(python_image: str) -> dict:
+    """A MESOS container of ``python_image`` with this checkout at /repo and the venv's packages at /deps."""
+    site_packages = next(p for p in sys.path if p.endswith("site-packages") and p.startswith(sys.prefix))
+    return {"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": python_image}}},
+            "volumes": [{"container_path": "/repo", "host_path": str(REPO), "mode": "RO"},
+                        {"container_path": "/deps", "host_path": site_packages, "mode": "RO"}]}
+
+
+def container_command(mode: str, *, extra_env: list[dict] | None = None) -> dict:
+    """The conformance executor's command inside :func:`python_image_container`."""
+    variables = [{"name": "PYTHONPATH", "value": "/repo:/deps"}, {"name": "CONFORMANCE_MODE", "value": mode},
+                 *(extra_env or [])]
+    return {"value": "python3 /repo/tests/integration/executor_api/conformance_executor.py",
+            "environment": {"variables": variables}}
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # one executor, many tasks
 
@@ -198,13 +238,12 @@ def test_tasks_share_one_executor_charged_once_and_offers_name_it(make_cluster, 
     Slave::___statusUpdate (ACKNOWLEDGED to the executor), /state's executor model."""
     cluster = make_cluster()
     agent = agent_of(cluster)
-    sub = subscribe(cluster, subs)
-    offer = one_offer(cluster, sub)
+    sub, offer = subscribed_offer(cluster, subs)
     assert "executor_ids" not in offer
     executor = executor_info("shared")
     tasks = [task(offer, "a", executor, {"stay": True}), task(offer, "b", executor, {"stay": True}),
              task(offer, "c", executor, {"run": 0})]
-    assert sub.call(launch_call(offer, tasks, NO_REFUSAL)).status_code == 202
+    launch_tasks(sub, offer, tasks)
     for task_id in ("a", "b"):
         status = running(sub, task_id)
         assert status["executor_id"]["value"] == "shared" and status["source"] == "SOURCE_EXECUTOR"
@@ -218,7 +257,7 @@ def test_tasks_share_one_executor_charged_once_and_offers_name_it(make_cluster, 
     assert offered(offer, "mem") == pytest.approx(2048.0 - 64.0 - 2 * 32.0)
 
     # A later task goes into the running executor: no second executor, no second charge.
-    assert sub.call(launch_call(offer, [task(offer, "d", executor, {"run": 0})], NO_REFUSAL)).status_code == 202
+    launch_tasks(sub, offer, [task(offer, "d", executor, {"run": 0})])
     assert terminal(sub, "d")["state"] == "TASK_FINISHED"
     offer = one_offer(cluster, sub)
     assert offered(offer, "cpus") == pytest.approx(2.0 - 0.1 - 2 * 0.1)
@@ -274,11 +313,10 @@ def test_kill_message_both_ways_and_shutdown_frees_the_executor(make_cluster, su
     Slave::executorTerminated (ExitedExecutorMessage) and Master::exitedExecutor (FAILURE, resources back)."""
     cluster = make_cluster()
     agent = agent_of(cluster)
-    sub = subscribe(cluster, subs)
-    offer = one_offer(cluster, sub)
+    sub, offer = subscribed_offer(cluster, subs)
     executor = executor_info("worker")
     launch = [task(offer, "keep", executor, {"stay": True}), task(offer, "victim", executor, {"stay": True})]
-    assert sub.call(launch_call(offer, launch, NO_REFUSAL)).status_code == 202
+    launch_tasks(sub, offer, launch)
     running(sub, "keep")
     running(sub, "victim")
     sandbox = executor_sandbox(agent, sub.framework_id, "worker")
@@ -302,8 +340,7 @@ def test_kill_message_both_ways_and_shutdown_frees_the_executor(make_cluster, su
                                  and e["update"]["status"]["task_id"]["value"] == "keep"]] == ["TASK_RUNNING"]
 
     # SHUTDOWN: the executor kills its task and exits 0; the framework hears FAILURE with the wait status.
-    assert sub.call({"type": "SHUTDOWN", "shutdown": {"executor_id": {"value": "worker"},
-                                                      "agent_id": offer["agent_id"]}}).status_code == 202
+    shutdown_executor(sub, offer, "worker")
     assert terminal(sub, "keep")["state"] == "TASK_KILLED"
     failure = sub.event("FAILURE", timeout=30)["failure"]
     assert failure == {"agent_id": offer["agent_id"], "executor_id": {"value": "worker"}, "status": 0}
@@ -323,11 +360,10 @@ def test_executor_exit_fails_its_tasks_with_executor_terminated(make_cluster, su
     wait status; a new task of that executor id starts a new run."""
     cluster = make_cluster()
     agent = agent_of(cluster)
-    sub = subscribe(cluster, subs)
-    offer = one_offer(cluster, sub)
+    sub, offer = subscribed_offer(cluster, subs)
     executor = executor_info("fragile")
     launch = [task(offer, "bystander", executor, {"stay": True}), task(offer, "crasher", executor, {"exit": 3})]
-    assert sub.call(launch_call(offer, launch, NO_REFUSAL)).status_code == 202
+    launch_tasks(sub, offer, launch)
     statuses = {task_id: terminal(sub, task_id) for task_id in ("bystander", "crasher")}
     for status in statuses.values():
         assert status["state"] == "TASK_FAILED", status
@@ -338,7 +374,7 @@ def test_executor_exit_fails_its_tasks_with_executor_terminated(make_cluster, su
 
     first = completed_executor(agent, sub.framework_id, "fragile")
     offer = one_offer(cluster, sub)
-    assert sub.call(launch_call(offer, [task(offer, "again", executor, {"run": 0})], NO_REFUSAL)).status_code == 202
+    launch_tasks(sub, offer, [task(offer, "again", executor, {"run": 0})])
     assert terminal(sub, "again")["state"] == "TASK_FINISHED"
     second = state_executor(agent, sub.framework_id, "fragile")
     assert second is not None and second["container"] != first["container"]
@@ -351,11 +387,8 @@ def test_executor_exit_fails_its_tasks_with_executor_terminated(make_cluster, su
 def test_executor_killed_by_signal(make_cluster, subs):
     cluster = make_cluster()
     agent = agent_of(cluster)
-    sub = subscribe(cluster, subs, capabilities=("MULTI_ROLE",))
-    offer = one_offer(cluster, sub)
-    assert sub.call(launch_call(offer, [task(offer, "t", executor_info("doomed"), {"stay": True})],
-                                NO_REFUSAL)).status_code == 202
-    running(sub, "t")
+    sub, offer = subscribed_offer(cluster, subs, capabilities=("MULTI_ROLE",))
+    start_staying_task(sub, offer, executor_info("doomed"))
     container = state_executor(agent, sub.framework_id, "doomed")["container"]
     pid = agent._executor_runs[container].pid
     os.kill(pid, signal.SIGKILL)
@@ -368,11 +401,10 @@ def test_registration_timeout_destroys_the_executor_and_fails_its_tasks(make_clu
     """Slave::registerExecutorTimeout: destroyed, pendingTermination TASK_FAILED /
     REASON_EXECUTOR_REGISTRATION_TIMEOUT "Executor did not register within 1secs"."""
     cluster = make_cluster(executor_registration_timeout=1.0)
-    sub = subscribe(cluster, subs)
-    offer = one_offer(cluster, sub)
+    sub, offer = subscribed_offer(cluster, subs)
     executor = executor_info("silent", "never_subscribe")
     started = time.monotonic()
-    assert sub.call(launch_call(offer, [task(offer, "waiting", executor, {"run": 0})], NO_REFUSAL)).status_code == 202
+    launch_tasks(sub, offer, [task(offer, "waiting", executor, {"run": 0})])
     status = terminal(sub, "waiting")
     assert time.monotonic() - started >= 1.0
     assert status["state"] == "TASK_FAILED" and status["reason"] == "REASON_EXECUTOR_REGISTRATION_TIMEOUT"
@@ -386,17 +418,14 @@ def test_shutdown_grace_then_the_container_is_destroyed(make_cluster, subs):
     is destroyed; the tasks the executor left get REASON_EXECUTOR_TERMINATED."""
     cluster = make_cluster(executor_shutdown_grace_period=1.5)
     agent = agent_of(cluster)
-    sub = subscribe(cluster, subs)
-    offer = one_offer(cluster, sub)
+    sub, offer = subscribed_offer(cluster, subs)
     executor = executor_info("stubborn", "ignore_shutdown")
-    assert sub.call(launch_call(offer, [task(offer, "t", executor, {"stay": True})], NO_REFUSAL)).status_code == 202
-    running(sub, "t")
+    start_staying_task(sub, offer, executor)
     sandbox = executor_sandbox(agent, sub.framework_id, "stubborn")
     environment = json.loads((sandbox / "environment.json").read_text())
     assert environment["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"] == "1.5secs"
     asked = time.monotonic()
-    assert sub.call({"type": "SHUTDOWN", "shutdown": {"executor_id": {"value": "stubborn"},
-                                                      "agent_id": offer["agent_id"]}}).status_code == 202
+    shutdown_executor(sub, offer, "stubborn")
     status = terminal(sub, "t")
     assert time.monotonic() - asked >= 1.5
     assert (status["state"], status["reason"]) == ("TASK_FAILED", "REASON_EXECUTOR_TERMINATED")
@@ -409,10 +438,9 @@ def test_resubscribe_resends_unacknowledged_update_once(make_cluster, subs):
     which drops the duplicate uuid (TaskStatusUpdateStream::update) and ACKNOWLEDGEs it again."""
     cluster = make_cluster()
     agent = agent_of(cluster)
-    sub = subscribe(cluster, subs)
-    offer = one_offer(cluster, sub)
+    sub, offer = subscribed_offer(cluster, subs)
     executor = executor_info("flaky-link", "resubscribe")
-    assert sub.call(launch_call(offer, [task(offer, "t", executor, {"run": 1})], NO_REFUSAL)).status_code == 202
+    launch_tasks(sub, offer, [task(offer, "t", executor, {"run": 1})])
     assert terminal(sub, "t")["state"] == "TASK_FINISHED"
     sandbox = executor_sandbox(agent, sub.framework_id, "flaky-link")
     events = executor_events(sandbox)
@@ -431,16 +459,14 @@ def test_resubscribe_resends_unacknowledged_update_once(make_cluster, subs):
 def test_master_validates_tasks_with_executors(make_cluster, subs):
     """validation::task::internal::validateExecutor and executor::internal::validate (src/master/validation.cpp)."""
     cluster = make_cluster()
-    sub = subscribe(cluster, subs)
-    offer = one_offer(cluster, sub)
+    sub, offer = subscribed_offer(cluster, subs)
     good = executor_info("v")
     both = {**task(offer, "both", good, {}), "command": {"value": "true"}}
     other_framework = task(offer, "foreign", {**good, "framework_id": {"value": "someone-else"}}, {})
     no_command = task(offer, "nocmd", {k: v for k, v in good.items() if k != "command"}, {})
     too_big = task(offer, "huge", executor_info("big", cpus=1.95), {}, cpus=0.1)
     first = task(offer, "first", good, {"stay": True})
-    assert sub.call(launch_call(offer, [both, other_framework, no_command, too_big, first], NO_REFUSAL)
-                    ).status_code == 202
+    launch_tasks(sub, offer, [both, other_framework, no_command, too_big, first])
     assert sub.update("both", "TASK_ERROR")["message"] == \
         "Task should have at least one (but not both) of CommandInfo or ExecutorInfo present"
     assert sub.update("foreign", "TASK_ERROR")["message"] == (
@@ -451,7 +477,7 @@ def test_master_validates_tasks_with_executors(make_cluster, subs):
 
     offer = one_offer(cluster, sub)
     changed = task(offer, "changed", {**good, "name": "another name"}, {})
-    assert sub.call(launch_call(offer, [changed], NO_REFUSAL)).status_code == 202
+    launch_tasks(sub, offer, [changed])
     error = sub.update("changed", "TASK_ERROR")
     assert error["reason"] == "REASON_TASK_INVALID" and error["source"] == "SOURCE_MASTER"
     assert error["message"].startswith("ExecutorInfo is not compatible with existing ExecutorInfo with same ExecutorID")
@@ -469,10 +495,8 @@ def test_executor_endpoint_refuses_bad_calls_in_mesos_order(make_cluster, subs):
     """Http::executor (src/slave/http.cpp) and validateExecutorCall (src/common/validation.cpp)."""
     cluster = make_cluster(executor_shutdown_grace_period=0.2)   # its executor never subscribes: quick teardown
     agent = agent_of(cluster)
-    sub = subscribe(cluster, subs)
-    offer = one_offer(cluster, sub)
-    assert sub.call(launch_call(offer, [task(offer, "q", executor_info("mute", "never_subscribe"), {})],
-                                NO_REFUSAL)).status_code == 202
+    sub, offer = subscribed_offer(cluster, subs)
+    launch_tasks(sub, offer, [task(offer, "q", executor_info("mute", "never_subscribe"), {})])
     deadline = time.monotonic() + 20
     while state_executor(agent, sub.framework_id, "mute") is None:
         assert time.monotonic() < deadline
@@ -526,14 +550,12 @@ def test_task_data_and_secrets_appear_in_no_endpoint(make_cluster, subs, caplog)
     marker = "data-marker-" + os.urandom(4).hex()
     cluster = make_cluster()
     agent = agent_of(cluster)
-    sub = subscribe(cluster, subs)
-    offer = one_offer(cluster, sub)
+    sub, offer = subscribed_offer(cluster, subs)
     executor = executor_info("quiet", extra_env=[{"name": "CONFORMANCE_TOKEN", "type": "SECRET",
                                                   "secret": {"type": "VALUE", "value": {
                                                       "data": base64.b64encode(secret.encode()).decode()}}}])
     with caplog.at_level("DEBUG"):
-        assert sub.call(launch_call(offer, [task(offer, "t", executor, {"stay": True, "marker": marker})],
-                                    NO_REFUSAL)).status_code == 202
+        launch_tasks(sub, offer, [task(offer, "t", executor, {"stay": True, "marker": marker})])
         running(sub, "t")
         sandbox = executor_sandbox(agent, sub.framework_id, "quiet")
         assert json.loads((sandbox / "environment.json").read_text())["CONFORMANCE_TOKEN"] == secret
@@ -564,11 +586,8 @@ def test_teardown_shuts_the_executor_down_without_updates(make_cluster, subs):
     down; a framework being removed gets no more status updates (executorTerminated)."""
     cluster = make_cluster(executor_shutdown_grace_period=10.0)
     agent = agent_of(cluster)
-    sub = subscribe(cluster, subs)
-    offer = one_offer(cluster, sub)
-    assert sub.call(launch_call(offer, [task(offer, "t", executor_info("gone"), {"stay": True})],
-                                NO_REFUSAL)).status_code == 202
-    running(sub, "t")
+    sub, offer = subscribed_offer(cluster, subs)
+    start_staying_task(sub, offer, executor_info("gone"))
     sandbox = executor_sandbox(agent, sub.framework_id, "gone")
     assert sub.call({"type": "TEARDOWN"}).status_code == 202
     wait_executor_event(sandbox, lambda e: e["event"] == "SHUTDOWN")
@@ -586,10 +605,8 @@ def test_task_killed_before_delivery_then_the_executor_is_shut_down_at_subscribe
     Slave::subscribe's MESOS-8411 rule: an executor never sent a task whose queue is empty gets SHUTDOWN."""
     cluster = make_cluster()
     agent = agent_of(cluster)
-    sub = subscribe(cluster, subs)
-    offer = one_offer(cluster, sub)
-    assert sub.call(launch_call(offer, [task(offer, "early", executor_info("late", "subscribe_on_go"), {})],
-                                NO_REFUSAL)).status_code == 202
+    sub, offer = subscribed_offer(cluster, subs)
+    launch_tasks(sub, offer, [task(offer, "early", executor_info("late", "subscribe_on_go"), {})])
     deadline = time.monotonic() + 20
     while (state_executor(agent, sub.framework_id, "late") or {}).get("queued_tasks") in (None, []):
         assert time.monotonic() < deadline, agent_state(agent)
@@ -614,11 +631,8 @@ def test_subscribed_executors_get_heartbeats(make_cluster, subs):
     """Slave::subscribe starts a ResponseHeartbeater (DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL)."""
     cluster = make_cluster(executor_heartbeat_interval=0.2)
     agent = agent_of(cluster)
-    sub = subscribe(cluster, subs)
-    offer = one_offer(cluster, sub)
-    assert sub.call(launch_call(offer, [task(offer, "t", executor_info("beating"), {"stay": True})],
-                                NO_REFUSAL)).status_code == 202
-    running(sub, "t")
+    sub, offer = subscribed_offer(cluster, subs)
+    start_staying_task(sub, offer, executor_info("beating"))
     sandbox = executor_sandbox(agent, sub.framework_id, "beating")
     deadline = time.monotonic() + 20
     while len([e for e in executor_events(sandbox) if e["event"] == "HEARTBEAT"]) < 3:
@@ -634,11 +648,8 @@ def test_agent_shutdown_shuts_executors_down_first(make_cluster, subs):
     """A terminating agent shuts its frameworks down (Slave::shutdown): SHUTDOWN to each executor first."""
     cluster = make_cluster()
     agent = agent_of(cluster)
-    sub = subscribe(cluster, subs)
-    offer = one_offer(cluster, sub)
-    assert sub.call(launch_call(offer, [task(offer, "t", executor_info("polite"), {"stay": True})],
-                                NO_REFUSAL)).status_code == 202
-    running(sub, "t")
+    sub, offer = subscribed_offer(cluster, subs)
+    start_staying_task(sub, offer, executor_info("polite"))
     sandbox = executor_sandbox(agent, sub.framework_id, "polite")
     container = state_executor(agent, sub.framework_id, "polite")["container"]
     pid = agent._executor_runs[container].pid
@@ -652,11 +663,8 @@ def test_agent_shutdown_shuts_executors_down_first(make_cluster, subs):
 def test_master_failover_keeps_executors_and_their_resources(make_cluster, subs):
     """The embedded master keeps its agents' state through a fail-over, executors included."""
     cluster = make_cluster()
-    sub = subscribe(cluster, subs)
-    offer = one_offer(cluster, sub)
-    assert sub.call(launch_call(offer, [task(offer, "t", executor_info("durable"), {"stay": True})],
-                                NO_REFUSAL)).status_code == 202
-    running(sub, "t")
+    sub, offer = subscribed_offer(cluster, subs)
+    start_staying_task(sub, offer, executor_info("durable"))
     framework_id = sub.framework_id
     cluster.restart_master()
     again = AckingScheduler(cluster.master_url, framework_info(), framework_id=framework_id)
@@ -681,22 +689,16 @@ def test_executor_in_a_docker_image_follows_its_tasks_resources(make_cluster, su
     (computeExecutorLimits, containerizer->update), updated as tasks come and go."""
     cluster = make_cluster(docker_client=docker_client)
     agent = agent_of(cluster)
-    sub = subscribe(cluster, subs)
-    offer = one_offer(cluster, sub)
-    site_packages = next(p for p in sys.path if p.endswith("site-packages") and p.startswith(sys.prefix))
-    container = {"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": python_image}}},
-                 "volumes": [{"container_path": "/repo", "host_path": str(REPO), "mode": "RO"},
-                             {"container_path": "/deps", "host_path": site_packages, "mode": "RO"}]}
+    sub, offer = subscribed_offer(cluster, subs)
+    container = python_image_container(python_image)
     executor = executor_info("boxed", container=container)
     secret = "s3cr3t-" + os.urandom(4).hex()
     token = {"name": "CONFORMANCE_TOKEN", "type": "SECRET",
              "secret": {"type": "VALUE", "value": {"data": base64.b64encode(secret.encode()).decode()}}}
-    executor["command"] = {"value": "python3 /repo/tests/integration/executor_api/conformance_executor.py",
-                           "environment": {"variables": [{"name": "PYTHONPATH", "value": "/repo:/deps"},
-                                                         {"name": "CONFORMANCE_MODE", "value": "normal"}, token]}}
+    executor["command"] = container_command("normal", extra_env=[token])
     launch = [task(offer, "big", executor, {"stay": True}, cpus=0.5, mem=128.0),
               task(offer, "small", executor, {"stay": True}, cpus=0.2, mem=32.0)]
-    assert sub.call(launch_call(offer, launch, NO_REFUSAL)).status_code == 202
+    launch_tasks(sub, offer, launch)
     running(sub, "big", timeout=120)
     running(sub, "small")
     model = state_executor(agent, sub.framework_id, "boxed")
@@ -725,8 +727,7 @@ def test_executor_in_a_docker_image_follows_its_tasks_resources(make_cluster, su
     assert terminal(sub, "big")["state"] == "TASK_KILLED"
     wait_limits((int(100_000 * 0.3), (64 + 32) * 1024 * 1024))
 
-    assert sub.call({"type": "SHUTDOWN", "shutdown": {"executor_id": {"value": "boxed"},
-                                                      "agent_id": offer["agent_id"]}}).status_code == 202
+    shutdown_executor(sub, offer, "boxed")
     assert terminal(sub, "small")["state"] == "TASK_KILLED"
     assert sub.event("FAILURE", timeout=30)["failure"]["status"] == 0
 
@@ -736,20 +737,12 @@ def test_an_executor_container_destroyed_after_its_grace_reports_sigkill(make_cl
     """shutdownExecutorTimeout destroys the container; the Mesos containerizer reports the executor's wait
     status, SIGKILL (Docker's exit code 137 is its way of saying so)."""
     cluster = make_cluster(docker_client=docker_client, executor_shutdown_grace_period=0.5)
-    sub = subscribe(cluster, subs)
-    offer = one_offer(cluster, sub)
-    site_packages = next(p for p in sys.path if p.endswith("site-packages") and p.startswith(sys.prefix))
-    container = {"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": python_image}}},
-                 "volumes": [{"container_path": "/repo", "host_path": str(REPO), "mode": "RO"},
-                             {"container_path": "/deps", "host_path": site_packages, "mode": "RO"}]}
+    sub, offer = subscribed_offer(cluster, subs)
+    container = python_image_container(python_image)
     executor = executor_info("deaf", container=container)
-    executor["command"] = {"value": "python3 /repo/tests/integration/executor_api/conformance_executor.py",
-                           "environment": {"variables": [{"name": "PYTHONPATH", "value": "/repo:/deps"},
-                                                         {"name": "CONFORMANCE_MODE", "value": "ignore_shutdown"}]}}
-    assert sub.call(launch_call(offer, [task(offer, "t", executor, {"stay": True})], NO_REFUSAL)).status_code == 202
-    running(sub, "t", timeout=120)
-    assert sub.call({"type": "SHUTDOWN", "shutdown": {"executor_id": {"value": "deaf"},
-                                                      "agent_id": offer["agent_id"]}}).status_code == 202
+    executor["command"] = container_command("ignore_shutdown")
+    start_staying_task(sub, offer, executor, timeout=120)
+    shutdown_executor(sub, offer, "deaf")
     status = terminal(sub, "t")
     assert (status["state"], status["reason"]) == ("TASK_FAILED", "REASON_EXECUTOR_TERMINATED")
     assert sub.event("FAILURE", timeout=30)["failure"]["status"] == signal.SIGKILL
@@ -760,11 +753,8 @@ def test_a_partitioned_agent_reports_its_executors_when_it_comes_back(make_clust
     (ReregisterSlaveMessage.executor_infos), so offers name them and their resources are held again."""
     cluster = make_cluster(agent_ping_timeout=1.0)
     agent = agent_of(cluster)
-    sub = subscribe(cluster, subs)
-    offer = one_offer(cluster, sub)
-    assert sub.call(launch_call(offer, [task(offer, "t", executor_info("across"), {"stay": True})],
-                                NO_REFUSAL)).status_code == 202
-    running(sub, "t")
+    sub, offer = subscribed_offer(cluster, subs)
+    start_staying_task(sub, offer, executor_info("across"))
     cluster.partition_agent(agent.id)
     assert sub.update("t", "TASK_UNREACHABLE", timeout=30)["reason"] == "REASON_AGENT_REMOVED"
     assert list(cluster.master.records.executors()) == []
@@ -780,11 +770,10 @@ def test_a_burst_of_tasks_in_one_executor_all_finish(make_cluster, subs):
     """Eighty tasks end at once in one executor: eighty concurrent UPDATE calls reach the agent (the servers
     listen with libprocess' deep backlog; socketserver's default of 5 reset some of them)."""
     cluster = make_cluster()
-    sub = subscribe(cluster, subs)
-    offer = one_offer(cluster, sub)
+    sub, offer = subscribed_offer(cluster, subs)
     executor = executor_info("busy")
     tasks = [task(offer, f"t{i}", executor, {"run": 0}, cpus=0.01, mem=8.0) for i in range(80)]
-    assert sub.call(launch_call(offer, tasks, NO_REFUSAL)).status_code == 202
+    launch_tasks(sub, offer, tasks)
     for i in range(80):
         assert terminal(sub, f"t{i}", timeout=60)["state"] == "TASK_FINISHED"
     sandbox = executor_sandbox(agent_of(cluster), sub.framework_id, "busy")
