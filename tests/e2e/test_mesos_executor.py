@@ -11,16 +11,11 @@ test triggers its own DAG runs (``mesos_dags/``).
 from __future__ import annotations
 
 import json
-import os
-import re
-from pathlib import Path
 
 import httpx
 import pytest
-from docker import errors as docker_errors
 
-# Every JWT starts with the base64 of '{"' ("eyJ"); its base64 again (a Mesos VALUE secret) starts "ZXlK".
-TOKEN_PATTERN = re.compile(r"eyJ[A-Za-z0-9_-]{10,}|ZXlK[A-Za-z0-9+/]{10,}")
+from tests.support.token_search import TOKEN_PATTERN, argv_texts, docker_texts, endpoint_texts, token_leaks
 
 
 def _by_task(deployment, dag_id, run_id):
@@ -130,27 +125,10 @@ def test_no_token_or_secret_in_mesos_endpoints_docker_argv_or_the_scheduler_log(
                                                                                docker_client):
     deployment, cluster = mesos_airflow, mesos_cluster
     # Runs after the DAGs above (module order): their tasks' traces are all there to search.
-    texts = {}
-    for path in ("/master/state", "/master/tasks", "/master/frameworks", "/state.json"):
-        texts[f"master {path}"] = httpx.get(cluster.master_url + path, timeout=10).text
-    for agent in cluster.agents.values():
-        texts[f"agent {agent.id} /state"] = httpx.get(f"http://{agent.bind_address}:{agent.port}/state",
-                                                       timeout=10).text
-    for listed in docker_client.containers.list(all=True, sparse=True, filters={"label": "airflow-mesos.local=1"}):
-        try:
-            listed.reload()  # the full inspect; the container may be removed between the list and here
-        except docker_errors.NotFound:
-            continue
-        texts[f"docker inspect {listed.name}"] = json.dumps(listed.attrs)
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                texts[f"argv of {pid}"] = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
+    texts = {**endpoint_texts(cluster, ("/master/state", "/master/tasks", "/master/frameworks", "/state.json")),
+             **docker_texts(docker_client), **argv_texts()}
     texts["scheduler log"] = deployment.log_path("scheduler").read_text(errors="replace")
-    leaks = {where: TOKEN_PATTERN.findall(text)[:1] for where, text in texts.items() if TOKEN_PATTERN.search(text)}
-    assert not leaks
+    assert not token_leaks(texts)
     secrets = [deployment.env["AIRFLOW__CORE__FERNET_KEY"], deployment.env["AIRFLOW__API_AUTH__JWT_SECRET"],
                deployment.database_url]
     assert not [where for where, text in texts.items() if any(s in text for s in secrets)

@@ -8,56 +8,19 @@ says (on by default).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-from docker import errors as docker_errors
 
 from airflow_mesos.executor.sandbox_logs import read_task_logs
-from tests.e2e.test_mesos_executor import TOKEN_PATTERN, _by_task, _log_text, _master_tasks
+from tests.e2e.test_mesos_executor import _by_task, _log_text, _master_tasks
+from tests.support.token_search import argv_texts, docker_texts, endpoint_texts, token_leaks
+from tests.support.warm_processes import warm_executor_pids
 
 WIDTH = 40
-
-
-def _docker_texts(docker_client) -> dict[str, str]:
-    texts = {}
-    for listed in docker_client.containers.list(all=True, sparse=True, filters={"label": "airflow-mesos.local=1"}):
-        try:
-            listed.reload()
-        except docker_errors.NotFound:
-            continue
-        texts[f"docker inspect {listed.name}"] = json.dumps(listed.attrs)
-    return texts
-
-
-def _argv_texts() -> dict[str, str]:
-    texts = {}
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                texts[f"argv of {pid}"] = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-    return texts
-
-
-def _endpoint_texts(cluster) -> dict[str, str]:
-    texts = {}
-    for path in ("/master/state", "/master/tasks", "/master/frameworks"):
-        texts[f"master {path}"] = httpx.get(cluster.master_url + path, params={"limit": 1000}, timeout=10).text
-    for agent in cluster.agents.values():
-        texts[f"agent {agent.id} /state"] = httpx.get(f"http://{agent.bind_address}:{agent.port}/state",
-                                                       timeout=10).text
-    return texts
-
-
-def _leaks(texts: dict[str, str]) -> dict[str, list[str]]:
-    return {where: TOKEN_PATTERN.findall(text)[:1] for where, text in texts.items() if TOKEN_PATTERN.search(text)}
 
 
 @pytest.mark.parametrize("container_type", ["process", "mesos"])
@@ -71,7 +34,7 @@ def test_the_fanout_runs_green_in_warm_workers(mesos_airflow, mesos_cluster, doc
     leaks: dict[str, list[str]] = {}
 
     def done_or_checked():
-        leaks.update(_leaks({**_docker_texts(docker_client), **_argv_texts()}))
+        leaks.update(token_leaks({**docker_texts(docker_client), **argv_texts()}))
         return deployment.client.dag_run(dag_id, run_id)["state"] in ("success", "failed")
 
     for _ in range(5):
@@ -109,27 +72,11 @@ def test_the_fanout_runs_green_in_warm_workers(mesos_airflow, mesos_cluster, doc
 
 def test_no_token_in_endpoints_docker_inspect_or_argv_after_warm_runs(mesos_airflow, mesos_cluster, docker_client):
     # Runs after the warm fan-outs above (module order): their executors and tasks are all there to search.
-    texts = {**_endpoint_texts(mesos_cluster), **_docker_texts(docker_client), **_argv_texts(),
+    endpoints = endpoint_texts(mesos_cluster, ("/master/state", "/master/tasks", "/master/frameworks"),
+                               params={"limit": 1000})
+    texts = {**endpoints, **docker_texts(docker_client), **argv_texts(),
              "scheduler log": mesos_airflow.log_path("scheduler").read_text(errors="replace")}
-    assert not _leaks(texts)
-
-
-def _executor_pid(executor_id: str, sandbox: str) -> int | None:
-    """The warm executor process ``executor_id`` whose sandbox (its working directory) is ``sandbox``."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-        except OSError:
-            continue
-        if b"airflow_mesos.warm" not in cmdline or f"MESOS_EXECUTOR_ID={executor_id}".encode() not in environ:
-            continue
-        if os.path.realpath(cwd) == os.path.realpath(sandbox) or f"MESOS_DIRECTORY={sandbox}".encode() in environ:
-            return int(entry)
-    return None
+    assert not token_leaks(texts)
 
 
 def test_killing_a_warm_executor_fails_its_task_and_airflow_retries_it(mesos_airflow, mesos_cluster):
@@ -151,9 +98,9 @@ def test_killing_a_warm_executor_fails_its_task_and_airflow_retries_it(mesos_air
     state = httpx.get(f"http://{agent.bind_address}:{agent.port}/state", timeout=10).json()
     sandbox = next(e["directory"] for f in state["frameworks"] for e in f["executors"]
                    if e["id"] == task["executor_id"])
-    pid = _executor_pid(task["executor_id"], sandbox)
-    assert pid is not None, f"no process of executor {task['executor_id']} in {sandbox}"
-    os.kill(pid, signal.SIGKILL)
+    pids = warm_executor_pids(task["executor_id"], sandbox)
+    assert pids, f"no process of executor {task['executor_id']} in {sandbox}"
+    os.kill(pids[0], signal.SIGKILL)
 
     run = deployment.wait_for_dag_run(dag_id, run_id, timeout=300)
     ti = _by_task(deployment, dag_id, run_id)[("hold", -1)]

@@ -15,7 +15,6 @@ import threading
 import time
 import types
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,6 +23,7 @@ from airflow_mesos.local import LocalCluster
 from airflow_mesos.local.agent import AgentSpec
 from tests.integration import test_mesos_executor_edge as edge
 from tests.integration.test_mesos_executor_edge import SilentMaster
+from tests.support.warm_processes import warm_executor_pids
 
 # The edge module's fixtures, used here as they are: the Airflow database, the [mesos] environment, executors.
 airflow_db = edge.airflow_db
@@ -65,22 +65,6 @@ def pump(executor, until, timeout: float, what: str) -> dict:
 def master_tasks(cluster) -> dict[str, dict]:
     tasks = httpx.get(cluster.master_url + "/master/tasks", params={"limit": 1000}, timeout=10).json()["tasks"]
     return {t["id"]: t for t in tasks}
-
-
-def executor_pids(executor_id: str) -> list[int]:
-    """The processes on this host that are the warm executor ``executor_id`` (process container type)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"airflow_mesos.warm" in cmdline and f"MESOS_EXECUTOR_ID={executor_id}".encode() in environ:
-            pids.append(int(entry))
-    return pids
 
 
 @pytest.fixture
@@ -136,7 +120,7 @@ def test_killing_the_executor_fails_its_tasks_and_a_new_task_starts_a_new_one(me
         pump(executor, lambda s: len(s) == 2 and all(v[-1][0] == "running" for v in s.values()), 120,
              "both warm workloads RUNNING")
         executor_id = master_tasks(cluster)[first.ti.external_executor_id]["executor_id"]
-        pids = executor_pids(executor_id)
+        pids = warm_executor_pids(executor_id)
         assert len(pids) == 1, pids
         os.kill(pids[0], signal.SIGKILL)
 
@@ -152,7 +136,7 @@ def test_killing_the_executor_fails_its_tasks_and_a_new_task_starts_a_new_one(me
         pump(executor, lambda s: s.get(third.ti.key, [("", "")])[-1][0] == "running", 120,
              "a new task in a new executor")
         assert master_tasks(cluster)[third.ti.external_executor_id]["executor_id"] == executor_id
-        new_pids = executor_pids(executor_id)
+        new_pids = warm_executor_pids(executor_id)
         assert len(new_pids) == 1 and new_pids != pids
 
         # Revoking a warm task kills it as a command task is killed: the executor ends it TASK_KILLED, and Airflow
