@@ -766,14 +766,9 @@ class WarmExecutorCore:
 
 
 def _completion_seconds(info: Mapping[str, Any]) -> float | None:
-    duration = info.get("max_completion_time")
-    if not isinstance(duration, Mapping):
-        return None
-    try:
-        nanos = int(duration.get("nanoseconds", 0))
-    except (TypeError, ValueError):
-        return None
-    return nanos / 1e9 if nanos > 0 else None
+    """``max_completion_time`` in seconds, or ``None`` when the task sets none (or none above zero)."""
+    seconds = protocol.duration_seconds(info.get("max_completion_time"))
+    return seconds if seconds is not None and seconds > 0 else None
 
 
 _HANDLERS: dict[type, Callable[..., None]] = {

@@ -129,17 +129,22 @@ def _id(container: Mapping[str, Any], key: str, path: str, event_type: str) -> s
     return value
 
 
+def duration_seconds(duration: Any) -> float | None:
+    """A ``DurationInfo`` in seconds, or ``None`` when ``duration`` is not one with whole ``nanoseconds``."""
+    if not isinstance(duration, Mapping) or "nanoseconds" not in duration:
+        return None
+    try:
+        return int(duration["nanoseconds"]) / _NANOS
+    except (TypeError, ValueError):
+        return None
+
+
 def grace_seconds(kill_policy: Any) -> float | None:
     """``kill_policy.grace_period`` in seconds, or ``None`` when the policy sets none."""
     if not isinstance(kill_policy, Mapping):
         return None
-    period = kill_policy.get("grace_period")
-    if not isinstance(period, Mapping) or "nanoseconds" not in period:
-        return None
-    try:
-        return max(0.0, int(period["nanoseconds"]) / _NANOS)
-    except (TypeError, ValueError):
-        return None
+    seconds = duration_seconds(kill_policy.get("grace_period"))
+    return None if seconds is None else max(0.0, seconds)
 
 
 def parse_event(record: bytes | str | Mapping[str, Any]) -> AgentEvent:
