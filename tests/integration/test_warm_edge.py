@@ -192,6 +192,13 @@ def probe_report(sandbox: Path, task_id: str, timeout: float = 60.0) -> dict:
     raise AssertionError(f"task {task_id} printed no report to {path}")
 
 
+def launch_running(agent: AgentDouble, sandbox: Path, task_id: str, behaviour: str, **launch_options) -> dict:
+    """Launch a task, wait for its TASK_RUNNING and return the report its probe printed (pid, ppid ...)."""
+    agent.launch(task_id, behaviour, **launch_options)
+    agent.wait_update(task_id, "TASK_RUNNING")
+    return probe_report(sandbox, task_id)
+
+
 def grandchild_pid(sandbox: Path, task_id: str, timeout: float = 30.0) -> int:
     """The pid of the process a ``child_sleep`` task started in its process group, once the task printed it."""
     path = sandbox / "tasks" / task_id / "stdout"
@@ -302,9 +309,7 @@ def test_a_killed_task_is_killed_while_another_runs_on(agent, executor_of, tmp_p
 def test_kill_escalates_to_sigkill_after_the_grace(agent, executor_of, tmp_path):
     executor_of()
     agent.subscribes.get(timeout=30)
-    agent.launch("stubborn", "ignore_term", kill_grace=1.0)
-    agent.wait_update("stubborn", "TASK_RUNNING")
-    probe_report(tmp_path, "stubborn")
+    launch_running(agent, tmp_path, "stubborn", "ignore_term", kill_grace=1.0)
     started = time.monotonic()
     agent.send({"type": "KILL", "kill": {"task_id": {"value": "stubborn"}}})
     status = agent.wait_update("stubborn", "TASK_KILLED")
@@ -345,9 +350,7 @@ def test_an_idle_executor_exits_cleanly(agent, executor_of):
 def test_shutdown_kills_the_tasks_and_exits(agent, executor_of, tmp_path):
     executor = executor_of()
     agent.subscribes.get(timeout=30)
-    agent.launch("long", "sleep")
-    agent.wait_update("long", "TASK_RUNNING")
-    report = probe_report(tmp_path, "long")
+    report = launch_running(agent, tmp_path, "long", "sleep")
     agent.send({"type": "SHUTDOWN"})
     agent.wait_update("long", "TASK_KILLED")
     assert executor.wait(timeout=30) == 0
@@ -357,9 +360,7 @@ def test_shutdown_kills_the_tasks_and_exits(agent, executor_of, tmp_path):
 def test_killing_the_executor_process_kills_its_tasks(agent, executor_of, tmp_path):
     executor = executor_of()
     agent.subscribes.get(timeout=30)
-    agent.launch("orphan?", "child_sleep")
-    agent.wait_update("orphan?", "TASK_RUNNING")
-    report = probe_report(tmp_path, "orphan?")
+    report = launch_running(agent, tmp_path, "orphan?", "child_sleep")
     os.kill(executor.pid, signal.SIGKILL)
     executor.wait()
     wait_gone(report["pid"])
@@ -386,9 +387,7 @@ def test_after_losing_a_checkpointing_agent_it_resubscribes_with_what_is_unackno
 def test_a_fork_server_that_dies_fails_its_tasks_and_the_next_task_gets_a_new_one(agent, executor_of, tmp_path):
     executor_of()
     agent.subscribes.get(timeout=30)
-    agent.launch("doomed", "child_sleep")
-    agent.wait_update("doomed", "TASK_RUNNING")
-    report = probe_report(tmp_path, "doomed")
+    report = launch_running(agent, tmp_path, "doomed", "child_sleep")
     grandchild = grandchild_pid(tmp_path, "doomed")
     os.kill(report["ppid"], signal.SIGKILL)  # the fork server
     status = agent.wait_update("doomed", "TASK_FAILED")
