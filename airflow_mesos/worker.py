@@ -72,9 +72,28 @@ PRELOAD_MODULES = (
     "airflow.sdk.execution_time.execute_workload",
     "airflow.sdk.execution_time.supervisor",
     "airflow.sdk.execution_time.task_runner",
+    # What the task process imports to parse its DAG file (task_runner.parse: BundleDagBag, which brings
+    # the serialization, the ORM models and the timetables): measured as most of a forked task's own CPU
+    # (benchmarks/airflow_fanout.py), each task importing them again after the fork.
+    "airflow.dag_processing.dagbag",
+    "airflow.dag_processing.bundles.manager",
+    # The task SDK's names a DAG file imports (``from airflow.sdk import dag, task, ...`` resolves them
+    # lazily, each a module of its own).
+    "airflow.sdk.bases.operator",
+    "airflow.sdk.definitions.dag",
+    "airflow.sdk.definitions.decorators",
+    "airflow.sdk.definitions.param",
+    "airflow.sdk.definitions.context",
 )
 """What running a workload imports: the warm executor's fork server imports these once
 (:func:`preload`), so a task forked from it starts with them in memory."""
+
+OPTIONAL_PRELOAD_MODULES = (
+    # The standard provider's operators behind ``@task`` and PythonOperator: installed with Airflow 3.3
+    # as a dependency, but a separate distribution an image may leave out.
+    "airflow.providers.standard.decorators.python",
+    "airflow.providers.standard.operators.python",
+)
 
 
 @functools.cache
@@ -90,6 +109,11 @@ def preload() -> None:
     """Import what :func:`run_workload_json` needs and build its validator, ahead of any workload."""
     for name in PRELOAD_MODULES:
         importlib.import_module(name)
+    for name in OPTIONAL_PRELOAD_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # a task that needs it imports it (and fails) as a fresh worker would
     _workload_adapter()
 
 

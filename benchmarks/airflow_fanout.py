@@ -48,6 +48,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import Figure, Section, Table, load, median, percentile, print_figures, print_table  # noqa: E402
+from proc_cpu import snapshot, used_between  # noqa: E402
 
 BENCH_DAGS = Path(__file__).resolve().parent / "dags"
 PARALLELISM = 32
@@ -183,7 +184,7 @@ def one_variant(variant: str, args: argparse.Namespace, pg_dsn: str, workdir: Pa
     deployment.start()
     try:
         dag_id = DAG_OF[variant]
-        cpu_before = meter.seconds()
+        cpu_before, tree_before = meter.seconds(), snapshot()
         started = time.monotonic()
         run_id = f"bench_{variant}_{int(time.time())}"
 
@@ -195,7 +196,7 @@ def one_variant(variant: str, args: argparse.Namespace, pg_dsn: str, workdir: Pa
         retrying(trigger, "trigger the DAG")
         run = {"state": wait_for_run(deployment, dag_id, run_id, args.timeout)}
         observed = time.monotonic() - started
-        cpu = meter.seconds() - cpu_before
+        cpu, by_component = meter.seconds() - cpu_before, used_between(tree_before, snapshot())
         (start, end), = deployment.query("SELECT start_date, end_date FROM dag_run WHERE dag_id = %s AND run_id = %s",
                                          (dag_id, run_id))
         rows = deployment.query(
@@ -205,7 +206,7 @@ def one_variant(variant: str, args: argparse.Namespace, pg_dsn: str, workdir: Pa
     finally:
         deployment.stop()
     return {"state": run["state"], "wall": (end - start).total_seconds(), "observed": observed, "rows": rows,
-            "statuses": statuses, "cpu": cpu}
+            "statuses": statuses, "cpu": cpu, "by_component": by_component}
 
 
 def retrying(call, what: str, attempts: int = 5):
@@ -262,7 +263,11 @@ def analyse(variant: str, result: dict) -> dict:
         states = result["statuses"].get(r[7] or "") or {}
         print(f"  {variant}: {r[0]}[{r[1]}] ended {r[2]}; Mesos: {states.get('last_message', 'no status')}", flush=True)
     retried = [r for r in result["rows"] if (r[3] or 1) > 1]
+    by_component = dict(result.get("by_component", {}))
+    by_component["the rest (containers; outside this run's process tree)"] = \
+        result["cpu"] - sum(by_component.values())
     return {"variant": variant, "state": result["state"], "wall": result["wall"], "tasks": len(result["rows"]),
+            "by_component": by_component,
             "cpu_per_task": result["cpu"] / max(len(result["rows"]), 1), "cpu": result["cpu"],
             "failed": len(failed), "retried": len(retried),
             "q2s_p50": median(queued_to_start), "q2s_p99": percentile(queued_to_start, 0.99),
@@ -326,6 +331,15 @@ def run(args: argparse.Namespace) -> Section:
         note="wall: the dag_run row's start to end; CPU s per task: " + meter.how + ", trigger to the run's end, "
              "over the run's task instances; queued->start: task_instance.queued_dttm to start_date of the "
              "mapped tasks"))
+    components = sorted({c for r in results.values() for c in r["by_component"]},
+                        key=lambda c: -max(r["by_component"].get(c, 0.0) for r in results.values()))
+    section.tables.append(Table(
+        "CPU-seconds per task instance by component (trigger to the run's end)",
+        ["component", *results], [[c, *(f"{r['by_component'].get(c, 0.0) / max(r['tasks'], 1):.3f}"
+                                       for r in results.values())] for c in components
+                                  if any(abs(r["by_component"].get(c, 0.0)) >= 0.5 for r in results.values())],
+        note="from /proc of this run's process tree (benchmarks/proc_cpu.py): each process's own CPU by its "
+             "command line; reaped children's for the component they belonged to"))
     phase_rows = []
     for variant in MESOS_VARIANTS:
         if variant in results:

@@ -34,6 +34,7 @@ Frames on the socket are a 4-byte big-endian length and a JSON object.
 from __future__ import annotations
 
 import ctypes
+import gc
 import importlib
 import json
 import logging
@@ -295,9 +296,15 @@ def main() -> int:
     try:
         from airflow_mesos import worker
 
+        # No collection while importing, then everything imported moved out of the collector's reach
+        # (gc.freeze): a task's collections would otherwise write to every page of these objects and copy
+        # them all from this process (copy-on-write), as Airflow's LocalExecutor avoids for its workers.
+        gc.disable()
         # Always the worker's imports, also under a test entry: what a task starts from is the same.
         worker.preload()
         entry = resolve_entry(entry_spec)
+        gc.freeze()
+        gc.enable()
     except BaseException as exc:
         traceback.print_exc()
         write_frame(sock, {"op": "failed", "error": f"cannot import the task entry {entry_spec!r}: "

@@ -89,3 +89,32 @@ def test_the_page_is_rewritten_between_its_markers_only(benchlib, tmp_path):
     assert "| matcher | f | 49.0 ms | < 50 ms | met | n |" in text
     assert "load before 0.50 / 0.40 / 0.30" in text
     assert "x\\|y" in text  # a pipe in a cell does not split the table
+
+
+def test_cpu_by_component_counts_a_busy_child_for_its_component_and_a_fork_servers_children_as_tasks():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import proc_cpu
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    before = proc_cpu.snapshot()
+    # A stand-in fork server (named as the real one is on its command line) whose forked child burns CPU
+    # and is reaped: the child's CPU is the tasks', not the fork server's.
+    script = ("import os, time\n"
+              "pid = os.fork()\n"
+              "if pid == 0:\n"
+              "    end = time.process_time() + 0.3\n"
+              "    while time.process_time() < end: pass\n"
+              "    os._exit(0)\n"
+              "os.waitpid(pid, 0)\n"
+              "print('reaped', flush=True)\n"
+              "input()\n")
+    child = subprocess.Popen([sys.executable, "-c", script, "airflow_mesos.warm.forkserver"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "reaped\n"  # the fork has been reaped; the stand-in still lives
+        used = proc_cpu.used_between(before, proc_cpu.snapshot())
+    finally:
+        child.communicate("\n", timeout=30)
+    assert used.get(proc_cpu.TASKS, 0.0) >= 0.25
+    assert used.get("warm: fork server", 0.0) < 0.25
