@@ -129,6 +129,8 @@ def run_workload_json(workload_json: str) -> int:
 
     from airflow.sdk.execution_time.execute_workload import execute_workload
 
+    from airflow_mesos import supervisor_exit
+
     try:
         workload = _workload_adapter().validate_json(workload_json)
     except ValidationError as exc:
@@ -137,6 +139,8 @@ def run_workload_json(workload_json: str) -> int:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         print(f"airflow-mesos worker: the workload is not valid: {problems}", file=sys.stderr)
         return EXIT_BAD_WORKLOAD
+    # The supervisor notices the task process' exit when it happens (the module says why).
+    supervisor_exit.install()
     execute_workload(workload)
     return 0
 
