@@ -33,3 +33,21 @@ def test_an_invalid_workload_exits_2_naming_fields_but_never_the_token(capsys):
     err = capsys.readouterr().err
     assert code == EXIT_BAD_WORKLOAD
     assert "the workload is not valid" in err and "dag_rel_path" in err and "tok-secret" not in err
+
+
+def test_the_worker_ends_with_its_code_its_exit_handlers_run_and_its_output_flushed():
+    import subprocess
+    import sys
+
+    script = ("import atexit, logging, sys\n"
+              "from airflow_mesos.worker import exit_without_teardown\n"
+              "atexit.register(lambda: print('exit handler ran', flush=True))\n"
+              "logging.basicConfig(stream=sys.stderr)\n"
+              "logging.getLogger('t').warning('logged before the end')\n"
+              "sys.stdout.write('buffered, not flushed\\n')\n"
+              "exit_without_teardown(3)\n"
+              "print('never reached')\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 3
+    assert run.stdout.splitlines() == ["buffered, not flushed", "exit handler ran"]
+    assert "logged before the end" in run.stderr
