@@ -655,16 +655,23 @@ class AirflowDeployment:
         On timeout the error shows the run's state, every task instance's state and the scheduler's log tail.
         """
         deadline = self._clock.monotonic() + timeout
+        state = "unknown"
         while True:
-            run = self.client.dag_run(dag_id, run_id)
-            if run["state"] in TERMINAL_DAG_RUN_STATES:
-                return run
+            try:
+                run = self.client.dag_run(dag_id, run_id)
+            except httpx.TimeoutException as exc:
+                # A busy api-server answers one poll late: the next poll asks again; the deadline still holds.
+                state = f"unknown (the api-server's answer timed out: {type(exc).__name__})"
+            else:
+                if run["state"] in TERMINAL_DAG_RUN_STATES:
+                    return run
+                state = repr(run["state"])
             self._check_alive(f"DAG run {dag_id}/{run_id} to end")
             if self._clock.monotonic() >= deadline:
                 tis = "\n".join(f"  {ti}" for ti in self.task_instances(dag_id, run_id)) or "  (none)"
                 scheduler = self.log_tail("scheduler", 40) if "scheduler" in self.components else ""
                 raise DeploymentError(
-                    f"DAG run {dag_id}/{run_id} is still {run['state']!r} after {timeout:g} s on {self!r}.\n"
+                    f"DAG run {dag_id}/{run_id} is still {state} after {timeout:g} s on {self!r}.\n"
                     f"Task instances:\n{tis}\n--- scheduler log ends:\n{scheduler}"
                 )
             self._clock.sleep(0.5)

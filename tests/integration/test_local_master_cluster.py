@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import time
+
 import httpx
 import pytest
 
@@ -43,8 +45,16 @@ def test_docker_and_mesos_tasks_finish_and_stdout_is_readable(cluster, subs, bus
         path = f"/frameworks/{sub.framework_id}/executors/{task_id}/runs/latest/stdout"
         read = httpx.get(agent.url + "/files/read", params={"path": path, "offset": 0}, timeout=10).json()
         assert expected in read["data"]
-    fw = httpx.get(cluster.master_url + "/master/frameworks", timeout=10).json()["frameworks"][0]
-    assert sorted(t["state"] for t in fw["completed_tasks"]) == ["TASK_FINISHED", "TASK_FINISHED"]
+    # An ACKNOWLEDGE is answered 202 before the master has applied it (Mesos removes a task once its terminal
+    # update is acknowledged): the completed tasks show up shortly after, later on a loaded machine.
+    deadline = time.monotonic() + 60
+    while True:
+        fw = httpx.get(cluster.master_url + "/master/frameworks", timeout=10).json()["frameworks"][0]
+        completed = sorted(t["state"] for t in fw["completed_tasks"])
+        if completed == ["TASK_FINISHED", "TASK_FINISHED"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert completed == ["TASK_FINISHED", "TASK_FINISHED"]
 
 
 def test_unacknowledged_update_is_resent_with_the_same_uuid(cluster, subs):
