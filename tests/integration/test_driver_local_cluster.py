@@ -338,7 +338,14 @@ def test_disconnect_longer_than_failover_timeout_kills_tasks_and_refuses_resubsc
         raise AssertionError("the framework was not removed after its failover_timeout")
     removed = next(f for f in state["completed_frameworks"] if f["id"] == sub.framework_id)
     assert {t["id"]: t["state"] for t in removed["completed_tasks"]}["doomed-1"] == "TASK_KILLED"
-    agent_state = httpx.get(f"{cluster.agents[offer.agent_id].url}/state", timeout=10).json()
+    # The agent forgets the framework once it has destroyed the framework's containers, after the master
+    # removed it (ShutdownFrameworkMessage is one-way): a docker kill can take seconds on a busy machine.
+    deadline = time.monotonic() + 60
+    while True:
+        agent_state = httpx.get(f"{cluster.agents[offer.agent_id].url}/state", timeout=10).json()
+        if all(f["id"] != sub.framework_id for f in agent_state["frameworks"]) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert all(f["id"] != sub.framework_id for f in agent_state["frameworks"])
 
     late = make_driver(cluster.master_url, info, framework_id=sub.framework_id)
