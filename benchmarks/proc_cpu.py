@@ -112,7 +112,7 @@ def used_between(before: dict, after: dict) -> dict[str, float]:
         was = before.get(key)
         own_before, reaped_before = (was[1], was[2]) if was else (0.0, 0.0)
         used[name] = used.get(name, 0.0) + own - own_before
-        children = CHILDREN_OF.get(name, name if name == TASKS else f"{name}: exited children")
+        children = CHILDREN_OF.get(name, f"{name}: exited children")
         if reaped - reaped_before > 0:
             used[children] = used.get(children, 0.0) + reaped - reaped_before
     return used
