@@ -21,6 +21,7 @@ from kazoo.client import KazooClient
 
 from airflow_mesos.local import AgentSpec, LocalCluster
 from airflow_mesos.mesos import SchedulerDriver, events
+from tests.support.driver_fakes import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -340,13 +341,11 @@ def test_disconnect_longer_than_failover_timeout_kills_tasks_and_refuses_resubsc
     assert {t["id"]: t["state"] for t in removed["completed_tasks"]}["doomed-1"] == "TASK_KILLED"
     # The agent forgets the framework once it has destroyed the framework's containers, after the master
     # removed it (ShutdownFrameworkMessage is one-way): a docker kill can take seconds on a busy machine.
-    deadline = time.monotonic() + 60
-    while True:
+    def agent_forgot_it() -> bool:
         agent_state = httpx.get(f"{cluster.agents[offer.agent_id].url}/state", timeout=10).json()
-        if all(f["id"] != sub.framework_id for f in agent_state["frameworks"]) or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert all(f["id"] != sub.framework_id for f in agent_state["frameworks"])
+        return all(f["id"] != sub.framework_id for f in agent_state["frameworks"])
+
+    wait_until(agent_forgot_it, "the agent to forget the removed framework", timeout=60)
 
     late = make_driver(cluster.master_url, info, framework_id=sub.framework_id)
     late_rec = Recorder(late)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import time
-
 import httpx
 import pytest
 
 from airflow_mesos.local import AgentSpec, LocalCluster
+from tests.support.driver_fakes import wait_until
 from tests.support.scheduler_client import SchedulerClient, command_task, framework_info, launch_call
 
 pytestmark = pytest.mark.integration
@@ -47,14 +46,11 @@ def test_docker_and_mesos_tasks_finish_and_stdout_is_readable(cluster, subs, bus
         assert expected in read["data"]
     # An ACKNOWLEDGE is answered 202 before the master has applied it (Mesos removes a task once its terminal
     # update is acknowledged): the completed tasks show up shortly after, later on a loaded machine.
-    deadline = time.monotonic() + 60
-    while True:
+    def completed() -> list[str]:
         fw = httpx.get(cluster.master_url + "/master/frameworks", timeout=10).json()["frameworks"][0]
-        completed = sorted(t["state"] for t in fw["completed_tasks"])
-        if completed == ["TASK_FINISHED", "TASK_FINISHED"] or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert completed == ["TASK_FINISHED", "TASK_FINISHED"]
+        return sorted(t["state"] for t in fw["completed_tasks"])
+
+    wait_until(lambda: completed() == ["TASK_FINISHED", "TASK_FINISHED"], "both tasks completed", timeout=60)
 
 
 def test_unacknowledged_update_is_resent_with_the_same_uuid(cluster, subs):
