@@ -108,11 +108,13 @@ Speed
 from __future__ import annotations
 
 import math
+from functools import partial
 from bisect import bisect_left, insort
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress
+from operator import is_not
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow_mesos.exceptions import AirflowMesosError
@@ -143,6 +145,8 @@ _SCALE = 1000
 # Operators that look only at the agent (precomputed once per offer); the others count instances.
 _STATIC_OPERATORS = frozenset({"IS", "LIKE", "UNLIKE"})
 _NOTHING_RESERVED = [0, 0, 0, 0]
+# A field value that is there (an agent without the attribute has None).
+_is_value = partial(is_not, None)
 # The sorted offer index packs what an offer has left into one int (see _entry_key).
 _KEY_BITS = 64
 _IDX_MASK = (1 << _KEY_BITS) - 1
@@ -254,9 +258,11 @@ class ResourceShare:
     reservation_role: str
 
 
-@dataclass(frozen=True)
-class Assignment:
+class Assignment(NamedTuple):
     """One task placed into an offer, with the resources it takes from it (reserved ones first).
+
+    A NamedTuple rather than a frozen dataclass: a cycle makes one per placement (10,000 in a large one), and
+    a frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``, three times the cost.
 
     :param launches_executor: the task's executor does not run on that agent yet: this task starts it, and
         the offer gives the executor's resources too (not in ``resources``: they are the ExecutorInfo's).
@@ -443,6 +449,8 @@ class _Cycle:
         self.alone_masks: dict[tuple[Constraint, str | None], bytearray] = {}
         self.offers_by_value: dict[str, dict[str, list[int]]] = {}
         self.capacity_orders: dict[int, list[int]] = {}
+        # executor id -> the offers whose agent runs it as they came (for the reasons; built on first use).
+        self.offers_by_executor: dict[str, list[int]] | None = None
         # Identical shares are one object: most tasks of a cycle share a few shapes.
         self.shares: dict[tuple[int, int, str], ResourceShare] = {}
         # (need, role, reserved left...) -> (the shares of such a placement, the reserved left after it)
@@ -455,8 +463,8 @@ class _Cycle:
             for c in demand.constraints if demand.constraints else ():
                 if _counts_instances(c):
                     self.counted_fields.setdefault(demand.group, set()).add(c.field)
-        self.counts: dict[tuple[str, str], dict[str, int]] = {
-            (group, name): {} for group, names in self.counted_fields.items() for name in names}
+        self.counts: dict[tuple[str, str], Counter[str]] = {
+            (group, name): Counter() for group, names in self.counted_fields.items() for name in names}
         self.cluster_value: dict[tuple[str, str], str] = {}
         # The offers this cycle's instances of each counted group went to, in placement order.  They are
         # counted into ``counts`` only when a constraint is about to read them (_sync_counts): most
@@ -803,14 +811,18 @@ class _Cycle:
         if start == len(placed):
             return
         cluster_value = self.cluster_value
+        new = placed[start:]
         for name in self.counted_fields[group]:
-            counts, values, key = self.counts[(group, name)], self.field_values(name), (group, name)
-            for idx in placed[start:]:
-                value = values[idx]
-                if value is not None:
-                    counts[value] = counts.get(value, 0) + 1
-                    if key not in cluster_value:
-                        cluster_value[key] = value
+            key = (group, name)
+            values = map(self.field_values(name).__getitem__, new)
+            if key not in cluster_value:
+                values = list(values)
+                first = next(filter(_is_value, values), None)
+                if first is not None:
+                    cluster_value[key] = first
+            # Counter.update counts in C: nearly every group is counted when a tenth of the demands carry a
+            # counting constraint, so this runs for nearly every placement.
+            self.counts[key].update(filter(_is_value, values))
         self.group_synced[group] = len(placed)
 
     def run(self) -> MatchResult:
@@ -862,8 +874,6 @@ class _Cycle:
             last_plan, last_idx = plan, idx
             if demand.group in counted_groups:
                 group_placed[demand.group].append(idx)
-        for group in group_placed:
-            self._sync_counts(group)
         waiting = sorted((rank, demand.task_id, plan) for plan in self.plans.values()
                          for rank, demand in plan.waiting)
         reasons = {}
@@ -983,8 +993,11 @@ class _Cycle:
             return (f"no offers for role {plan.role!r} (offers this cycle are for role{'s' if len(roles) > 1 else ''} "
                     f"{', '.join(repr(role) for role in roles)})")
         role_offers = self.role_offers_of(plan.role)
-        # plan.group is None only for shapes without counting constraints, which never look at it.
+        # plan.group is None only for shapes without counting constraints, which never look at it.  The
+        # instances are counted here, for the groups whose shapes wait, rather than for every group at the end.
         group = plan.group
+        if group is not None:
+            self._sync_counts(group)
         eligible = role_offers
         every_offer = len(role_offers) == len(self.offers)
         for c in plan.constraints:
@@ -996,13 +1009,30 @@ class _Cycle:
             together = "; ".join(str(c) for c in plan.constraints)
             return f"no offered agent meets all its constraints together ({together})"
         need, note = plan.need, ""
-        if plan.executor_id is not None and not any(plan.executor_id in self.offers[idx].executor_ids
-                                                    for idx in eligible):
+        if plan.executor_id is not None and not self._runs_on_any(plan.executor_id, eligible, role_offers):
             # Its executor runs on none of these agents: wherever it goes, it starts it.
             need = plan.full_need
             note = f" (with {_amounts(plan.exec_need, [k for k in range(3) if plan.exec_need[k]])} for its warm executor)"
         reason = self._size_reason(plan, eligible, role_offers, need)
         return reason if reason == WAITING_FOR_RESOURCES else reason + note
+
+    def _runs_on_any(self, executor_id: str, eligible: list[int], role_offers: list[int]) -> bool:
+        """Does ``executor_id`` run on the agent of any of ``eligible`` (as the offers came: ``executor_ids``)?
+        Looked up from the few offers that run it, not by testing every eligible offer: every waiting shape asks,
+        and most of them ask about all the offers of their role."""
+        if self.offers_by_executor is None:
+            self.offers_by_executor = {}
+            for idx, offer in enumerate(self.offers):
+                for running in offer.executor_ids:
+                    self.offers_by_executor.setdefault(running, []).append(idx)
+        where = self.offers_by_executor.get(executor_id)
+        if not where:
+            return False
+        if eligible is role_offers:
+            role = self.offer_role[eligible[0]]
+            return any(self.offer_role[idx] == role for idx in where)
+        chosen = set(eligible)
+        return any(idx in chosen for idx in where)
 
     def _size_reason(self, plan: _Plan, eligible: list[int], role_offers: list[int], need: tuple[int, ...]) -> str:
         if eligible is role_offers:
