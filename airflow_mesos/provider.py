@@ -178,6 +178,15 @@ MESOS_CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
         "0.5",
         "5",
     ),
+    "offer_hold_seconds": _option(
+        "Seconds to keep offers that no task waits for before declining them (and suppressing offers once "
+        "nothing was queued for as long): a task queued meanwhile launches into an offer in hand instead of "
+        "waiting for a REVIVE and the master's next allocation round, as Apache Aurora holds offers. Other "
+        "frameworks do not get those resources while they are held. 0 declines them at once.",
+        "float",
+        "5",
+        "0",
+    ),
     "task_api_url": _option(
         "The Airflow Execution API URL as the tasks on the agents reach it (given to every task as "
         "``AIRFLOW__CORE__EXECUTION_API_SERVER_URL``). Unset: ``[core] execution_api_server_url``; one of "

@@ -210,6 +210,11 @@ class CorePolicy:
     idle_refuse_seconds: float = 120.0
     """Refuse filter of offers declined when nothing waits (offers are suppressed too)."""
     revive_min_interval: float = 0.5
+    offer_hold_seconds: float = 0.0
+    """How long offers that nothing waits for are kept before they are declined (and offers suppressed), so
+    that a task queued meanwhile launches into them at once, not after a REVIVE and the master's next
+    allocation (0: declined at once).  Apache Aurora holds offers the same way; the master may rescind them
+    (``--offer_timeout``)."""
     unreachable_grace: float = 300.0
     kill_grace_period: float = 30.0
     token_lifetime: float = 600.0
@@ -275,6 +280,10 @@ class ExecutorCore:
         self.taken_over: str | None = None
         """Set when another scheduler took the framework over: this one places nothing any more."""
         self._capacity: tuple[Offer, ...] = ()
+        # Offers held while nothing waits (offer_hold_seconds): id -> (offer, when it came).  Never held while
+        # a task waits: then unused offers are declined, as they cannot take what waits.
+        self._held: dict[str, tuple[Offer, float]] = {}
+        self._busy_at: float | None = None  # when work was last queued or launched (for offer_hold_seconds)
         self._unclaimed: dict[str, TaskStatus] = {}
         # (agent id, executor id) -> its exit status, from FAILURE events, to name in its tasks' failures.
         self._executor_exits: dict[tuple[str | None, str], int | None] = {}
@@ -291,6 +300,10 @@ class ExecutorCore:
 
     def waiting_count(self) -> int:
         return len(self._waiting)
+
+    def held_offer_ids(self) -> list[str]:
+        """The offers held for tasks to come (``offer_hold_seconds``), oldest first."""
+        return list(self._held)
 
     def launched_count(self) -> int:
         # Every task is WAITING (and in _waiting) or in one of LAUNCHED_PHASES.
@@ -309,11 +322,13 @@ class ExecutorCore:
     # --- stimuli ------------------------------------------------------------------------------
 
     def submit(self, work: Work, now: float) -> list[Instruction]:
-        """A workload was queued to the executor."""
+        """A workload was queued to the executor.  It goes into held offers only at :meth:`place_held`, which
+        the edge calls once per batch of submissions, so one ACCEPT per offer takes all the batch it holds."""
         if work.task_id in self._tasks:
             return []  # the same try handed twice: keep the one we have
         task = _Task(work=work, phase=Phase.WAITING, submitted_at=now)
         self._tasks[work.task_id] = self._waiting[work.task_id] = task
+        self._busy_at = now
         out: list[Instruction] = []
         reason = "waiting for offers from Mesos" if self.connected else self._not_connected_reason()
         out += self._set_reason(self._tasks[work.task_id], reason)
@@ -343,12 +358,32 @@ class ExecutorCore:
             return []
         if task.phase is Phase.WAITING:
             self._forget(task_id)
-            return self._maybe_suppress()
+            return self._maybe_suppress(now)
         task.revoked = True
         return [Kill(task_id, task.agent_id, self.policy.kill_grace_period)]
 
+    def place_held(self, now: float) -> list[Instruction]:
+        """After a batch of :meth:`submit` (with ``offer_hold_seconds``): place what waits into the offers
+        held, and REVIVE (rate-limited) for what still waits.  Offers are not suppressed in a busy stretch,
+        so without this REVIVE a task would wait for the filters of the offers declined or accepted before:
+        an ACCEPT's leftover comes back only after the filter, or when a task on that agent ends."""
+        if self.policy.offer_hold_seconds <= 0 or not self._waiting or not self.connected \
+                or self.taken_over is not None:
+            return []
+        out = self._place([offer for offer, _ in self._held.values()], now, ()) if self._held else []
+        if self._waiting and self._last_revive != now:  # not when submit just revived for the same batch
+            out += self._revive(now)
+        return out
+
+    def rescinded(self, offer_id: str) -> list[Instruction]:
+        """RESCIND: the master took an offer back; a held one is dropped (one in use is the ACCEPT's problem,
+        and a stale offer sends its tasks back to waiting).  Suppression, if due, is the next tick's."""
+        self._held.pop(offer_id, None)
+        return []
+
     def subscribed(self, framework_id: str, now: float) -> list[Instruction]:
         out: list[Instruction] = []
+        self._held.clear()  # offers belong to the subscription they came on
         if framework_id != self.framework_id:
             out.append(PersistFrameworkId(framework_id))
         self.framework_id = framework_id
@@ -368,11 +403,12 @@ class ExecutorCore:
             self._reconcile_asked_at = now
         for task in self._waiting.values():
             out += self._set_reason(task, "waiting for offers from Mesos")
-        out += self._maybe_suppress()
+        out += self._maybe_suppress(now)
         return out
 
     def disconnected(self, reason: str, now: float) -> list[Instruction]:
         self.connected = False
+        self._held.clear()
         self.disconnect_reason = reason
         out: list[Instruction] = []
         for task in self._waiting.values():
@@ -393,26 +429,44 @@ class ExecutorCore:
         return out
 
     def offers(self, offers: Sequence[Offer], now: float, unreadable: Iterable[str] = ()) -> list[Instruction]:
-        """An OFFERS event: place what waits, decline the rest.  ``unreadable`` offer ids are declined."""
+        """An OFFERS event: place what waits, decline the rest (or hold it, see ``offer_hold_seconds``).
+        ``unreadable`` offer ids are declined."""
         self.offers_received += len(offers)
-        out: list[Instruction] = []
         unreadable = tuple(unreadable)
-        waiting = list(self._waiting.values())
-        if not waiting:
+        if not self._waiting:
+            if self.policy.offer_hold_seconds > 0 and self.connected and self.taken_over is None:
+                for offer in offers:
+                    self._held[offer.id] = (offer, now)
+                out: list[Instruction] = []
+                if unreadable:
+                    self.offers_declined += len(unreadable)
+                    out.append(Decline(unreadable, self.policy.refuse_seconds))
+                return out
             declined = tuple(o.id for o in offers) + unreadable
+            out = []
             if declined:
                 self.offers_declined += len(declined)
                 out.append(Decline(declined, self.policy.idle_refuse_seconds))
-            out += self._maybe_suppress()
+            out += self._maybe_suppress(now)
             return out
+        # What waits did not fit the held offers when it came (or nothing is held): all of them together now.
+        pool = [offer for offer, _ in self._held.values()] + list(offers)
+        return self._place(pool, now, unreadable)
+
+    def _place(self, offers: Sequence[Offer], now: float, unreadable: tuple[str, ...]) -> list[Instruction]:
+        """Match what waits into ``offers`` (new and held): launch, then hold or decline what is left."""
+        out: list[Instruction] = []
+        waiting = list(self._waiting.values())
         # "is not WAITING" is "in LAUNCHED_PHASES" without hashing an Enum per task (a Python-level __hash__).
         waiting_phase = Phase.WAITING
         placed = [PlacedTask(t.work.demand.group, t.agent_id, t.hostname or "", t.attributes)
                   for t in self._tasks.values() if t.phase is not waiting_phase and t.agent_id is not None]
         result = match([t.work.demand for t in waiting], offers, placed, default_role=self.policy.default_role)
         by_id = {o.id: o for o in offers}
+        held = self._held
         for launch in result.launches:
             offer = by_id[launch.offer_id]
+            held.pop(offer.id, None)
             tasks = []
             for assignment in launch.tasks:
                 task = self._tasks[assignment.task_id]
@@ -427,8 +481,18 @@ class ExecutorCore:
                 task.wait_reason = None
                 tasks.append(LaunchTask(task.work, assignment, remint, waited))
             self.tasks_launched += len(tasks)
+            self._busy_at = now
             out.append(Launch(offer, tuple(tasks), self.policy.refuse_seconds))
-        declined = tuple(result.unused_offer_ids) + unreadable
+        if not self._waiting and self.policy.offer_hold_seconds > 0:
+            # Everything placed: what is left is held for the next tasks (the held ones keep their age).
+            for offer_id in result.unused_offer_ids:
+                if offer_id not in held:
+                    held[offer_id] = (by_id[offer_id], now)
+            declined = unreadable
+        else:
+            declined = tuple(result.unused_offer_ids) + unreadable
+            for offer_id in result.unused_offer_ids:
+                held.pop(offer_id, None)
         if declined:
             self.offers_declined += len(declined)
             out.append(Decline(declined, self.policy.refuse_seconds))
@@ -438,7 +502,7 @@ class ExecutorCore:
             if task.wait_reason != reason:  # _set_reason, inline: this runs for every waiting task
                 task.wait_reason = reason
                 out.append(WaitReason(task.work.key, task_id, reason))
-        out += self._maybe_suppress()
+        out += self._maybe_suppress(now)
         return out
 
     def launch_failed(self, task_ids: Iterable[str], reason: str, now: float) -> list[Instruction]:
@@ -483,8 +547,23 @@ class ExecutorCore:
     def tick(self, now: float) -> list[Instruction]:
         """Time passed: a deferred revive, unreachable grace, unanswered reconciliation."""
         out: list[Instruction] = []
+        if self._held:
+            expired = tuple(offer_id for offer_id, (_, since) in self._held.items()
+                            if now - since >= self.policy.offer_hold_seconds)
+            if expired:
+                for offer_id in expired:
+                    del self._held[offer_id]
+                self.offers_declined += len(expired)
+                out.append(Decline(expired, self.policy.idle_refuse_seconds))
+        if self.policy.offer_hold_seconds > 0 and not self._suppressed and self.connected:
+            out += self._maybe_suppress(now)
         if self._revive_pending and self.connected:
-            out += self._want_offers(now)
+            # A REVIVE that revive_min_interval held back (work came while suppressed, or more work than the
+            # held offers took); owed only while work waits.
+            if self._waiting:
+                out += self._revive(now)
+            else:
+                self._revive_pending = False
         for task_id, task in list(self._tasks.items()):
             if task.phase is Phase.UNREACHABLE and task.unreachable_since is not None:
                 if now - task.unreachable_since >= self.policy.unreachable_grace:
@@ -537,7 +616,7 @@ class ExecutorCore:
             out.append(Report(task.work.key, task_id, Outcome.FAILED,
                               f"no agent can ever run this task ({_agent_words(reason)}); it waited "
                               f"{now - task.submitted_at:.0f} s ([mesos] placement_timeout)", None, False))
-        return out + (self._maybe_suppress() if out else [])
+        return out + (self._maybe_suppress(now) if out else [])
 
     def waiting_ids(self) -> list[str]:
         return list(self._waiting)
@@ -588,6 +667,16 @@ class ExecutorCore:
         while len(self._executor_exits) > _MAX_EXECUTOR_EXITS:
             del self._executor_exits[next(iter(self._executor_exits))]
         out: list[Instruction] = [ExecutorFailed(agent_id, executor_id, status, in_it)]
+        # A held offer of that agent still lists the executor as running (offers say what ran when they were
+        # made): a task placed into it would go to an executor that is gone.  Declined without a filter, the
+        # resources come back in the next offer, without it.
+        stale = tuple(offer_id for offer_id, (offer, _) in self._held.items()
+                      if (agent_id is None or offer.agent_id == agent_id) and executor_id in offer.executor_ids)
+        if stale:
+            for offer_id in stale:
+                del self._held[offer_id]
+            self.offers_declined += len(stale)
+            out.append(Decline(stale, 0.0))
         if in_it and self.connected:
             for tid in in_it:
                 self._unanswered[tid] = self._tasks[tid].agent_id
@@ -653,6 +742,10 @@ class ExecutorCore:
         if not self.connected or not self._suppressed or self.waiting_count() == 0:
             self._revive_pending = False
             return []
+        return self._revive(now)
+
+    def _revive(self, now: float) -> list[Instruction]:
+        """REVIVE now, or at the first tick ``revive_min_interval`` after the last one."""
         if self._last_revive is not None and now - self._last_revive < self.policy.revive_min_interval:
             self._revive_pending = True
             return []
@@ -661,8 +754,14 @@ class ExecutorCore:
         self._last_revive = now
         return [Revive()]
 
-    def _maybe_suppress(self) -> list[Instruction]:
-        if self._waiting:
+    def _maybe_suppress(self, now: float | None = None) -> list[Instruction]:
+        """SUPPRESS when nothing waits.  With ``offer_hold_seconds``, only once nothing is held and nothing was
+        queued or launched for that long (a stimulus without the time leaves it to the next tick): between
+        the tasks of a busy stretch offers keep coming, so the next task finds one in hand."""
+        if self._waiting or self._held:
+            return []
+        hold = self.policy.offer_hold_seconds
+        if hold > 0 and (now is None or (self._busy_at is not None and now - self._busy_at < hold)):
             return []
         self._revive_pending = False
         if not self.connected or self._suppressed:
@@ -708,10 +807,10 @@ class ExecutorCore:
         # Terminal: SUCCESS or FAILED.
         self._forget(task_id)
         if task.revoked:
-            return ack + self._maybe_suppress()
+            return ack + self._maybe_suppress(now)
         info = verdict.summary if verdict.outcome is Outcome.FAILED else describe(status.state)
         if verdict.outcome is Outcome.FAILED and status.reason == "REASON_EXECUTOR_TERMINATED":
             info += self._executor_exit_words(task, status)
         report = Report(task.work.key, task_id, verdict.outcome, info, None if acknowledged else status,
                         task.ever_started or status.state == "TASK_FINISHED")
-        return [report] + self._maybe_suppress()
+        return [report] + self._maybe_suppress(now)

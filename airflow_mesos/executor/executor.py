@@ -170,6 +170,7 @@ class MesosExecutor(BaseExecutor):
         return c.CorePolicy(
             refuse_seconds=s.refuse_seconds,
             revive_min_interval=s.revive_min_interval,
+            offer_hold_seconds=s.offer_hold_seconds,
             unreachable_grace=s.unreachable_grace,
             kill_grace_period=s.kill_grace_period,
             token_lifetime=conf.getfloat("scheduler", "task_queued_timeout"),
@@ -616,11 +617,12 @@ class MesosExecutor(BaseExecutor):
 
     def _drain_inbox(self, only_acks: bool = False) -> None:
         core = self._core
+        submitted_at = None
         while True:
             try:
                 item = self._inbox.get_nowait()
             except queue.Empty:
-                return
+                break
             kind = item[0]
             if kind == "ack":
                 self._acknowledge(item[1])
@@ -628,6 +630,7 @@ class MesosExecutor(BaseExecutor):
                 continue
             elif kind == "submit":
                 self._perform(core.submit(item[1], item[2]))
+                submitted_at = item[2]
             elif kind == "adopt":
                 self._perform(core.adopt(item[1], item[2]))
             elif kind == "revoke":
@@ -642,6 +645,9 @@ class MesosExecutor(BaseExecutor):
             elif kind == "kill_all":
                 for task_id in core.task_ids():
                     self._perform(core.revoke(task_id, self.clock.monotonic()))
+        if submitted_at is not None:
+            # The whole batch at once: one ACCEPT per held offer takes all of it that fits there.
+            self._perform(core.place_held(self.clock.monotonic()))
 
     def _on_event(self, event: events.Event, now: float) -> list[c.Instruction]:
         core = self._core
@@ -650,6 +656,8 @@ class MesosExecutor(BaseExecutor):
             for bad in getattr(event, "malformed", ()):
                 log.error("declining an offer Mesos sent that cannot be read: %s", getattr(bad, "problem", bad))
             return core.offers(event.offers, now, unreadable)
+        if isinstance(event, events.Rescind):
+            return core.rescinded(event.offer_id)
         if isinstance(event, events.Update):
             for query in self._queries:
                 query.answer(event.status)

@@ -194,6 +194,7 @@ class MesosSettings:
     warm_executor_cpus: float = 0.1
     warm_executor_mem: float = 256.0
     warm_idle_timeout: float = 60.0
+    offer_hold_seconds: float = 5.0
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -476,6 +477,7 @@ def load_settings(
         warm_executor_cpus=reader.number("warm_executor_cpus", minimum=0, inclusive=False),
         warm_executor_mem=reader.number("warm_executor_mem", minimum=0, inclusive=False),
         warm_idle_timeout=reader.number("warm_idle_timeout", minimum=0, inclusive=True),
+        offer_hold_seconds=reader.number("offer_hold_seconds", minimum=0, inclusive=True),
     )
     if reader.problems:
         problems = sorted(reader.problems, key=_option_order)

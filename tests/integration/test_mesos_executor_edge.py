@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from airflow_mesos.executor.core import Phase
 from airflow_mesos.local import LocalCluster
 from airflow_mesos.local.agent import AgentSpec
 
@@ -228,3 +229,55 @@ def test_end_never_tears_down_and_the_next_scheduler_subscribes_as_the_same_fram
                 break
             stop.wait(0.1)
         assert second._core.framework_id == framework_id
+
+
+def _wait_for(predicate, what: str, timeout: float = 30.0):
+    stop = threading.Event()
+    for _ in range(int(timeout / 0.05)):
+        value = predicate()
+        if value:
+            return value
+        stop.wait(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_task_queued_while_an_offer_is_held_launches_into_it_without_a_revive(mesos_env, executor_factory):
+    """Two agents: the first task takes one agent's offer and the other offer is held (nothing waits). The
+    second task goes into the held offer; no REVIVE, no allocation round (the interval is a minute). Once the
+    hold is over the offer is declined and the framework suppressed, as before."""
+    import httpx
+
+    with LocalCluster([AgentSpec(cpus=1, mem=1024), AgentSpec(cpus=1, mem=1024)], allocation_interval=60) as cluster:
+        mesos_env(cluster.master_url, offer_hold_seconds="4", revive_min_interval="0.2")
+        executor = executor_factory()
+        executor.housekeeping_seconds = 3600  # the workloads have no task instance rows
+        executor.start()
+        core = _wait_for(lambda: executor._core if executor._core.connected else None, "the subscription")
+        first = workload({"mesos": {"cpus": 0.5, "mem": 128}}, task_id="first")
+        executor.queue_workload(first, session=None)
+        executor.heartbeat()
+        first_id = first.ti.external_executor_id
+        _wait_for(lambda: core.phase(first_id) not in (None, Phase.WAITING), "the first task's launch")
+        [held] = _wait_for(core.held_offer_ids, "an offer held for the next task")
+
+        revives = []
+        driver = executor._driver
+        original = driver.revive
+        driver.revive = lambda *args, **kwargs: (revives.append(args), original(*args, **kwargs))[1]
+        second = workload({"mesos": {"cpus": 0.5, "mem": 128}}, task_id="second")
+        executor.queue_workload(second, session=None)
+        executor.heartbeat()
+        second_id = second.ti.external_executor_id
+        _wait_for(lambda: core.phase(second_id) not in (None, Phase.WAITING), "the second task's launch", timeout=10)
+        assert revives == [] and core.held_offer_ids() == []
+        tasks = {t["id"]: t for t in httpx.get(cluster.master_url + "/master/tasks", timeout=10).json()["tasks"]}
+        assert tasks[first_id]["slave_id"] != tasks[second_id]["slave_id"]  # the held offer was the other agent's
+
+        # Nothing queued for the hold: the offer is declined and offers suppressed.  (Mesos' API does not show
+        # suppressed roles: the embedded master's own record is the oracle.)
+        def idle():
+            framework = cluster.master.records.frameworks[core.framework_id]
+            offers = httpx.get(cluster.master_url + "/master/frameworks", timeout=10).json()["frameworks"]
+            [listed] = [f for f in offers if f["id"] == core.framework_id]
+            return set(framework.roles) <= set(framework.suppressed) and not listed["offers"]
+        _wait_for(idle, "the held offer declined and offers suppressed after the hold", timeout=30)

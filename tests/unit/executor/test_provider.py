@@ -16,7 +16,7 @@ from airflow_mesos.provider import MESOS_CONFIG_OPTIONS, get_cli_commands, get_p
 OPTION_NAMES = [
     "master", "framework_name", "role", "principal", "secret", "ca_file", "checkpoint", "failover_timeout",
     "container_type", "image", "force_pull", "cpus", "mem", "disk", "gpus", "network", "volumes", "env",
-    "refuse_seconds", "revive_min_interval", "task_api_url", "framework_user", "python", "dags_folder",
+    "refuse_seconds", "revive_min_interval", "offer_hold_seconds", "task_api_url", "framework_user", "python", "dags_folder",
     "unreachable_grace", "partition_aware", "reconcile_grace", "adopt_timeout", "placement_timeout",
     "health_check_port", "health_disconnect_threshold", "kill_grace_period", "token_remint_fraction", "allow_plain_token_for_docker",
     "request_timeout", "task_log_max_bytes", "warm_workers", "warm_executor_cpus", "warm_executor_mem",
