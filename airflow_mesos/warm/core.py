@@ -505,8 +505,11 @@ class WarmExecutorCore:
             out.append(Log("error", f"task {task_id}: {message}"))
             self._terminate(task, "TASK_FAILED", message, None, now, wall, out)
             return
-        self._update(task, "TASK_STARTING", now, wall, out)
+        # The fork first, then the STARTING update: the edge POSTs updates one at a time on its one loop, and the
+        # process' start need not wait for that round trip.  RUNNING still follows STARTING: the runner's
+        # answer is handled only after these instructions are carried out.
         out.append(StartTask(task_id, payload))
+        self._update(task, "TASK_STARTING", now, wall, out)
 
     def _on_launch_group(self, event: LaunchGroupEvent, now: float, wall: float, out: list[Instruction]) -> None:
         # Task groups belong to the default executor; this one runs Airflow workloads one per task.

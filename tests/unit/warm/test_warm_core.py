@@ -126,6 +126,13 @@ def test_launch_reports_starting_then_running(h):
     assert updates(h(c.TaskStarted("t1", 4242))) == [("t1", "TASK_RUNNING")]
 
 
+def test_the_process_is_started_before_the_starting_update_goes_out(h):
+    # The edge carries instructions out in order and POSTs each update before the next instruction.
+    out = h.launch("t1")
+    kinds = [type(i) for i in out if isinstance(i, (c.StartTask, c.SendUpdate))]
+    assert kinds == [c.StartTask, c.SendUpdate]
+
+
 def test_every_update_has_a_fresh_uuid_and_its_status_says_who_sent_it(h):
     out = h.launch("t1") + h(c.TaskStarted("t1", 1))
     sends = of(out, c.SendUpdate)
