@@ -322,18 +322,15 @@ class ExecutorCore:
     # --- stimuli ------------------------------------------------------------------------------
 
     def submit(self, work: Work, now: float) -> list[Instruction]:
-        """A workload was queued to the executor.  It goes into held offers only at :meth:`place_held`, which
-        the edge calls once per batch of submissions, so one ACCEPT per offer takes all the batch it holds."""
+        """A workload was queued to the executor.  The edge calls :meth:`end_of_batch` after each batch of
+        submissions: only then does the batch go into the offers held (one ACCEPT per offer takes all of it
+        that fits there) and does what still waits get its reason."""
         if work.task_id in self._tasks:
             return []  # the same try handed twice: keep the one we have
         task = _Task(work=work, phase=Phase.WAITING, submitted_at=now)
         self._tasks[work.task_id] = self._waiting[work.task_id] = task
         self._busy_at = now
-        out: list[Instruction] = []
-        reason = "waiting for offers from Mesos" if self.connected else self._not_connected_reason()
-        out += self._set_reason(self._tasks[work.task_id], reason)
-        out += self._want_offers(now)
-        return out
+        return self._want_offers(now)
 
     def adopt(self, work: Work, now: float) -> list[Instruction]:
         """A task an earlier scheduler launched: track it and ask Mesos how it is."""
@@ -362,17 +359,25 @@ class ExecutorCore:
         task.revoked = True
         return [Kill(task_id, task.agent_id, self.policy.kill_grace_period)]
 
-    def place_held(self, now: float) -> list[Instruction]:
-        """After a batch of :meth:`submit` (with ``offer_hold_seconds``): place what waits into the offers
-        held, and REVIVE (rate-limited) for what still waits.  Offers are not suppressed in a busy stretch,
-        so without this REVIVE a task would wait for the filters of the offers declined or accepted before:
-        an ACCEPT's leftover comes back only after the filter, or when a task on that agent ends."""
-        if self.policy.offer_hold_seconds <= 0 or not self._waiting or not self.connected \
-                or self.taken_over is not None:
-            return []
-        out = self._place([offer for offer, _ in self._held.values()], now, ()) if self._held else []
-        if self._waiting and self._last_revive != now:  # not when submit just revived for the same batch
-            out += self._revive(now)
+    def end_of_batch(self, now: float) -> list[Instruction]:
+        """After a batch of :meth:`submit`: place what waits into the offers held (``offer_hold_seconds``) and
+        REVIVE (rate-limited) for what they cannot take; then give what still waits without a reason its
+        first one.  (A task placed at once gets none: its event log says nothing of a wait it did not have.)
+
+        The REVIVE: offers are not suppressed in a busy stretch, so without it a task would wait for the
+        filters of the offers declined or accepted before (an ACCEPT's leftover comes back only after its
+        filter, or when a task on that agent ends)."""
+        out: list[Instruction] = []
+        if self.policy.offer_hold_seconds > 0 and self._waiting and self.connected and self.taken_over is None:
+            if self._held:
+                out += self._place([offer for offer, _ in self._held.values()], now, ())
+            if self._waiting and self._last_revive != now:  # not when submit just revived for the same batch
+                out += self._revive(now)
+        if self._waiting:
+            reason = "waiting for offers from Mesos" if self.connected else self._not_connected_reason()
+            for task in self._waiting.values():
+                if task.wait_reason is None:
+                    out += self._set_reason(task, reason)
         return out
 
     def rescinded(self, offer_id: str) -> list[Instruction]:

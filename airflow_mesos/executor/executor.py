@@ -647,7 +647,7 @@ class MesosExecutor(BaseExecutor):
                     self._perform(core.revoke(task_id, self.clock.monotonic()))
         if submitted_at is not None:
             # The whole batch at once: one ACCEPT per held offer takes all of it that fits there.
-            self._perform(core.place_held(self.clock.monotonic()))
+            self._perform(core.end_of_batch(self.clock.monotonic()))
 
     def _on_event(self, event: events.Event, now: float) -> list[c.Instruction]:
         core = self._core

@@ -60,9 +60,19 @@ def launched(core, task_id="t1", now=1.0):
 
 
 def test_submit_before_connecting_waits_with_the_reason(core):
-    out = core.submit(work(), now=0)
+    assert not of(c.WaitReason, core.submit(work(), now=0))  # the batch's end gives the reasons
+    out = core.end_of_batch(now=0)
     assert of(c.WaitReason, out)[0].reason.startswith("not connected to the Mesos master")
     assert core.phase("t1") is c.Phase.WAITING
+
+
+def test_a_task_of_a_batch_gets_its_first_reason_at_the_end_of_the_batch_and_only_once(connected):
+    connected.submit(work("t1"), now=1)
+    connected.submit(work("t2"), now=1)
+    out = connected.end_of_batch(now=1)
+    assert [(w.task_id, w.reason) for w in of(c.WaitReason, out)] == [
+        ("t1", "waiting for offers from Mesos"), ("t2", "waiting for offers from Mesos")]
+    assert not of(c.WaitReason, connected.end_of_batch(now=2))
 
 
 def test_subscribing_persists_the_framework_id_once_and_suppresses_when_idle(core):

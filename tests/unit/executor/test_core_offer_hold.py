@@ -35,9 +35,10 @@ def test_a_batch_queued_while_offers_are_held_launches_into_them_at_once(holding
     holding.offers([offer("O1", cpus=4), offer("O2", agent="S2", cpus=4)], now=1)
     for i in range(3):
         assert not of(c.Launch, holding.submit(work(f"t{i}"), now=2))  # nothing until the batch is in
-    out = holding.place_held(now=2)
+    out = holding.end_of_batch(now=2)
     [launch] = of(c.Launch, out)
     assert launch.offer.id == "O1" and [t.work.task_id for t in launch.tasks] == ["t0", "t1", "t2"]
+    assert not of(c.WaitReason, out)  # placed at once: no wait to tell of
     # Everything placed: the other offer stays held for what comes next; nothing declined or revived.
     assert not of(c.Decline, out) and not of(c.Revive, out) and not of(c.Suppress, out)
     assert holding.held_offer_ids() == ["O2"]
@@ -48,7 +49,7 @@ def test_what_the_held_offers_cannot_take_gets_a_revive_and_the_unused_ones_are_
     holding.offers([offer("O1", cpus=2)], now=1)
     holding.submit(work("small", cpus=1), now=2)
     holding.submit(work("big", cpus=8), now=2)
-    out = holding.place_held(now=2)
+    out = holding.end_of_batch(now=2)
     assert [t.work.task_id for t in of(c.Launch, out)[0].tasks] == ["small"]  # last REVIVE at -5
     # The offer was accepted (its leftover comes back only after the ACCEPT's filter): ask for offers now.
     assert of(c.Revive, out) == [c.Revive()]
@@ -59,7 +60,7 @@ def test_what_the_held_offers_cannot_take_gets_a_revive_and_the_unused_ones_are_
 def test_held_offers_that_do_not_fit_are_declined_when_the_task_must_wait(holding):
     holding.offers([offer("O1", cpus=2), offer("O2", agent="S2", cpus=2)], now=1)
     holding.submit(work("big", cpus=8), now=2)
-    out = holding.place_held(now=2)
+    out = holding.end_of_batch(now=2)
     assert of(c.Decline, out) == [c.Decline(("O1", "O2"), 5)]
     assert holding.held_offer_ids() == []
     assert of(c.Revive, out) == [c.Revive()]
@@ -72,7 +73,7 @@ def test_a_revive_held_back_by_revive_min_interval_goes_out_at_a_later_tick(hold
     holding.offers([offer("O1", cpus=1)], now=-4.5)
     holding.submit(work("a", cpus=1), now=-4)
     holding.submit(work("b", cpus=1), now=-4)
-    out = holding.place_held(now=-4)
+    out = holding.end_of_batch(now=-4)
     assert of(c.Launch, out) and not of(c.Revive, out)  # 1 s after the last REVIVE: too soon
     assert not of(c.Revive, holding.tick(now=-3.5))
     assert of(c.Revive, holding.tick(now=-2.5)) == [c.Revive()]
@@ -106,14 +107,14 @@ def test_a_task_queued_with_no_offer_in_hand_revives_though_offers_are_not_suppr
     # a filter: only a REVIVE brings their resources back before it ends.
     out = holding.submit(work("t1"), now=1)
     assert not of(c.Revive, out)
-    assert holding.place_held(now=1) == [c.Revive()]
+    assert of(c.Revive, holding.end_of_batch(now=1)) == [c.Revive()]
 
 
 def test_a_batch_that_revived_on_submit_does_not_revive_again(holding):
     assert of(c.Suppress, holding.tick(now=0))  # idle long enough: suppressed
     out = holding.submit(work("t1"), now=1)
     assert of(c.Revive, out) == [c.Revive()]
-    assert holding.place_held(now=1) == []
+    assert not of(c.Revive, holding.end_of_batch(now=1))
     assert not of(c.Revive, holding.tick(now=2))
 
 
@@ -124,7 +125,7 @@ def test_a_rescinded_or_disconnected_offer_is_never_used(holding):
     holding.disconnected("master gone", now=2)
     assert holding.held_offer_ids() == []
     holding.submit(work(), now=3)
-    assert holding.place_held(now=3) == []
+    assert not of(c.Launch, holding.end_of_batch(now=3))
     holding.subscribed("F-1", now=4)
     assert holding.held_offer_ids() == []
 
@@ -149,7 +150,7 @@ def test_without_a_hold_offers_that_nothing_waits_for_are_declined_at_once():
     core.subscribed("F-1", now=0)
     out = core.offers([offer("O1")], now=1)
     assert of(c.Decline, out) == [c.Decline(("O1",), core.policy.idle_refuse_seconds)]
-    assert core.held_offer_ids() == [] and core.place_held(now=1) == []
+    assert core.held_offer_ids() == [] and core.end_of_batch(now=1) == []
 
 
 def test_a_held_offer_that_lists_an_executor_that_died_is_declined_without_a_filter(holding):
