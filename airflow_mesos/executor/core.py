@@ -284,6 +284,7 @@ class ExecutorCore:
         # a task waits: then unused offers are declined, as they cannot take what waits.
         self._held: dict[str, tuple[Offer, float]] = {}
         self._busy_at: float | None = None  # when work was last queued or launched (for offer_hold_seconds)
+        self._revived_for_batch = False  # a submit of the batch that end_of_batch ends sent a REVIVE
         self._unclaimed: dict[str, TaskStatus] = {}
         # (agent id, executor id) -> its exit status, from FAILURE events, to name in its tasks' failures.
         self._executor_exits: dict[tuple[str | None, str], int | None] = {}
@@ -330,7 +331,10 @@ class ExecutorCore:
         task = _Task(work=work, phase=Phase.WAITING, submitted_at=now)
         self._tasks[work.task_id] = self._waiting[work.task_id] = task
         self._busy_at = now
-        return self._want_offers(now)
+        out = self._want_offers(now)
+        if out:
+            self._revived_for_batch = True
+        return out
 
     def adopt(self, work: Work, now: float) -> list[Instruction]:
         """A task an earlier scheduler launched: track it and ask Mesos how it is."""
@@ -371,8 +375,9 @@ class ExecutorCore:
         if self.policy.offer_hold_seconds > 0 and self._waiting and self.connected and self.taken_over is None:
             if self._held:
                 out += self._place([offer for offer, _ in self._held.values()], now, ())
-            if self._waiting and self._last_revive != now:  # not when submit just revived for the same batch
+            if self._waiting and not self._revived_for_batch:  # once per batch
                 out += self._revive(now)
+        self._revived_for_batch = False
         if self._waiting:
             reason = "waiting for offers from Mesos" if self.connected else self._not_connected_reason()
             for task in self._waiting.values():

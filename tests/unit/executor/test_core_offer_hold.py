@@ -20,6 +20,7 @@ def holding():
     core = c.ExecutorCore(c.CorePolicy(refuse_seconds=5, revive_min_interval=2, offer_hold_seconds=HOLD))
     core.subscribed("F-1", now=-10)
     assert of(c.Revive, core.submit(work("first"), now=-5))
+    assert not of(c.Revive, core.end_of_batch(now=-5))  # the batch's REVIVE went out with its submit
     assert of(c.Launch, core.offers([offer("O0", agent="S0")], now=-5))
     assert core.held_offer_ids() == [] and core.waiting_count() == 0
     return core
