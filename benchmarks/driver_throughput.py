@@ -146,6 +146,8 @@ class Run:
             if now >= next_tick:
                 self.perform(self.core.tick(now))
                 next_tick = now + TICK_SECONDS
+            if self.core.placement_due(now):
+                self.perform(self.core.end_of_batch(now))
             try:
                 event = self.driver.events.get(timeout=min(0.05, max(0.0, until - now)))
             except queue.Empty:
@@ -167,7 +169,7 @@ class Run:
 def one_pass(cluster: LocalCluster, args: argparse.Namespace, mode: str, revive_min_interval: float) -> Run:
     framework = {"user": "root", "name": f"driver-throughput-{mode}", "failover_timeout": 60.0}
     driver = SchedulerDriver(framework, cluster.master_url)
-    core = c.ExecutorCore(c.CorePolicy(revive_min_interval=revive_min_interval, offer_hold_seconds=OFFER_HOLD_SECONDS))
+    core = c.ExecutorCore(c.CorePolicy(revive_min_interval=revive_min_interval, offer_hold_seconds=args.offer_hold))
     run = Run(driver, core, args)
     driver.start()
     try:
@@ -254,7 +256,8 @@ def run(args: argparse.Namespace) -> Section:
         f"{args.tasks} short process tasks over {args.agents} agents ({args.agent_cpus:g} cpus each), "
         f"{args.cpus:g} cpus / {args.mem:g} MiB each, allocation interval {args.allocation_interval:g} s"
         + (f", paced at {args.rate:g}/s" if "paced" in args.modes else "")
-        + (", acknowledged on the event thread" if args.sync_acks else ", acknowledged on a thread of their own"),
+        + (", acknowledged on the event thread" if args.sync_acks else ", acknowledged on a thread of their own")
+        + f", offers held {args.offer_hold:g} s",
         ["mode", "tasks", "ACCEPTs", "tasks/ACCEPT", "accepted/s (driver)", "RUNNING/s", "p50 s", "p99 s",
          "max s", "to ACCEPT p50/p99 s", "ACCEPT to RUNNING p50/p99 s", "makespan s", "failed/lost"], rows,
         note="accepted/s: tasks in ACCEPT calls over the time spent in those calls; RUNNING/s: tasks over first "
@@ -313,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="[mesos] revive_min_interval of the burst run (the default is 0.5 s)")
     parser.add_argument("--paced-revive-intervals", type=float, nargs="+", default=[2.0, 0.5],
                         help="one paced run per [mesos] revive_min_interval, side by side")
+    parser.add_argument("--offer-hold", type=float, default=OFFER_HOLD_SECONDS,
+                        help="[mesos] offer_hold_seconds (default: its default, %(default)s)")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--sync-acks", action="store_true",
                         help="acknowledge on the event loop's thread (the executor before its acks thread)")

@@ -215,6 +215,8 @@ class CorePolicy:
     that a task queued meanwhile launches into them at once, not after a REVIVE and the master's next
     allocation (0: declined at once).  Apache Aurora holds offers the same way; the master may rescind them
     (``--offer_timeout``)."""
+    held_batch_seconds: float = 0.1
+    """Tasks queued one at a time go into held offers together, as a batch at most this old."""
     unreachable_grace: float = 300.0
     kill_grace_period: float = 30.0
     token_lifetime: float = 600.0
@@ -285,6 +287,7 @@ class ExecutorCore:
         self._held: dict[str, tuple[Offer, float]] = {}
         self._busy_at: float | None = None  # when work was last queued or launched (for offer_hold_seconds)
         self._revived_for_batch = False  # a submit of the batch that end_of_batch ends sent a REVIVE
+        self._held_due: float | None = None  # when waiting tasks go into the held offers (held_batch_seconds)
         self._unclaimed: dict[str, TaskStatus] = {}
         # (agent id, executor id) -> its exit status, from FAILURE events, to name in its tasks' failures.
         self._executor_exits: dict[tuple[str | None, str], int | None] = {}
@@ -374,9 +377,18 @@ class ExecutorCore:
         out: list[Instruction] = []
         if self.policy.offer_hold_seconds > 0 and self._waiting and self.connected and self.taken_over is None:
             if self._held:
+                if self._held_due is None:
+                    self._held_due = now + self.policy.held_batch_seconds
+                if now < self._held_due:
+                    # Tasks queued one by one (a steady stream) go into held offers together, a batch at most
+                    # this old: one ACCEPT per task costs the master as much as one for many.  The edge calls
+                    # again once placement_due says so; meanwhile they wait without a reason of their own.
+                    return out
+                self._held_due = None
                 out += self._place([offer for offer, _ in self._held.values()], now, ())
             if self._waiting and not self._revived_for_batch:  # once per batch
                 out += self._revive(now)
+        self._held_due = None
         self._revived_for_batch = False
         if self._waiting:
             reason = "waiting for offers from Mesos" if self.connected else self._not_connected_reason()
@@ -384,6 +396,11 @@ class ExecutorCore:
                 if task.wait_reason is None:
                     out += self._set_reason(task, reason)
         return out
+
+    def placement_due(self, now: float) -> bool:
+        """Tasks wait for the held offers' batch (``held_batch_seconds``) and its time came: call
+        :meth:`end_of_batch`."""
+        return self._held_due is not None and now >= self._held_due
 
     def rescinded(self, offer_id: str) -> list[Instruction]:
         """RESCIND: the master took an offer back; a held one is dropped (one in use is the ACCEPT's problem,
@@ -459,7 +476,8 @@ class ExecutorCore:
                 out.append(Decline(declined, self.policy.idle_refuse_seconds))
             out += self._maybe_suppress(now)
             return out
-        # What waits did not fit the held offers when it came (or nothing is held): all of them together now.
+        # What waits did not fit the held offers when it came, or waits for their batch: all of them together now.
+        self._held_due = None
         pool = [offer for offer, _ in self._held.values()] + list(offers)
         return self._place(pool, now, unreadable)
 
@@ -467,10 +485,14 @@ class ExecutorCore:
         """Match what waits into ``offers`` (new and held): launch, then hold or decline what is left."""
         out: list[Instruction] = []
         waiting = list(self._waiting.values())
-        # "is not WAITING" is "in LAUNCHED_PHASES" without hashing an Enum per task (a Python-level __hash__).
+        # The launched tasks count only for the constraints that count instances: without any constraint in
+        # what waits (most cycles) they are not listed, which would cost one object per launched task per cycle,
+        # and a cycle runs for every batch Airflow queues.  "is not WAITING" is "in LAUNCHED_PHASES" without
+        # hashing an Enum per task (a Python-level __hash__).
         waiting_phase = Phase.WAITING
         placed = [PlacedTask(t.work.demand.group, t.agent_id, t.hostname or "", t.attributes)
-                  for t in self._tasks.values() if t.phase is not waiting_phase and t.agent_id is not None]
+                  for t in self._tasks.values() if t.phase is not waiting_phase and t.agent_id is not None] \
+            if any(t.work.demand.constraints for t in waiting) else []
         result = match([t.work.demand for t in waiting], offers, placed, default_role=self.policy.default_role)
         by_id = {o.id: o for o in offers}
         held = self._held

@@ -645,9 +645,10 @@ class MesosExecutor(BaseExecutor):
             elif kind == "kill_all":
                 for task_id in core.task_ids():
                     self._perform(core.revoke(task_id, self.clock.monotonic()))
-        if submitted_at is not None:
+        now = self.clock.monotonic()
+        if not only_acks and (submitted_at is not None or core.placement_due(now)):
             # The whole batch at once: one ACCEPT per held offer takes all of it that fits there.
-            self._perform(core.end_of_batch(self.clock.monotonic()))
+            self._perform(core.end_of_batch(now))
 
     def _on_event(self, event: events.Event, now: float) -> list[c.Instruction]:
         core = self._core

@@ -17,7 +17,8 @@ HOLD = 3.0
 def holding():
     """A core that ran a task already: subscribed (idle, so suppressed), revived for the first task, which
     took the offer it came with.  Offers flow; nothing waits; nothing is held."""
-    core = c.ExecutorCore(c.CorePolicy(refuse_seconds=5, revive_min_interval=2, offer_hold_seconds=HOLD))
+    core = c.ExecutorCore(c.CorePolicy(refuse_seconds=5, revive_min_interval=2, offer_hold_seconds=HOLD,
+                                       held_batch_seconds=0))
     core.subscribed("F-1", now=-10)
     assert of(c.Revive, core.submit(work("first"), now=-5))
     assert not of(c.Revive, core.end_of_batch(now=-5))  # the batch's REVIVE went out with its submit
@@ -161,3 +162,34 @@ def test_a_held_offer_that_lists_an_executor_that_died_is_declined_without_a_fil
     out = holding.executor_failed("S1", "airflow-warm-process-1", 9, now=2)
     assert of(c.Decline, out) == [c.Decline(("O1",), 0.0)]
     assert holding.held_offer_ids() == ["O2"]
+
+
+def test_tasks_queued_one_by_one_go_into_the_held_offers_as_one_batch():
+    core = c.ExecutorCore(c.CorePolicy(refuse_seconds=5, revive_min_interval=2, offer_hold_seconds=HOLD,
+                                       held_batch_seconds=0.1))
+    core.subscribed("F-1", now=-10)
+    core.submit(work("first"), now=-5)
+    core.end_of_batch(now=-5)
+    core.offers([offer("O0", agent="S0"), offer("O1", agent="S1")], now=-5)  # first placed; O1 held
+    core.submit(work("a"), now=1.0)
+    assert core.end_of_batch(now=1.0) == []  # the batch is open: no launch, no reason, no REVIVE yet
+    assert not core.placement_due(1.05)
+    core.submit(work("b"), now=1.05)
+    assert core.end_of_batch(now=1.05) == []
+    assert core.placement_due(1.1)
+    out = core.end_of_batch(now=1.1)
+    [launch] = of(c.Launch, out)
+    assert launch.offer.id == "O1" and [t.work.task_id for t in launch.tasks] == ["a", "b"]
+    assert not core.placement_due(2.0)
+
+
+def test_offers_that_come_while_a_held_batch_is_open_place_it_at_once():
+    core = c.ExecutorCore(c.CorePolicy(refuse_seconds=5, offer_hold_seconds=HOLD, held_batch_seconds=0.1))
+    core.subscribed("F-1", now=-10)
+    core.submit(work("first"), now=-5)
+    core.end_of_batch(now=-5)
+    core.offers([offer("O0", agent="S0"), offer("O1", agent="S1")], now=-5)
+    core.submit(work("a"), now=1.0)
+    core.end_of_batch(now=1.0)
+    [launch] = of(c.Launch, core.offers([offer("O2", agent="S2", cpus=1)], now=1.02))
+    assert [t.work.task_id for t in launch.tasks] == ["a"] and not core.placement_due(1.2)
