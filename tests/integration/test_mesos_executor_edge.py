@@ -248,7 +248,8 @@ def test_a_task_queued_while_an_offer_is_held_launches_into_it_without_a_revive(
     import httpx
 
     with LocalCluster([AgentSpec(cpus=1, mem=1024), AgentSpec(cpus=1, mem=1024)], allocation_interval=60) as cluster:
-        mesos_env(cluster.master_url, offer_hold_seconds="4", revive_min_interval="0.2")
+        # A hold long enough that a loaded machine does not see the offer expire before the second task comes.
+        mesos_env(cluster.master_url, offer_hold_seconds="15", revive_min_interval="0.2")
         executor = executor_factory()
         executor.housekeeping_seconds = 3600  # the workloads have no task instance rows
         executor.start()
@@ -280,4 +281,4 @@ def test_a_task_queued_while_an_offer_is_held_launches_into_it_without_a_revive(
             offers = httpx.get(cluster.master_url + "/master/frameworks", timeout=10).json()["frameworks"]
             [listed] = [f for f in offers if f["id"] == core.framework_id]
             return set(framework.roles) <= set(framework.suppressed) and not listed["offers"]
-        _wait_for(idle, "the held offer declined and offers suppressed after the hold", timeout=30)
+        _wait_for(idle, "the held offer declined and offers suppressed after the hold", timeout=60)
