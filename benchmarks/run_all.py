@@ -8,7 +8,7 @@ after, so every figure says what it was taken under.  The results go to ``docs/b
 ``docs/benchmarks.md`` between the ``bench:results`` markers; the rest of that page (the
 before/after record of optimisations, the analysis) is written by hand and left as it is.
 
-    scripts/bench                           # everything (about half an hour on two cores)
+    scripts/bench                           # everything (about 12 minutes on two cores)
     scripts/bench --quick                   # every benchmark at tiny sizes, nothing written
     scripts/bench --only matcher executor   # some of them; the page keeps the others' last results
 """
