@@ -77,9 +77,11 @@ def test_a_dozen_tasks_run_green_through_mesos_offers(mesos_airflow, mesos_clust
     big = mesos_tasks[tis[("big", -1)].external_executor_id]
     assert _scalar(big, "cpus") == 2 and _scalar(big, "mem") == 1024
 
-    # Why each task waited is in its event log (the executor writes those rows itself).
+    # Why a task waited is in its event log (the executor writes those rows itself); a task placed at once into an
+    # offer in hand ([mesos] offer_hold_seconds) waited for nothing and has none.  Which tasks waited depends on
+    # when offers came, so only the rows' form is checked here; test_mesos_ui_plugin follows a task that must wait.
     waiting = [e for e in deployment.client.event_logs(dag_id=dag_id, run_id=run_id) if e.get("event") == "mesos waiting"]
-    assert {e["task_id"] for e in waiting} >= {"big", "slow_log", "small"}
+    assert all(e["task_id"] in {name for name, _ in tis} and e.get("extra") for e in waiting), waiting
 
     # Every task's output is in its log after it ended.
     assert "E2E-MARKER slow done" in _log_text(deployment, dag_id, run_id, "slow_log")
