@@ -384,8 +384,7 @@ class ExecutorCore:
                     # this old: one ACCEPT per task costs the master as much as one for many.  The edge calls
                     # again once placement_due says so; meanwhile they wait without a reason of their own.
                     return out
-                self._held_due = None
-                out += self._place([offer for offer, _ in self._held.values()], now, ())
+                out += self._place(self._held_offers(), now, ())
             if self._waiting and not self._revived_for_batch:  # once per batch
                 out += self._revive(now)
         self._held_due = None
@@ -466,19 +465,17 @@ class ExecutorCore:
                     self._held[offer.id] = (offer, now)
                 out: list[Instruction] = []
                 if unreadable:
-                    self.offers_declined += len(unreadable)
-                    out.append(Decline(unreadable, self.policy.refuse_seconds))
+                    out.append(self._decline(unreadable, self.policy.refuse_seconds))
                 return out
             declined = tuple(o.id for o in offers) + unreadable
             out = []
             if declined:
-                self.offers_declined += len(declined)
-                out.append(Decline(declined, self.policy.idle_refuse_seconds))
+                out.append(self._decline(declined, self.policy.idle_refuse_seconds))
             out += self._maybe_suppress(now)
             return out
         # What waits did not fit the held offers when it came, or waits for their batch: all of them together now.
         self._held_due = None
-        pool = [offer for offer, _ in self._held.values()] + list(offers)
+        pool = self._held_offers() + list(offers)
         return self._place(pool, now, unreadable)
 
     def _place(self, offers: Sequence[Offer], now: float, unreadable: tuple[str, ...]) -> list[Instruction]:
@@ -526,8 +523,7 @@ class ExecutorCore:
             for offer_id in result.unused_offer_ids:
                 held.pop(offer_id, None)
         if declined:
-            self.offers_declined += len(declined)
-            out.append(Decline(declined, self.policy.refuse_seconds))
+            out.append(self._decline(declined, self.policy.refuse_seconds))
         tasks = self._tasks
         for task_id, reason in result.waiting.items():
             task = tasks[task_id]
@@ -585,10 +581,9 @@ class ExecutorCore:
             if expired:
                 for offer_id in expired:
                     del self._held[offer_id]
-                self.offers_declined += len(expired)
-                out.append(Decline(expired, self.policy.idle_refuse_seconds))
-        if self.policy.offer_hold_seconds > 0 and not self._suppressed and self.connected:
-            out += self._maybe_suppress(now)
+                out.append(self._decline(expired, self.policy.idle_refuse_seconds))
+        if self.policy.offer_hold_seconds > 0:
+            out += self._maybe_suppress(now)  # once the hold is over without work
         if self._revive_pending and self.connected:
             # A REVIVE that revive_min_interval held back (work came while suppressed, or more work than the
             # held offers took); owed only while work waits.
@@ -707,8 +702,7 @@ class ExecutorCore:
         if stale:
             for offer_id in stale:
                 del self._held[offer_id]
-            self.offers_declined += len(stale)
-            out.append(Decline(stale, 0.0))
+            out.append(self._decline(stale, 0.0))
         if in_it and self.connected:
             for tid in in_it:
                 self._unanswered[tid] = self._tasks[tid].agent_id
@@ -785,6 +779,13 @@ class ExecutorCore:
         self._revive_pending = False
         self._last_revive = now
         return [Revive()]
+
+    def _decline(self, offer_ids: tuple[str, ...], refuse_seconds: float) -> Decline:
+        self.offers_declined += len(offer_ids)
+        return Decline(offer_ids, refuse_seconds)
+
+    def _held_offers(self) -> list[Offer]:
+        return [offer for offer, _ in self._held.values()]
 
     def _maybe_suppress(self, now: float | None = None) -> list[Instruction]:
         """SUPPRESS when nothing waits.  With ``offer_hold_seconds``, only once nothing is held and nothing was

@@ -617,7 +617,7 @@ class MesosExecutor(BaseExecutor):
 
     def _drain_inbox(self, only_acks: bool = False) -> None:
         core = self._core
-        submitted_at = None
+        submitted = False
         while True:
             try:
                 item = self._inbox.get_nowait()
@@ -630,7 +630,7 @@ class MesosExecutor(BaseExecutor):
                 continue
             elif kind == "submit":
                 self._perform(core.submit(item[1], item[2]))
-                submitted_at = item[2]
+                submitted = True
             elif kind == "adopt":
                 self._perform(core.adopt(item[1], item[2]))
             elif kind == "revoke":
@@ -646,7 +646,7 @@ class MesosExecutor(BaseExecutor):
                 for task_id in core.task_ids():
                     self._perform(core.revoke(task_id, self.clock.monotonic()))
         now = self.clock.monotonic()
-        if not only_acks and (submitted_at is not None or core.placement_due(now)):
+        if not only_acks and (submitted or core.placement_due(now)):
             # The whole batch at once: one ACCEPT per held offer takes all of it that fits there.
             self._perform(core.end_of_batch(now))
 

@@ -108,11 +108,11 @@ Speed
 from __future__ import annotations
 
 import math
-from functools import partial
 from bisect import bisect_left, insort
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import compress
 from operator import is_not
 from typing import TYPE_CHECKING, Any, NamedTuple
