@@ -16,6 +16,7 @@ import pytest
 from airflow_mesos.executor.core import Phase
 from airflow_mesos.local import LocalCluster
 from airflow_mesos.local.agent import AgentSpec
+from tests.support.driver_fakes import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -231,16 +232,6 @@ def test_end_never_tears_down_and_the_next_scheduler_subscribes_as_the_same_fram
         assert second._core.framework_id == framework_id
 
 
-def _wait_for(predicate, what: str, timeout: float = 30.0):
-    stop = threading.Event()
-    for _ in range(int(timeout / 0.05)):
-        value = predicate()
-        if value:
-            return value
-        stop.wait(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_a_task_queued_while_an_offer_is_held_launches_into_it_without_a_revive(mesos_env, executor_factory):
     """Two agents: the first task takes one agent's offer and the other offer is held (nothing waits). The
     second task goes into the held offer; no REVIVE, no allocation round (the interval is a minute). Once the
@@ -253,13 +244,15 @@ def test_a_task_queued_while_an_offer_is_held_launches_into_it_without_a_revive(
         executor = executor_factory()
         executor.housekeeping_seconds = 3600  # the workloads have no task instance rows
         executor.start()
-        core = _wait_for(lambda: executor._core if executor._core.connected else None, "the subscription")
+        wait_until(lambda: executor._core.connected, "the subscription", timeout=30)
+        core = executor._core
         first = workload({"mesos": {"cpus": 0.5, "mem": 128}}, task_id="first")
         executor.queue_workload(first, session=None)
         executor.heartbeat()
         first_id = first.ti.external_executor_id
-        _wait_for(lambda: core.phase(first_id) not in (None, Phase.WAITING), "the first task's launch")
-        [held] = _wait_for(core.held_offer_ids, "an offer held for the next task")
+        wait_until(lambda: core.phase(first_id) not in (None, Phase.WAITING), "the first task's launch", timeout=30)
+        wait_until(core.held_offer_ids, "an offer held for the next task", timeout=30)
+        assert len(core.held_offer_ids()) == 1
 
         revives = []
         driver = executor._driver
@@ -269,7 +262,7 @@ def test_a_task_queued_while_an_offer_is_held_launches_into_it_without_a_revive(
         executor.queue_workload(second, session=None)
         executor.heartbeat()
         second_id = second.ti.external_executor_id
-        _wait_for(lambda: core.phase(second_id) not in (None, Phase.WAITING), "the second task's launch", timeout=10)
+        wait_until(lambda: core.phase(second_id) not in (None, Phase.WAITING), "the second task's launch", timeout=10)
         assert revives == [] and core.held_offer_ids() == []
         tasks = {t["id"]: t for t in httpx.get(cluster.master_url + "/master/tasks", timeout=10).json()["tasks"]}
         assert tasks[first_id]["slave_id"] != tasks[second_id]["slave_id"]  # the held offer was the other agent's
@@ -281,4 +274,4 @@ def test_a_task_queued_while_an_offer_is_held_launches_into_it_without_a_revive(
             offers = httpx.get(cluster.master_url + "/master/frameworks", timeout=10).json()["frameworks"]
             [listed] = [f for f in offers if f["id"] == core.framework_id]
             return set(framework.roles) <= set(framework.suppressed) and not listed["offers"]
-        _wait_for(idle, "the held offer declined and offers suppressed after the hold", timeout=60)
+        wait_until(idle, "the held offer declined and offers suppressed after the hold", timeout=60, interval=0.05)

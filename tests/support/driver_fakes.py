@@ -122,12 +122,13 @@ class FakeTransport:
         self.closed = True
 
 
-def wait_until(predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = WAIT, interval: float = 0.005) -> None:
+    """Poll ``predicate`` every ``interval`` seconds (raise it for one that makes HTTP requests)."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
+        time.sleep(interval)
 
 
 def next_event(driver, kind: type | tuple = events.Event, *, skip=(events.Heartbeat,)) -> events.Event:
