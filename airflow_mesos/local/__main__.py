@@ -2,7 +2,8 @@
 
     python -m airflow_mesos.local [--agents N | --agent SPEC ...] [--cpus C] [--mem M] [--disk D]
                                   [--ports 31000-32000] [--gpus G] [--attributes "rack:r1;zone:a"]
-                                  [--port 5050] [--host 127.0.0.1] [--heartbeat-interval 15] [--offer-timeout S]
+                                  [--port 5050] [--host 127.0.0.1] [--heartbeat-interval 15] [--allocation-interval 1]
+                                  [--offer-timeout S]
                                   [--principal P [--secret-file F]] [--zk zk://...] [--work-dir DIR]
     python -m airflow_mesos.local demo [same options]
 
@@ -101,6 +102,10 @@ def build_parser(prog: str = "python -m airflow_mesos.local") -> argparse.Argume
     master.add_argument("--heartbeat-interval", type=_typed(options.number, option="--heartbeat-interval"),
                         default=15.0, metavar="SECONDS",
                         help="seconds between HEARTBEAT events on scheduler streams (default 15)")
+    master.add_argument("--allocation-interval", type=_typed(options.number, option="--allocation-interval"),
+                        default=1.0, metavar="SECONDS",
+                        help="seconds between allocation rounds (batches of offers), as Mesos' "
+                             "--allocation_interval (default 1)")
     master.add_argument("--offer-timeout", type=_typed(options.number, option="--offer-timeout"), default=None,
                         metavar="SECONDS",
                         help="rescind offers a framework holds longer than this, as Mesos' --offer_timeout "
@@ -288,6 +293,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m airflow_mesos.loc
     cluster = LocalCluster(args.specs, host=args.host, port=args.port, work_dir=args.work_dir,
                            docker_client=docker_client, heartbeat_interval=args.heartbeat_interval,
                            credentials=args.credentials, zk=args.zk, offer_timeout=args.offer_timeout,
+                           allocation_interval=args.allocation_interval,
                            executor_registration_timeout=args.executor_registration_timeout,
                            executor_shutdown_grace_period=args.executor_shutdown_grace_period)
     try:

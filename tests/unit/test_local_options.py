@@ -47,6 +47,7 @@ def test_every_option_has_a_help_text():
         (["--attributes", "rack"], "argument --attributes: expected name:value;name:value, got 'rack'"),
         (["--heartbeat-interval", "0"], "argument --heartbeat-interval: expected a number > 0, got '0'"),
         (["--offer-timeout", "0"], "argument --offer-timeout: expected a number > 0, got '0'"),
+        (["--allocation-interval", "0"], "argument --allocation-interval: expected a number > 0, got '0'"),
         (["--offer-timeout", "soon"], "argument --offer-timeout: expected a number > 0, got 'soon'"),
         (["--zk", "http://zk:2181"], "argument --zk: expected zk://host:port[,host:port]/path"),
         (["--zk", "zk://zk/mesos"], "ZooKeeper host 'zk' in the master address: expected host:port"),
@@ -148,7 +149,7 @@ def test_a_port_in_use_ends_in_one_line_and_leaves_no_work_dir(capsys, monkeypat
     assert list(tmp_path.iterdir()) == []
 
 
-def test_offer_timeout_reaches_the_cluster_and_is_unset_by_default(monkeypatch, tmp_path):
+def test_offer_timeout_and_allocation_interval_reach_the_cluster(monkeypatch, tmp_path):
     import airflow_mesos.local.cluster as cluster_module
 
     made = []
@@ -163,6 +164,8 @@ def test_offer_timeout_reaches_the_cluster_and_is_unset_by_default(monkeypatch, 
     monkeypatch.setattr(cluster_module, "LocalCluster", RecordingCluster)
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
     assert parse([]).offer_timeout is None
-    assert local_main.main(["--offer-timeout", "2.5"]) == 2
+    assert local_main.main(["--offer-timeout", "2.5", "--allocation-interval", "0.25"]) == 2
     assert local_main.main([]) == 2
     assert [kwargs["offer_timeout"] for kwargs in made] == [2.5, None]
+    # Mesos' --allocation_interval defaults to 1 second.
+    assert [kwargs["allocation_interval"] for kwargs in made] == [0.25, 1.0]
