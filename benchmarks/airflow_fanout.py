@@ -51,7 +51,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import Figure, Section, Table, load, median, percentile, print_figures, print_table  # noqa: E402
+from benchlib import Figure, Section, Table, load, median, percentile, print_figures, print_table, \
+    start_cluster_process  # noqa: E402
 from proc_cpu import snapshot, used_between  # noqa: E402
 
 BENCH_DAGS = Path(__file__).resolve().parent / "dags"
@@ -110,20 +111,8 @@ class CpuMeter:
 
 def start_cluster(workdir: Path):
     """The embedded Mesos cluster in a process of its own (as scripts/run-local starts it)."""
-    from airflow_mesos.localrun.services import Child, wait_until
-
-    argv = [sys.executable, "-m", "airflow_mesos.local", "run", "--port", "0", "--work-dir", str(workdir / "mesos")]
-    for spec in AGENTS:
-        argv += ["--agent", spec]
-    child = Child("mesos", argv, log_path=workdir / "mesos.log").start()
-
-    def lines():
-        text = child.log_path.read_text(errors="replace") if child.log_path.exists() else ""
-        found = [line for line in text.splitlines() if line.startswith(("master: ", "agent "))]
-        return found if len(found) > len(AGENTS) else None
-
-    found = wait_until(lines, "the embedded Mesos cluster", timeout=120, child=child)
-    return child, found[0].split(": ", 1)[1].strip()
+    cluster_args = [arg for spec in AGENTS for arg in ("--agent", spec)]
+    return start_cluster_process(workdir, cluster_args, agents=len(AGENTS))
 
 
 def ensure_project_image(workdir: Path) -> str:

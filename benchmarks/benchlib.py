@@ -173,3 +173,27 @@ def rss_bytes() -> int:
     """This process's resident set size now (``/proc/self/statm``)."""
     pages = int(Path("/proc/self/statm").read_text().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def start_cluster_process(workdir: Path, cluster_args: list[str], *, agents: int, log_name: str = "mesos.log"):
+    """The embedded Mesos cluster in a process of its own, as ``scripts/run-local`` starts it (a master is
+    never the scheduler's process): ``python -m airflow_mesos.local run --port 0`` with ``cluster_args``.
+
+    :param agents: how many agents ``cluster_args`` make; their lines in the log say the cluster is up.
+    :return: the running :class:`~airflow_mesos.localrun.services.Child` and the master's URL.
+    """
+    import sys
+
+    from airflow_mesos.localrun.services import Child, wait_until
+
+    argv = [sys.executable, "-m", "airflow_mesos.local", "run", "--port", "0", "--work-dir", str(workdir / "mesos"),
+            *cluster_args]
+    child = Child("mesos", argv, log_path=workdir / log_name).start()
+
+    def lines():
+        text = child.log_path.read_text(errors="replace") if child.log_path.exists() else ""
+        found = [line for line in text.splitlines() if line.startswith(("master: ", "agent "))]
+        return found if len(found) > agents else None
+
+    found = wait_until(lines, "the embedded Mesos cluster", timeout=120, child=child)
+    return child, found[0].split(": ", 1)[1].strip()

@@ -1,9 +1,11 @@
 """Launch throughput and queued-to-RUNNING latency through our driver and the embedded master.
 
 The MesosExecutor's Mesos side without Airflow: its pure core (:class:`ExecutorCore`: the matcher,
-DECLINE/REVIVE/SUPPRESS, acknowledgements), our :class:`SchedulerDriver` and a :class:`LocalCluster` of
-``--agents`` agents, with the TaskInfo the executor builds (``build_task_info``, token as a Mesos
-secret) whose command is ``/bin/true``: a short ``process`` task.  Two runs, one after the other:
+DECLINE/REVIVE/SUPPRESS, acknowledgements), our :class:`SchedulerDriver` and the embedded cluster with
+``--agents`` agents, in a process of its own as every deployment runs it (``--cluster in-process`` puts a
+:class:`LocalCluster` in this process instead, one interpreter lock for all), with the TaskInfo the
+executor builds (``build_task_info``, token as a Mesos secret) whose command is ``/bin/true``: a short
+``process`` task.  Two runs, one after the other:
 
 - burst: ``--tasks`` tasks queued at once: tasks accepted per second through the driver (tasks in the
   ACCEPT calls over the time spent in them), TASK_RUNNING reached per second, queued-to-RUNNING
@@ -11,8 +13,8 @@ secret) whose command is ``/bin/true``: a short ``process`` task.  Two runs, one
 - paced: the same number of tasks queued at ``--rate`` per second, the way an Airflow scheduler hands
   them over: queued-to-RUNNING latency p50 and p99 when the cluster is not the bottleneck.
 
-With ``--profile`` the whole process is sampled (every thread: driver, master, agents) and the
-functions that hold the time are printed.  Prints figures; asserts nothing.
+With ``--profile`` this process is sampled (every thread: the driver, and with ``--cluster in-process``
+the master and agents) and the functions that hold the time are printed.  Prints figures; asserts nothing.
 
     .venv/bin/python benchmarks/driver_throughput.py                       # 2,000 tasks over 20 agents
     .venv/bin/python benchmarks/driver_throughput.py --tasks 200 --agents 4 --profile
@@ -21,16 +23,19 @@ functions that hold the time are printed.  Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import queue
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import Figure, Section, Table, load, median, percentile, print_figures, print_table  # noqa: E402
+from benchlib import Figure, Section, Table, load, median, percentile, print_figures, print_table, \
+    start_cluster_process  # noqa: E402
 from sampler import Sampler  # noqa: E402
 
 from airflow_mesos.executor import core as c  # noqa: E402
@@ -62,6 +67,7 @@ class Run:
         self.failed: dict[str, str] = {}
         self.accept_calls = 0
         self.accept_seconds = 0.0
+        self.accept_cpu_seconds = 0.0   # the driver's own CPU in those calls (this thread's)
         self.declines = 0
         # ACKNOWLEDGE on a thread of its own, as the MesosExecutor's mesos-executor-acks does.
         self.acks: queue.SimpleQueue = queue.SimpleQueue()
@@ -96,11 +102,12 @@ class Run:
             if isinstance(instruction, c.Launch):
                 infos = [build_task_info(self.worker_task(t, instruction.offer), instruction.offer.raw)
                          for t in instruction.tasks]
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.thread_time()
                 self.driver.launch([instruction.offer.id], infos, instruction.refuse_seconds)
                 done = time.perf_counter()
                 self.accept_calls += 1
                 self.accept_seconds += done - started
+                self.accept_cpu_seconds += time.thread_time() - cpu
                 now = time.monotonic()
                 for t in instruction.tasks:
                     self.accepted[t.work.task_id] = now
@@ -166,9 +173,9 @@ class Run:
         return len(self.ended) >= len(self.queued)
 
 
-def one_pass(cluster: LocalCluster, args: argparse.Namespace, mode: str, revive_min_interval: float) -> Run:
+def one_pass(master_url: str, args: argparse.Namespace, mode: str, revive_min_interval: float) -> Run:
     framework = {"user": "root", "name": f"driver-throughput-{mode}", "failover_timeout": 60.0}
-    driver = SchedulerDriver(framework, cluster.master_url)
+    driver = SchedulerDriver(framework, master_url)
     core = c.ExecutorCore(c.CorePolicy(revive_min_interval=revive_min_interval, offer_hold_seconds=args.offer_hold))
     run = Run(driver, core, args)
     driver.start()
@@ -206,6 +213,8 @@ def figures_of(run: Run, mode: str) -> tuple[list[str], dict]:
     makespan = max(run.ended.values(), default=first_queued) - first_queued
     stats = {
         "accepted_per_s": len(run.accepted) / run.accept_seconds if run.accept_seconds else None,
+        "accept_ms": 1000 * run.accept_seconds / run.accept_calls if run.accept_calls else None,
+        "accept_cpu_ms": 1000 * run.accept_cpu_seconds / run.accept_calls if run.accept_calls else None,
         "running_per_s": len(run.running) / (last_running - first_queued) if last_running > first_queued else None,
         "p50": median(latencies), "p99": percentile(latencies, 0.99), "max": max(latencies, default=None),
         "accept_calls": run.accept_calls, "failed": len(run.failed), "makespan": makespan,
@@ -215,7 +224,9 @@ def figures_of(run: Run, mode: str) -> tuple[list[str], dict]:
     }
     row = [mode, len(run.queued), run.accept_calls,
            f"{len(run.accepted) / max(run.accept_calls, 1):.0f}",
-           _num(stats["accepted_per_s"], "{:.0f}"), _num(stats["running_per_s"], "{:.0f}"),
+           _num(stats["accepted_per_s"], "{:.0f}"),
+           f"{_num(stats['accept_ms'], '{:.0f}')} / {_num(stats['accept_cpu_ms'], '{:.0f}')}",
+           _num(stats["running_per_s"], "{:.0f}"),
            _num(stats["p50"], "{:.3f}"), _num(stats["p99"], "{:.3f}"), _num(stats["max"], "{:.3f}"),
            f"{_num(stats['wait_p50'], '{:.3f}')} / {_num(stats['wait_p99'], '{:.3f}')}",
            f"{_num(stats['start_p50'], '{:.3f}')} / {_num(stats['start_p99'], '{:.3f}')}",
@@ -227,6 +238,24 @@ def _num(value, form: str) -> str:
     return "n/a" if value is None else form.format(value)
 
 
+@contextlib.contextmanager
+def cluster_of(args: argparse.Namespace, specs: list[AgentSpec], work_dir: Path) -> Iterator[str]:
+    """The embedded cluster the driver talks to, and its master's URL.  ``--cluster process`` (the default) runs
+    it as ``scripts/run-local`` and every deployment do, in a process of its own; ``in-process`` shares this
+    process (and its GIL) with the driver and the core, so the all-thread profile sees the master and agents."""
+    if args.cluster == "in-process":
+        with LocalCluster(specs, work_dir=work_dir, allocation_interval=args.allocation_interval) as cluster:
+            yield cluster.master_url
+        return
+    child, master_url = start_cluster_process(
+        work_dir, ["--agents", str(args.agents), "--cpus", f"{args.agent_cpus:g}", "--mem", f"{args.agent_mem:g}",
+                   "--allocation-interval", f"{args.allocation_interval:g}"], agents=args.agents)
+    try:
+        yield master_url
+    finally:
+        child.stop()
+
+
 def run(args: argparse.Namespace) -> Section:
     section = Section("driver", "2. The driver and the embedded master",
                       "benchmarks/driver_throughput.py " + " ".join(args.argv))
@@ -235,32 +264,36 @@ def run(args: argparse.Namespace) -> Section:
     specs = [AgentSpec(cpus=args.agent_cpus, mem=args.agent_mem, hostname="127.0.0.1") for _ in range(args.agents)]
     sampler = Sampler(interval=0.005) if args.profile else None
     rows, stats = [], {}
-    with tempfile.TemporaryDirectory(prefix="airflow-mesos-bench-") as work_dir:
-        with LocalCluster(specs, work_dir=work_dir, allocation_interval=args.allocation_interval) as cluster:
-            passes = [("burst", args.revive_min_interval)] if "burst" in args.modes else []
-            if "paced" in args.modes:
-                passes += [("paced", interval) for interval in args.paced_revive_intervals]
-            for mode, revive_min_interval in passes:
-                if sampler is not None:
-                    sampler.start()
-                result = one_pass(cluster, args, mode, revive_min_interval)
-                if sampler is not None:
-                    sampler.stop()
-                name = mode if mode == "burst" else f"paced, revive_min_interval {revive_min_interval:g} s"
-                row, stats[(mode, revive_min_interval)] = figures_of(result, name)
-                rows.append(row)
-                if result.failed:
-                    section.notes.append(f"{mode}: {len(result.failed)} task(s) failed, e.g. "
-                                         f"{next(iter(result.failed.values()))}")
+    with tempfile.TemporaryDirectory(prefix="airflow-mesos-bench-") as work_dir, \
+            cluster_of(args, specs, Path(work_dir)) as master_url:
+        passes = [("burst", args.revive_min_interval)] if "burst" in args.modes else []
+        if "paced" in args.modes:
+            passes += [("paced", interval) for interval in args.paced_revive_intervals]
+        for mode, revive_min_interval in passes:
+            if sampler is not None:
+                sampler.start()
+            result = one_pass(master_url, args, mode, revive_min_interval)
+            if sampler is not None:
+                sampler.stop()
+            name = mode if mode == "burst" else f"paced, revive_min_interval {revive_min_interval:g} s"
+            row, stats[(mode, revive_min_interval)] = figures_of(result, name)
+            rows.append(row)
+            if result.failed:
+                section.notes.append(f"{mode}: {len(result.failed)} task(s) failed, e.g. "
+                                     f"{next(iter(result.failed.values()))}")
     section.tables.append(Table(
         f"{args.tasks} short process tasks over {args.agents} agents ({args.agent_cpus:g} cpus each), "
         f"{args.cpus:g} cpus / {args.mem:g} MiB each, allocation interval {args.allocation_interval:g} s"
         + (f", paced at {args.rate:g}/s" if "paced" in args.modes else "")
         + (", acknowledged on the event thread" if args.sync_acks else ", acknowledged on a thread of their own")
-        + f", offers held {args.offer_hold:g} s",
-        ["mode", "tasks", "ACCEPTs", "tasks/ACCEPT", "accepted/s (driver)", "RUNNING/s", "p50 s", "p99 s",
+        + f", offers held {args.offer_hold:g} s, "
+        + ("the cluster in a process of its own" if args.cluster == "process"
+           else "the cluster in the benchmark's process (one GIL for driver, master and agents)"),
+        ["mode", "tasks", "ACCEPTs", "tasks/ACCEPT", "accepted/s (driver)", "ms per ACCEPT / driver CPU ms", "RUNNING/s", "p50 s", "p99 s",
          "max s", "to ACCEPT p50/p99 s", "ACCEPT to RUNNING p50/p99 s", "makespan s", "failed/lost"], rows,
-        note="accepted/s: tasks in ACCEPT calls over the time spent in those calls; RUNNING/s: tasks over first "
+        note="accepted/s: tasks in ACCEPT calls over the time spent in those calls; ms per ACCEPT: the wall time of "
+             "one call, and the CPU the driver's thread spent in it (encoding, HTTP), the rest being the master's "
+             "answer and waiting for the interpreter lock; RUNNING/s: tasks over first "
              "queued to last TASK_RUNNING; latencies: queued to TASK_RUNNING"))
     if ("burst", args.revive_min_interval) in stats:
         s = stats[("burst", args.revive_min_interval)]
@@ -321,7 +354,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--sync-acks", action="store_true",
                         help="acknowledge on the event loop's thread (the executor before its acks thread)")
-    parser.add_argument("--profile", action="store_true", help="sample every thread and print the hot spots")
+    parser.add_argument("--cluster", choices=["process", "in-process"], default="process",
+                        help="the embedded cluster in a process of its own (default, as deployed) or in this one")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample every thread of this process and print the hot spots (the master's and "
+                             "agents' too with --cluster in-process)")
     parser.add_argument("--profile-top", type=int, default=25)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
     parser.add_argument("--json", help="also write the result here (for benchmarks/run_all.py)")

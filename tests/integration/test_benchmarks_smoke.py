@@ -24,9 +24,11 @@ def quick(script: str, tmp_path: Path, *extra: str) -> tuple[str, dict]:
     return run.stdout, json.loads(out.read_text())
 
 
-def test_the_driver_benchmark_runs_every_task_and_prints_its_table(tmp_path):
-    stdout, section = quick("driver_throughput.py", tmp_path, "--paced-revive-intervals", "0.5")
-    assert "short process tasks over 2 agents" in stdout
+@pytest.mark.parametrize(("cluster", "words"), [("process", "the cluster in a process of its own"),
+                                               ("in-process", "the cluster in the benchmark's process")])
+def test_the_driver_benchmark_runs_every_task_and_prints_its_table(tmp_path, cluster, words):
+    stdout, section = quick("driver_throughput.py", tmp_path, "--paced-revive-intervals", "0.5", "--cluster", cluster)
+    assert "short process tasks over 2 agents" in stdout and words in stdout
     rows = section["tables"][0]["rows"]
     assert [row[0] for row in rows] == ["burst", "paced, revive_min_interval 0.5 s"]
     assert all(row[-1] == 0 for row in rows)  # no task failed or went missing
