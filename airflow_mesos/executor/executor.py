@@ -53,6 +53,7 @@ from airflow_mesos.executor.taskinfo import (
     build_task_info,
     split_token,
 )
+from airflow_mesos.executor.worker_bundles import bundles_env
 from airflow_mesos.executor.worker_logging import remote_logging_env
 from airflow_mesos.mesos import SchedulerDriver, events
 from airflow_mesos.mesos.errors import MesosError
@@ -135,6 +136,7 @@ class MesosExecutor(BaseExecutor):
         self._log_paths: dict[str, str] = {}
         self._specs: dict[str, Any] = {}
         self._warm_executors: dict[Any, WarmExecutor] = {}
+        self._forwarded: dict[str, str] | None = None
 
     # --- configuration ------------------------------------------------------------------------
 
@@ -446,9 +448,18 @@ class MesosExecutor(BaseExecutor):
 
     def _shared_env(self) -> dict[str, str]:
         """The environment every task gets from the scheduler's configuration (before its own ``env``): the
-        scheduler's remote logging settings, then ``[mesos] env``."""
-        return {**remote_logging_env(lambda section, key: self.conf.get(section, key, fallback=None)),
-                **self.settings.env}
+        scheduler's ``[core] load_examples`` and remote logging settings, then ``[mesos] env``."""
+        return {**self._forwarded_env(), **self.settings.env}
+
+    def _forwarded_env(self) -> dict[str, str]:
+        """The scheduler's options a worker must read as it does (:mod:`worker_bundles`, :mod:`worker_logging`);
+        read once: every launch needs them, and Airflow's ``conf.get`` is not free."""
+        if self._forwarded is None:
+            def get(section: str, key: str) -> str | None:
+                return self.conf.get(section, key, fallback=None)
+
+            self._forwarded = {**bundles_env(get), **remote_logging_env(get)}
+        return self._forwarded
 
     def _warm_executor(self, spec: Any) -> WarmExecutor:
         """The warm executor of a resolved TaskSpec; one object per distinct spec (its id is a digest)."""
@@ -503,10 +514,9 @@ class MesosExecutor(BaseExecutor):
             force_pull=spec.force_pull,
             network=getattr(spec, "network", None) or settings.network,
             volumes=tuple(_volume_mount(v) for v in spec.volumes),
-            # The scheduler's remote logging reaches the worker, which uploads its log at the end; [mesos] env
-            # and the task's env (in spec.env) win.
-            env={**remote_logging_env(lambda section, key: self.conf.get(section, key, fallback=None)),
-                 **spec.env},
+            # The scheduler's load_examples and remote logging reach the worker (which loads the same bundles and
+            # uploads its log at the end); [mesos] env and the task's env (in spec.env) win.
+            env={**self._forwarded_env(), **spec.env},
             warm=payload.warm,
             framework_id=self._core.framework_id if self._core is not None else None,
             python=settings.python,
