@@ -84,6 +84,15 @@ PRELOAD_MODULES = (
     "airflow.sdk.definitions.decorators",
     "airflow.sdk.definitions.param",
     "airflow.sdk.definitions.context",
+    # What a task process still imported after the fork, each time (``python -X importtime`` in the warm
+    # fan-out's task logs): our executor_config helper, which DAG files import to build their tasks'
+    # executor_config (its pydantic models: 18 ms of CPU in every task), the templating extension, the
+    # timetable and asset metadata a DAG's definition brings, and the IDNA codec of the Execution API client.
+    "airflow_mesos.executor.task_config",
+    "jinja2.ext",
+    "airflow.timetables.trigger",
+    "airflow.sdk.definitions.asset.metadata",
+    "encodings.idna",
 )
 """What running a workload imports: the warm executor's fork server imports these once
 (:func:`preload`), so a task forked from it starts with them in memory."""
