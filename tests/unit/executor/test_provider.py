@@ -80,17 +80,6 @@ def test_get_provider_info_hands_out_copies():
 # --------------------------------------------------------------------------- Airflow's own conf
 
 
-@pytest.fixture
-def airflow_conf(monkeypatch):
-    from airflow.configuration import conf
-
-    for name in list(os.environ):
-        if name.startswith("AIRFLOW__MESOS__") or "___MESOS__" in name:
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "http://airflow-api:8080/execution/")
-    return conf
-
-
 def test_airflow_registers_the_secret_as_sensitive(airflow_conf):
     assert ("mesos", "secret") in airflow_conf.sensitive_config_values
     assert airflow_conf.is_sensitive_option("mesos", "secret")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -24,29 +23,20 @@ def test_an_unset_value_is_left_to_the_workers_default(value):
     assert bundles_env(conf(load_examples=value)) == {}
 
 
-@pytest.fixture
-def scheduler_env(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("AIRFLOW__MESOS__") or "___MESOS__" in name:
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "http://airflow-api:8080/execution/")
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", "/opt/airflow/dags")
-    monkeypatch.setenv("AIRFLOW__LOGGING__REMOTE_LOGGING", "False")
-    return monkeypatch
-
-
-def test_every_task_gets_the_schedulers_load_examples(scheduler_env):
+def test_every_task_gets_the_schedulers_load_examples(airflow_conf, monkeypatch):
     from airflow_mesos.executor import MesosExecutor
 
-    scheduler_env.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    scheduler_env.setenv("AIRFLOW__MESOS__ENV", json.dumps({"TZ": "UTC"}))
+    monkeypatch.setenv("AIRFLOW__LOGGING__REMOTE_LOGGING", "False")
+    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    monkeypatch.setenv("AIRFLOW__MESOS__ENV", json.dumps({"TZ": "UTC"}))
     executor = MesosExecutor()
     assert executor._shared_env() == {"AIRFLOW__CORE__LOAD_EXAMPLES": "False", "TZ": "UTC"}
 
 
-def test_mesos_env_wins_over_the_schedulers_value(scheduler_env):
+def test_mesos_env_wins_over_the_schedulers_value(airflow_conf, monkeypatch):
     from airflow_mesos.executor import MesosExecutor
 
-    scheduler_env.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    scheduler_env.setenv("AIRFLOW__MESOS__ENV", json.dumps({"AIRFLOW__CORE__LOAD_EXAMPLES": "True"}))
+    monkeypatch.setenv("AIRFLOW__LOGGING__REMOTE_LOGGING", "False")
+    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    monkeypatch.setenv("AIRFLOW__MESOS__ENV", json.dumps({"AIRFLOW__CORE__LOAD_EXAMPLES": "True"}))
     assert MesosExecutor()._shared_env() == {"AIRFLOW__CORE__LOAD_EXAMPLES": "True"}
