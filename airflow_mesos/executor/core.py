@@ -800,7 +800,6 @@ class ExecutorCore:
         if not self.connected or self._suppressed:
             return []
         self._suppressed = True
-        self._revive_pending = False
         return [Suppress()]
 
     def _apply_status(self, task: _Task, status: TaskStatus, now: float, *, acknowledged: bool) -> list[Instruction]:
