@@ -14,6 +14,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -182,8 +183,6 @@ def start_cluster_process(workdir: Path, cluster_args: list[str], *, agents: int
     :param agents: how many agents ``cluster_args`` make; their lines in the log say the cluster is up.
     :return: the running :class:`~airflow_mesos.localrun.services.Child` and the master's URL.
     """
-    import sys
-
     from airflow_mesos.localrun.services import Child, wait_until
 
     argv = [sys.executable, "-m", "airflow_mesos.local", "run", "--port", "0", "--work-dir", str(workdir / "mesos"),
