@@ -30,8 +30,7 @@ def test_the_resources_example_gets_its_resources_image_volumes_and_placement(me
     transform = tasks[tis[("transform", -1)].external_executor_id]
     assert (_scalar(transform, "cpus"), _scalar(transform, "mem"), _scalar(transform, "disk")) == (1, 1024, 512)
     assert _container_of(cluster, transform)["type"] == "MESOS"
-    publish_agents = {tasks[tis[("publish", i)].external_executor_id]["slave_id"] for i in (0, 1)}
-    assert len(publish_agents) == 2  # hostname UNIQUE
+    _assert_never_two_at_once_on_one_agent([tasks[tis[("publish", i)].external_executor_id] for i in (0, 1)])
 
     # The read-only host folder and the scratch volume were there for the transform step.
     assert "read 3 reference files from /reference; wrote /scratch/" in _log_text(deployment, dag_id, run_id,
@@ -56,6 +55,22 @@ def test_the_fanout_example_runs_200_packed_process_tasks(mesos_airflow, mesos_c
     tasks = _mesos_tasks(cluster, {ti.external_executor_id for ti in squares})
     assert all("container" not in t and _scalar(t, "cpus") == 0.1 for t in tasks.values())
     print(f"\nexample_mesos_fanout: {len(tis)} task instances in {wall:.0f} s wall time")
+
+
+def _assert_never_two_at_once_on_one_agent(tasks: list[dict]) -> None:
+    """``hostname UNIQUE`` as Marathon (and our matcher) mean it: an agent runs at most one instance at a time.
+    Instances that ended count no more, so two mapped tries may share an agent one after the other: the
+    second one's first status then comes after the first one's last.  (A run where they overlap, the usual
+    case, puts them on the two agents.)"""
+    def span(task: dict) -> tuple[float, float]:
+        stamps = [s["timestamp"] for s in task["statuses"]]
+        return min(stamps), max(stamps)
+
+    timeline = {t["id"]: (t["slave_id"], [(s["state"], round(s["timestamp"], 3)) for s in t["statuses"]])
+                for t in tasks}
+    first, second = sorted(tasks, key=lambda t: span(t)[0])
+    if first["slave_id"] == second["slave_id"]:
+        assert span(first)[1] <= span(second)[0], f"two instances at once on one agent: {timeline}"
 
 
 def _container_of(cluster, task: dict) -> dict:
