@@ -375,8 +375,8 @@ def _launch(framework: FrameworkRecord, agent: AgentRecord, role: str, task: dic
         existing_record = framework.executors.get((agent.id, task["executor"]["executor_id"]["value"]))
         existing = existing_record.info if existing_record is not None else None
     error, resources = validate_task(
-        task, agent_id=agent.id, known_task_ids=set(framework.tasks),
-        unreachable_task_ids=set(framework.unreachable_tasks), offered=available, framework_id=framework.id,
+        task, agent_id=agent.id, known_task_ids=framework.tasks.keys(),
+        unreachable_task_ids=framework.unreachable_tasks.keys(), offered=available, framework_id=framework.id,
         existing_executor=None if existing is None else _without_allocation_info(existing))
     if error is not None:
         effects.append(_task_error(framework, task, error, now))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Container
 
 from airflow_mesos.local.allocator import InvalidResources, Resources
 
@@ -261,7 +262,7 @@ def _grace_period_ns(task: dict) -> float:
     return float(((task.get("kill_policy") or {}).get("grace_period") or {}).get("nanoseconds", 0))
 
 
-def validate_task(task: dict, *, agent_id: str, known_task_ids: set[str], unreachable_task_ids: set[str],
+def validate_task(task: dict, *, agent_id: str, known_task_ids: Container[str], unreachable_task_ids: Container[str],
                   offered: Resources, framework_id: str = "", existing_executor: dict | None = None,
                   ) -> tuple[str | None, Resources]:
     """``task::validate`` for a LAUNCH operation; returns (error, the task's own resources).
