@@ -50,8 +50,8 @@ from airflow_mesos.provider import get_provider_info  # noqa: E402
 OFFER_HOLD_SECONDS = float(get_provider_info()["config"]["mesos"]["options"]["offer_hold_seconds"]["default"])
 TARGET_LAUNCHES_PER_SECOND = 500.0
 TARGET_P99_SECONDS = 1.5
-# As the MesosExecutor's own thread (executor.TICK_SECONDS): how often the core hears the time, and so
-# how soon a REVIVE that revive_min_interval held back goes out.
+# As the MesosExecutor's own thread (executor.TICK_SECONDS): how often the core hears the time.  (A REVIVE
+# that revive_min_interval held back goes out between events once it is due, as there.)
 TICK_SECONDS = 1.0
 
 
@@ -155,6 +155,8 @@ class Run:
                 next_tick = now + TICK_SECONDS
             if self.core.placement_due(now):
                 self.perform(self.core.end_of_batch(now))
+            if self.core.revive_due(now):
+                self.perform(self.core.deferred_revive(now))
             try:
                 event = self.driver.events.get(timeout=min(0.05, max(0.0, until - now)))
             except queue.Empty:

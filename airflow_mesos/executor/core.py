@@ -401,6 +401,21 @@ class ExecutorCore:
         :meth:`end_of_batch`."""
         return self._held_due is not None and now >= self._held_due
 
+    def revive_due(self, now: float) -> bool:
+        """A REVIVE that ``revive_min_interval`` held back may go out now: call :meth:`deferred_revive`.  (The
+        edge asks between events, so it goes out when its interval is over, not at the next tick.)"""
+        return self._revive_pending and self.connected and (
+            self._last_revive is None or now - self._last_revive >= self.policy.revive_min_interval)
+
+    def deferred_revive(self, now: float) -> list[Instruction]:
+        """The REVIVE held back, if it is due and work still waits (what :meth:`tick` also does)."""
+        if not self.revive_due(now):
+            return []
+        if not self._waiting:
+            self._revive_pending = False
+            return []
+        return self._revive(now)
+
     def rescinded(self, offer_id: str) -> list[Instruction]:
         """RESCIND: the master took an offer back; a held one is dropped (one in use is the ACCEPT's problem,
         and a stale offer sends its tasks back to waiting).  Suppression, if due, is the next tick's."""
@@ -584,13 +599,9 @@ class ExecutorCore:
                 out.append(self._decline(expired, self.policy.idle_refuse_seconds))
         if self.policy.offer_hold_seconds > 0:
             out += self._maybe_suppress(now)  # once the hold is over without work
-        if self._revive_pending and self.connected:
-            # A REVIVE that revive_min_interval held back (work came while suppressed, or more work than the
-            # held offers took); owed only while work waits.
-            if self._waiting:
-                out += self._revive(now)
-            else:
-                self._revive_pending = False
+        # A REVIVE that revive_min_interval held back (work came while suppressed, or more work than the held
+        # offers took); owed only while work waits.  The edge sends it as soon as it is due (revive_due).
+        out += self.deferred_revive(now)
         for task_id, task in list(self._tasks.items()):
             if task.phase is Phase.UNREACHABLE and task.unreachable_since is not None:
                 if now - task.unreachable_since >= self.policy.unreachable_grace:

@@ -543,6 +543,9 @@ class MesosExecutor(BaseExecutor):
                 now = self.clock.monotonic()
                 if event is not None:
                     self._perform(self._on_event(event, now))
+                if self._core.revive_due(now):
+                    # A REVIVE held back by revive_min_interval goes out when that is over, not at the tick.
+                    self._perform(self._core.deferred_revive(now))
                 if now >= next_tick:
                     self._perform(self._core.tick(now))
                     next_tick = now + TICK_SECONDS

@@ -81,6 +81,27 @@ def test_a_revive_held_back_by_revive_min_interval_goes_out_at_a_later_tick(hold
     assert of(c.Revive, holding.tick(now=-2.5)) == [c.Revive()]
 
 
+def test_a_held_back_revive_is_due_when_revive_min_interval_is_over_not_at_a_tick(holding):
+    holding.offers([offer("O1", cpus=1)], now=-4.5)
+    holding.submit(work("a", cpus=1), now=-4)
+    holding.submit(work("b", cpus=1), now=-4)
+    assert not of(c.Revive, holding.end_of_batch(now=-4))  # the last REVIVE was at -5, revive_min_interval 2
+    assert not holding.revive_due(now=-3.01) and holding.deferred_revive(now=-3.01) == []
+    assert holding.revive_due(now=-3)
+    assert holding.deferred_revive(now=-3) == [c.Revive()]
+    assert not holding.revive_due(now=-2.5) and not of(c.Revive, holding.tick(now=-2.5))  # sent once
+
+
+def test_a_held_back_revive_is_dropped_when_nothing_waits_any_more(holding):
+    holding.offers([offer("O1", cpus=1)], now=-4.5)
+    holding.submit(work("a", cpus=1), now=-4)
+    holding.submit(work("b", cpus=1), now=-4)
+    holding.end_of_batch(now=-4)
+    holding.revoke("b", now=-3.5)  # the one that waited
+    assert holding.deferred_revive(now=-2) == []
+    assert not holding.revive_due(now=-1)
+
+
 def test_held_offers_are_declined_for_long_and_offers_suppressed_after_the_hold(holding):
     holding.offers([offer("O1")], now=1)
     holding.offers([offer("O2", agent="S2")], now=2)
