@@ -414,14 +414,17 @@ MAX_JSON_DEPTH = 200
 
 
 def _depth(value: object) -> int:
-    deepest, pending = 0, [(value, 0)]
-    while pending:
-        item, level = pending.pop()
-        if isinstance(item, (list, dict)):
-            level += 1
-            deepest = max(deepest, level)
-            pending.extend((child, level) for child in (item.values() if isinstance(item, dict) else item))
-    return deepest
+    """How deep arrays and objects nest in ``value``: level by level, so each level's scalars are dropped
+    by one comprehension and its children gathered by ``extend`` (a request body has thousands of nodes)."""
+    depth, level = 0, [value]
+    while True:
+        containers = [item for item in level if isinstance(item, (list, dict))]
+        if not containers:
+            return depth
+        depth += 1
+        level = []
+        for item in containers:
+            level.extend(item.values() if isinstance(item, dict) else item)
 
 
 def parse_json_body(text: str | bytes) -> Any:
@@ -597,12 +600,26 @@ def _message(name: str, obj: dict, path: str) -> dict:
     return out
 
 
+def _required_plan(fields: dict[str, Field]) -> tuple[tuple[str, ...], tuple[Field, ...]]:
+    """A message's required field names (in declaration order) and the fields that can hold messages with
+    required fields of their own, by field number: what _missing_required visits."""
+    required = tuple(f.name for f in fields.values() if f.label == "required")
+    nested = tuple(f for f in sorted(fields.values(), key=lambda f: f.number)
+                   if f.kind == "message" or (f.kind == "map" and f.map_value is not None
+                                              and f.map_value.kind == "message"))
+    return required, nested
+
+
+_REQUIRED_PLANS: dict[str, tuple[tuple[str, ...], tuple[Field, ...]]] = {
+    name: _required_plan(fields) for name, fields in MESSAGES.items()}
+
+
 def _missing_required(name: str, message: dict, prefix: str, found: list[str]) -> None:
-    fields = MESSAGES[name]
-    for field in fields.values():
-        if field.label == "required" and field.name not in message:
-            found.append(prefix + field.name)
-    for field in sorted(fields.values(), key=lambda f: f.number):
+    required, nested = _REQUIRED_PLANS[name]
+    for field_name in required:
+        if field_name not in message:
+            found.append(prefix + field_name)
+    for field in nested:
         if field.name not in message:
             continue
         if field.kind == "message":

@@ -197,6 +197,15 @@ def test_json_body_within_limits_parses():
     assert proto.parse_json_body("[" * 200 + "]" * 200) is not None
 
 
+def test_the_depth_limit_counts_objects_and_arrays_alike_on_the_deepest_branch():
+    # 200 levels in all, alternating objects and arrays, beside shallow siblings: parsed; one more: refused.
+    body = '[1, [[]], ' + '{"a": [' * 99 + '{}' + ']}' * 99 + ', {"b": 2}]'
+    assert proto._depth(proto.parse_json_body(body)) == 200
+    with pytest.raises(ValueError, match="nested deeper than 200"):
+        proto.parse_json_body("[" + body + "]")
+    assert proto._depth({}) == 1 and proto._depth([[], {"a": []}]) == 3 and proto._depth(1) == 0
+
+
 def test_table_is_consistent():
     for name, fields in proto.MESSAGES.items():
         numbers = [f.number for f in fields.values()]
